@@ -1,0 +1,1 @@
+"""The stage services of b2bpay, one package per stage."""

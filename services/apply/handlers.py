@@ -1,0 +1,128 @@
+"""Apply-stage handlers: plain functions of (message, deps)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from shared import broker as q
+from shared.bootstrap import Deps
+from shared.content import fields_for
+from shared.domain import Action, PaymentStatus, next_status
+from shared.errors import ReasonCode, Refusal
+from shared.guard import Attempt, Outcome, authenticate, describe_validation_error, refuse
+from shared.messages import CancelPayment, Handoff, PaymentRequest, payment_id_for
+from shared.store import Actor, Step
+
+STAGE = "apply"
+log = structlog.get_logger()
+
+
+def _raw_id(raw: Any, name: str) -> str | None:
+    value = raw.get(name) if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+
+
+def _hand_to_review(deps: Deps, payment_id: str, content_hash: str, command_id: str) -> None:
+    handoff = Handoff(payment_id=payment_id, content_hash=content_hash, from_stage="apply", command_id=command_id)
+    deps.dispatch(q.OTP_VERIFIED, q.TAKE_IN, handoff.to_wire())
+
+
+def check_eligibility(deps: Deps, request: PaymentRequest) -> None:
+    """Seed steps 1 and 3: the payer may pay online, through a B2B bank it has a contract with,
+    from one of its own accounts."""
+    enterprise = deps.directory.enterprise(request.payer.enterprise_id)
+    if enterprise is None:
+        raise Refusal(ReasonCode.UNKNOWN_ENTERPRISE, "payer enterprise is not registered")
+    if not enterprise.eligible:
+        raise Refusal(ReasonCode.PAYER_NOT_ELIGIBLE, "payer enterprise may not pay online")
+    bank = deps.directory.bank(request.bank)
+    if bank is None:
+        raise Refusal(ReasonCode.UNKNOWN_BANK, f"bank {request.bank} is not registered")
+    if not bank.b2b_enabled:
+        raise Refusal(ReasonCode.BANK_NOT_B2B, f"bank {request.bank} has no B2B payment")
+    if request.bank not in enterprise.banks:
+        raise Refusal(ReasonCode.NO_B2B_CONTRACT, f"payer has no B2B contract at {request.bank}")
+    if request.payer.account not in enterprise.accounts:
+        raise Refusal(ReasonCode.ACCOUNT_NOT_OWNED, "payer account does not belong to the payer")
+
+
+def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
+    request_id = _raw_id(raw, "request_id")
+    attempt = Attempt(
+        STAGE,
+        payment_id_for(request_id) if request_id else "pay_invalid",
+        _raw_id(raw, "command_id"),
+        Actor(STAGE),
+    )
+    try:
+        try:
+            request = PaymentRequest.model_validate(raw)
+        except ValidationError as e:
+            raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
+        attempt.command_id = request.command_id
+        attempt.summary = {
+            "order_id": request.order_id,
+            "enterprise_id": request.payer.enterprise_id,
+            "amount": request.amount,
+            "currency": request.currency,
+        }
+        structlog.contextvars.bind_contextvars(payment_id=attempt.payment_id)
+        fields = fields_for(request)
+        existing = deps.store.get(attempt.payment_id)
+        if existing is None:
+            # Only a new request costs a one-time code; a repeat is answered from the record.
+            check_eligibility(deps, request)
+            user = authenticate(deps, request.session.get_secret_value(), "applicant", request.payer.enterprise_id)
+            attempt.as_user(user)
+            deps.otp.verify(user.username, user.totp_secret, request.otp.get_secret_value())
+            fields["applicant_id"] = user.username
+            fields["end_to_end_id"] = "E2E" + attempt.payment_id[4:].upper()
+        result = deps.store.create(
+            attempt.payment_id,
+            fields,
+            [Step(PaymentStatus.REQUESTED), Step(next_status(PaymentStatus.REQUESTED, Action.VERIFY_OTP, STAGE))],
+            attempt.actor,
+            request.command_id,
+        )
+        if result.status == PaymentStatus.OTP_VERIFIED:
+            # Also on a duplicate: the first hand-off may have been lost in a crash; the
+            # review intake ignores a second one.
+            _hand_to_review(deps, result.payment_id, fields["content_hash"], request.command_id)
+        outcome = "accepted" if result.outcome == "created" else "duplicate"
+        return Outcome(outcome, result.payment_id, result.status.value if result.status else None)
+    except Refusal as refusal:
+        if refusal.reason_code in (ReasonCode.IDEMPOTENCY_CONFLICT, ReasonCode.DUPLICATE_ORDER):
+            # Already recorded by the atomic create.
+            return Outcome("refused", attempt.payment_id, None, refusal.reason_code.value)
+        return refuse(deps, attempt, refusal)
+
+
+def handle_cancel(raw: Any, deps: Deps) -> Outcome:
+    attempt = Attempt(STAGE, _raw_id(raw, "payment_id") or "pay_invalid", _raw_id(raw, "command_id"), Actor(STAGE))
+    try:
+        try:
+            command = CancelPayment.model_validate(raw)
+        except ValidationError as e:
+            raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
+        structlog.contextvars.bind_contextvars(payment_id=command.payment_id)
+        payment = deps.store.get(command.payment_id)
+        if payment is None:
+            raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, "no such payment")
+        attempt.summary = payment.summary()
+        if payment.applied(command.command_id):
+            return Outcome("duplicate", payment.payment_id, payment.status.value)
+        user = authenticate(deps, command.session.get_secret_value(), "applicant", payment.fields["enterprise_id"])
+        attempt.as_user(user)
+        target = next_status(payment.status, Action.CANCEL, STAGE)
+        updated = deps.store.transition(
+            payment,
+            [Step(target, "cancelled_by_applicant", command.reason or "cancelled by the applicant")],
+            attempt.actor,
+            command.command_id,
+        )
+        return Outcome("accepted", updated.payment_id, updated.status.value)
+    except Refusal as refusal:
+        return refuse(deps, attempt, refusal)

@@ -1,0 +1,14 @@
+"""Authorize-stage actor on the ``pending-auth`` queue."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from services.authorize import handlers
+from shared import broker as q
+from shared.actors import stage_actor
+from shared.bootstrap import Deps
+
+
+def register(broker: dramatiq.Broker, deps: Deps) -> list[dramatiq.Actor]:
+    return [stage_actor(broker, deps, handlers.handle_auth_decision, q.PENDING_AUTH, q.DECIDE_AUTHORIZATION)]

@@ -1,0 +1,76 @@
+"""Authorize-stage handlers: plain functions of (message, deps)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from shared import broker as q
+from shared.bootstrap import Deps
+from shared.content import check_content
+from shared.domain import Action, PaymentStatus, check_segregation, next_status
+from shared.errors import ReasonCode, Refusal
+from shared.guard import Attempt, Outcome, authenticate, describe_validation_error, refuse
+from shared.messages import AuthDecision, Handoff
+from shared.store import Actor, Payment, Step
+
+STAGE = "authorize"
+log = structlog.get_logger()
+
+
+def _hand_to_interbank(deps: Deps, payment: Payment, command_id: str) -> None:
+    handoff = Handoff(
+        payment_id=payment.payment_id,
+        content_hash=payment.fields["content_hash"],
+        from_stage="authorize",
+        command_id=command_id,
+    )
+    deps.dispatch(q.INTERBANK, q.SUBMIT_TO_CLEARING, handoff.to_wire())
+
+
+def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
+    """pending_auth -> authorized (approve + one-time code) or rejected (reason required)."""
+    payment_id = raw.get("payment_id") if isinstance(raw, dict) else None
+    command_id = raw.get("command_id") if isinstance(raw, dict) else None
+    attempt = Attempt(
+        STAGE,
+        payment_id if isinstance(payment_id, str) and len(payment_id) <= 64 else "pay_invalid",
+        command_id if isinstance(command_id, str) else None,
+        Actor(STAGE),
+    )
+    try:
+        try:
+            decision = AuthDecision.model_validate(raw)
+        except ValidationError as e:
+            raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
+        structlog.contextvars.bind_contextvars(payment_id=decision.payment_id)
+        payment = deps.store.get(decision.payment_id)
+        if payment is None:
+            raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, "no such payment")
+        attempt.summary = payment.summary()
+        if payment.applied(decision.command_id):
+            # A redelivery: the code was spent already; only make sure interbank heard of it.
+            if payment.status == PaymentStatus.AUTHORIZED:
+                _hand_to_interbank(deps, payment, decision.command_id)
+            return Outcome("duplicate", payment.payment_id, payment.status.value)
+        user = authenticate(deps, decision.session.get_secret_value(), "authorizer", payment.fields["enterprise_id"])
+        attempt.as_user(user)
+        action = Action.APPROVE_AUTH if decision.approve else Action.REJECT_AUTH
+        check_segregation(action, user.username, payment.fields["applicant_id"], payment.get("reviewer_id"))
+        target = next_status(payment.status, action, STAGE)
+        if not decision.approve and not decision.reason:
+            raise Refusal(ReasonCode.REASON_REQUIRED, "a rejection needs a reason")
+        check_content(payment)
+        # Seed step 13: the authorization is final only with the authorizer's one-time code.
+        deps.otp.verify(user.username, user.totp_secret, decision.otp.get_secret_value())
+        step = Step(target) if decision.approve else Step(target, "rejected_by_authorizer", decision.reason)
+        updated = deps.store.transition(
+            payment, [step], attempt.actor, decision.command_id, {"authorizer_id": user.username}
+        )
+        if updated.status == PaymentStatus.AUTHORIZED:
+            _hand_to_interbank(deps, updated, decision.command_id)
+        return Outcome("accepted", updated.payment_id, updated.status.value)
+    except Refusal as refusal:
+        return refuse(deps, attempt, refusal)

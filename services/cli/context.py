@@ -1,0 +1,21 @@
+"""Builds what a CLI command needs, once per invocation."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from shared.bootstrap import Deps, bootstrap
+from shared.config import Settings
+from shared.logging import configure_logging
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    s = Settings()
+    configure_logging(s.log_format, "WARNING" if s.log_level.upper() == "INFO" else s.log_level)
+    return s
+
+
+@lru_cache(maxsize=1)
+def deps() -> Deps:
+    return bootstrap(settings())

@@ -1,0 +1,352 @@
+"""``b2bpay``: administer, act as applicant/reviewer/authorizer, query, run workers, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import SecretStr, ValidationError
+
+from services.cli import context
+from services.cli.output import BAD_INPUT, NO_VERDICT, OK, REFUSED, console, emit, fail
+from shared import broker as q
+from shared.directory import ROLES, DirectoryError
+from shared.guard import describe_validation_error
+from shared.messages import AuthDecision, CancelPayment, PaymentRequest, ReviewDecision, payment_id_for
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+admin = typer.Typer(no_args_is_help=True, help="Reference data and people: banks, enterprises, users.")
+app.add_typer(admin, name="admin")
+
+JSON = typer.Option(False, "--json", help="Print one JSON object (or JSON lines).")
+SESSION = typer.Option(..., "--session", envvar="B2BPAY_SESSION", help="Session token from `b2bpay login` (or $B2BPAY_SESSION).")
+WAIT = typer.Option(None, "--wait", help="Seconds to wait for the stage's verdict (default $B2BPAY_WAIT_SECONDS or 10).")
+NO_WAIT = typer.Option(False, "--no-wait", help="Enqueue and return at once.")
+
+
+def _read_secret_line(what: str, as_json: bool) -> str:
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        fail(f"expected the {what} on standard input", as_json)
+    return line
+
+
+def _dispatch_and_wait(
+    queue: str, actor: str, payload: dict[str, Any], command_id: str, payment_id: str,
+    wait: float | None, no_wait: bool, as_json: bool,
+) -> None:
+    deps = context.deps()
+    deps.dispatch(queue, actor, payload)
+    if no_wait:
+        emit({"command_id": command_id, "payment_id": payment_id, "outcome": "queued", "status": None}, as_json)
+        raise typer.Exit(OK)
+    timeout = wait if wait is not None else context.settings().wait_seconds
+    verdict = deps.store.wait_verdict(command_id, timeout)
+    if verdict is None:
+        emit({"command_id": command_id, "payment_id": payment_id, "outcome": "queued", "status": None,
+              "reason": f"no verdict within {timeout:g} s; the command is still queued"}, as_json)
+        raise typer.Exit(NO_VERDICT)
+    emit(verdict.model_dump(), as_json, title="verdict")
+    raise typer.Exit(REFUSED if verdict.outcome == "refused" else OK)
+
+
+# -- admin ---------------------------------------------------------------------------------
+@admin.command("add-bank")
+def add_bank(
+    code: str, name: str = typer.Option(..., "--name"),
+    no_b2b: bool = typer.Option(False, "--no-b2b", help="The bank has no B2B online payment."),
+    as_json: bool = JSON,
+) -> None:
+    """Register a bank (B2B payment enabled unless --no-b2b)."""
+    if not code.isalnum() or not code.isupper():
+        fail("bank CODE must be upper-case letters and digits, e.g. BOC", as_json)
+    bank = context.deps().directory.add_bank(code, name, not no_b2b)
+    emit({"code": bank.code, "name": bank.name, "b2b_enabled": bank.b2b_enabled}, as_json)
+
+
+@admin.command("add-enterprise")
+def add_enterprise(
+    enterprise_id: str, name: str = typer.Option(..., "--name"),
+    bank: list[str] = typer.Option([], "--bank", help="Bank CODE holding a B2B contract (repeatable)."),
+    account: list[str] = typer.Option([], "--account", help="An account of the enterprise (repeatable)."),
+    not_eligible: bool = typer.Option(False, "--not-eligible", help="May not pay online."),
+    as_json: bool = JSON,
+) -> None:
+    """Register an enterprise with its B2B contracts and accounts."""
+    try:
+        e = context.deps().directory.add_enterprise(enterprise_id, name, bank, account, not not_eligible)
+    except DirectoryError as err:
+        fail(str(err), as_json)
+    emit({"enterprise_id": e.enterprise_id, "name": e.name, "eligible": e.eligible,
+          "banks": list(e.banks), "accounts": list(e.accounts)}, as_json)
+
+
+@admin.command("add-user")
+def add_user(
+    username: str, enterprise: str = typer.Option(..., "--enterprise"),
+    role: str = typer.Option(..., "--role", help="applicant | reviewer | authorizer"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    as_json: bool = JSON,
+) -> None:
+    """Create a user and enrol a TOTP token; the otpauth:// URI is shown once, now."""
+    if not password_stdin:
+        fail("pass --password-stdin and the password on standard input", as_json)
+    if role not in ROLES:
+        fail(f"--role must be one of {', '.join(ROLES)}", as_json)
+    password = _read_secret_line("password", as_json)
+    try:
+        user, uri = context.deps().directory.add_user(username, enterprise, role, password)  # type: ignore[arg-type]
+    except DirectoryError as err:
+        fail(str(err), as_json)
+    emit({"username": user.username, "role": user.role, "enterprise_id": user.enterprise_id, "totp_uri": uri}, as_json)
+    if not as_json:
+        console.print("[yellow]Enrol the totp_uri in the user's token now; it is not shown again.[/yellow]")
+
+
+@admin.command("unlock")
+def unlock(username: str, as_json: bool = JSON) -> None:
+    """Clear a user's failed-code count and lock."""
+    deps = context.deps()
+    if deps.directory.user(username) is None:
+        fail(f"unknown user {username!r}", as_json)
+    deps.otp.unlock(username)
+    emit({"username": username, "locked": False}, as_json)
+
+
+# -- people ------------------------------------------------------------------------------
+@app.command()
+def login(
+    username: str,
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    as_json: bool = JSON,
+) -> None:
+    """Check the password and print a signed, expiring session token."""
+    if not password_stdin:
+        fail("pass --password-stdin and the password on standard input", as_json)
+    password = _read_secret_line("password", as_json)
+    deps = context.deps()
+    user = deps.directory.user(username)
+    ok = user is not None and deps.directory.check_password(user, password)
+    if user is None or not ok or not user.active or deps.otp.is_locked(username):
+        # Never say which part failed.
+        fail("login failed", as_json, REFUSED)
+    token, session = deps.sessions.issue(user.username, user.enterprise_id, user.role)
+    emit({"token": token, "expires_at": session.expires_at, "username": user.username, "role": user.role}, as_json)
+
+
+@app.command()
+def otp(
+    offset: int = typer.Option(0, "--offset", help="Steps of 30 s from now."),
+    as_json: bool = JSON,
+) -> None:
+    """A software token for demos and tests: reads an otpauth:// URI (or base32 secret) on
+    stdin and prints the current one-time code."""
+    import pyotp
+
+    from shared.otp import STEP_SECONDS, code_for
+
+    line = _read_secret_line("otpauth:// URI or secret", as_json)
+    try:
+        secret = pyotp.parse_uri(line).secret if line.startswith("otpauth://") else line
+        code = code_for(secret, __import__("time").time() + offset * STEP_SECONDS)
+    except (ValueError, TypeError):
+        fail("not an otpauth:// URI or base32 secret", as_json)
+    emit({"code": code}, as_json)
+
+
+@app.command()
+def submit(
+    file: str = typer.Argument(..., help="JSON file with the PaymentRequest fields, or - for stdin."),
+    session: str = SESSION, otp: str = typer.Option(..., "--otp", help="The applicant's one-time code."),
+    wait: float | None = WAIT, no_wait: bool = NO_WAIT, as_json: bool = JSON,
+) -> None:
+    """Start a payment as applicant (seed steps 4-6)."""
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text()
+        data = json.loads(text)
+    except (OSError, json.JSONDecodeError) as e:
+        fail(f"cannot read a JSON payment request from {file}: {e.__class__.__name__}", as_json)
+    if not isinstance(data, dict):
+        fail("the payment request must be a JSON object", as_json)
+    if "session" in data or "otp" in data:
+        fail("the file must not hold session or otp; pass --session and --otp", as_json)
+    data.setdefault("schema", "b2bpay.payment_request.v1")
+    try:
+        request = PaymentRequest.model_validate({**data, "session": session, "otp": otp})
+    except ValidationError as e:
+        fail(f"invalid payment request: {describe_validation_error(e)}", as_json)
+    _dispatch_and_wait(q.APPLY, q.APPLY_PAYMENT, request.to_wire(), request.command_id,
+                       payment_id_for(request.request_id), wait, no_wait, as_json)
+
+
+def _decision_reason(approve: bool, reject: bool, reason: str, as_json: bool) -> bool:
+    if approve == reject:
+        fail("give exactly one of --approve or --reject", as_json)
+    if reject and not reason.strip():
+        fail("--reject needs --reason", as_json)
+    return approve
+
+
+@app.command()
+def review(
+    payment_id: str, approve: bool = typer.Option(False, "--approve"), reject: bool = typer.Option(False, "--reject"),
+    reason: str = typer.Option("", "--reason"), session: str = SESSION,
+    wait: float | None = WAIT, no_wait: bool = NO_WAIT, as_json: bool = JSON,
+) -> None:
+    """Review a payment as reviewer (seed steps 7-10)."""
+    ok = _decision_reason(approve, reject, reason, as_json)
+    try:
+        decision = ReviewDecision(payment_id=payment_id, approve=ok, reason=reason, session=SecretStr(session))
+    except ValidationError as e:
+        fail(describe_validation_error(e), as_json)
+    _dispatch_and_wait(q.PENDING_REVIEW, q.DECIDE_REVIEW, decision.to_wire(), decision.command_id,
+                       payment_id, wait, no_wait, as_json)
+
+
+@app.command()
+def authorize(
+    payment_id: str, approve: bool = typer.Option(False, "--approve"), reject: bool = typer.Option(False, "--reject"),
+    reason: str = typer.Option("", "--reason"), session: str = SESSION,
+    otp: str = typer.Option(..., "--otp", help="The authorizer's one-time code."),
+    wait: float | None = WAIT, no_wait: bool = NO_WAIT, as_json: bool = JSON,
+) -> None:
+    """Authorize a payment as authorizer, with a one-time code (seed steps 11-14)."""
+    ok = _decision_reason(approve, reject, reason, as_json)
+    try:
+        decision = AuthDecision(payment_id=payment_id, approve=ok, reason=reason,
+                                session=SecretStr(session), otp=SecretStr(otp))
+    except ValidationError as e:
+        fail(describe_validation_error(e), as_json)
+    _dispatch_and_wait(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, decision.to_wire(), decision.command_id,
+                       payment_id, wait, no_wait, as_json)
+
+
+@app.command()
+def cancel(
+    payment_id: str, session: str = SESSION, reason: str = typer.Option("", "--reason"),
+    wait: float | None = WAIT, no_wait: bool = NO_WAIT, as_json: bool = JSON,
+) -> None:
+    """Withdraw a payment as applicant; only before it is authorized."""
+    try:
+        command = CancelPayment(payment_id=payment_id, reason=reason, session=SecretStr(session))
+    except ValidationError as e:
+        fail(describe_validation_error(e), as_json)
+    _dispatch_and_wait(q.APPLY, q.CANCEL_PAYMENT, command.to_wire(), command.command_id,
+                       payment_id, wait, no_wait, as_json)
+
+
+# -- query -------------------------------------------------------------------------------
+def _read_model() -> Any:
+    from services.query.readmodel import ReadModel, make_engine
+
+    return ReadModel(make_engine(context.settings().database_url))
+
+
+@app.command()
+def status(payment_id: str, as_json: bool = JSON) -> None:
+    """A payment's status and history, from the query service's read model (seed step 16)."""
+    found = _read_model().payment(payment_id)
+    if found is None:
+        fail(f"no payment {payment_id} in the read model (is `b2bpay worker query` running?)", as_json, REFUSED)
+    if as_json:
+        emit(found, True)
+        return
+    emit({k: v for k, v in found.items() if k not in ("history", "refusals")}, False, title=payment_id)
+    from rich.table import Table
+
+    table = Table(title="history")
+    for col in ("seq", "at", "status", "stage", "actor", "reason"):
+        table.add_column(col)
+    for h in found["history"]:
+        table.add_row(str(h["seq"]), h["at"], h["status"], h["stage"], h["actor_id"] or "", h["reason_code"] or "")
+    for r in found["refusals"]:
+        table.add_row(str(r["seq"]), r["at"], "[red]refused[/red]", r["stage"], r["actor_id"] or "", r["reason_code"] or "")
+    console.print(table)
+
+
+@app.command("list")
+def list_payments(
+    status_: str | None = typer.Option(None, "--status"), enterprise: str | None = typer.Option(None, "--enterprise"),
+    as_json: bool = JSON,
+) -> None:
+    """Payments in the read model, optionally by status and payer enterprise."""
+    rows = _read_model().list(status_, enterprise)
+    if as_json:
+        emit({"payments": rows}, True)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} payments")
+    for col in ("payment_id", "status", "order_id", "enterprise_id", "amount", "currency", "updated_at"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c] or "") for c in ("payment_id", "status", "order_id", "enterprise_id", "amount", "currency", "updated_at")))
+    console.print(table)
+
+
+@app.command()
+def events(
+    follow: bool = typer.Option(False, "--follow", help="Keep printing new events."), as_json: bool = JSON,
+) -> None:
+    """Every status event from the start of the stream, as JSON lines."""
+    store = context.deps().store
+    last = "-"
+    try:
+        while True:
+            batch = store.read_events(after=last)
+            if not batch:
+                break
+            for sid, event in batch:
+                sys.stdout.write(event.model_dump_json(by_alias=True) + "\n")
+                last = sid
+        sys.stdout.flush()
+        if not follow:
+            return
+        last = last if last != "-" else "0"
+        while True:
+            for sid, event in store.follow_events(last, block_ms=1000):
+                sys.stdout.write(event.model_dump_json(by_alias=True) + "\n")
+                last = sid
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return
+
+
+# -- operations ----------------------------------------------------------------------------
+@app.command()
+def worker(
+    stages: list[str] = typer.Argument(..., help="apply review authorize interbank query (any of)"),
+    processes: int = typer.Option(1, "--processes", min=1, max=64),
+    threads: int = typer.Option(4, "--threads", min=1, max=64),
+) -> None:
+    """Run stage workers in this process (or N processes)."""
+    from services.cli.worker import STAGES, run
+
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        fail(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}", False)
+    raise typer.Exit(run(stages, processes, threads))
+
+
+@app.command()
+def demo(
+    payments: int = typer.Option(200, "--payments", min=10, max=100_000),
+    redis_url: str | None = typer.Option(None, "--redis", help="Run on this Redis instead of an embedded one."),
+    threads: int = typer.Option(4, "--threads", min=1, max=64),
+    as_json: bool = JSON,
+) -> None:
+    """Run the whole flow: seed data, push payments through every stage, report."""
+    from services.cli.demo import run_demo
+
+    raise typer.Exit(run_demo(payments, redis_url, threads, as_json))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Reads the events stream with its own consumer group into the read model.
+
+An entry is acknowledged only after its row is committed, and on start the consumer first
+re-reads its own pending entries, so a crash loses nothing and projects nothing twice.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+import structlog
+from pydantic import ValidationError
+
+from services.query.readmodel import ReadModel
+from shared.keys import Keys
+from shared.messages import StatusEvent
+
+GROUP = "query"
+log = structlog.get_logger()
+
+
+class Projector:
+    def __init__(self, client: redis.Redis, keys: Keys, model: ReadModel, consumer: str = "query-1") -> None:
+        self._redis = client
+        self._stream = keys.events
+        self._model = model
+        self._consumer = consumer
+        try:
+            self._redis.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    def _read(self, last_id: str, block_ms: int | None) -> int:
+        reply = self._redis.xreadgroup(GROUP, self._consumer, {self._stream: last_id}, count=500, block=block_ms)
+        handled = 0
+        for _stream, entries in reply or []:
+            for entry_id, data in entries:
+                sid = entry_id.decode()
+                try:
+                    event = StatusEvent.model_validate_json(data[b"event"])
+                except (ValidationError, KeyError):
+                    log.error("undecodable status event skipped", stream_id=sid)
+                else:
+                    self._model.apply(sid, event)
+                self._redis.xack(self._stream, GROUP, sid)
+                handled += 1
+        return handled
+
+    def _drain_pending(self) -> int:
+        """Entries this consumer read but never acknowledged (it crashed): project them."""
+        total = 0
+        while (n := self._read("0", None)) > 0:
+            total += n
+        return total
+
+    def catch_up(self) -> int:
+        """Project everything pending or new, without blocking; returns how many entries."""
+        total = self._drain_pending()
+        while True:
+            n = self._read(">", None)
+            total += n
+            if n == 0:
+                return total
+
+    def run(self, stop: threading.Event, block_ms: int = 500) -> None:
+        self._drain_pending()
+        log.info("query projector running", consumer=self._consumer)
+        while not stop.is_set():
+            self._read(">", block_ms)

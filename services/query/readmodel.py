@@ -1,0 +1,126 @@
+"""The SQL read model: one row per payment, one per event. SQLite by default, any
+SQLAlchemy URL (PostgreSQL in production)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, create_engine, select
+from sqlalchemy.engine import Engine, make_url
+
+from shared.messages import StatusEvent
+
+metadata = MetaData()
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("payment_id", String(64), primary_key=True),
+    Column("status", String(32), index=True),
+    Column("order_id", String(64)),
+    Column("enterprise_id", String(64), index=True),
+    Column("amount", String(32)),
+    Column("currency", String(3)),
+    Column("seq", Integer, nullable=False),
+    Column("created_at", String(40)),
+    Column("updated_at", String(40)),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", String(96), primary_key=True),
+    Column("stream_id", String(40), nullable=False),
+    Column("payment_id", String(64), index=True, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(32)),
+    Column("previous_status", String(32)),
+    Column("stage", String(16)),
+    Column("actor_role", String(16)),
+    Column("actor_id", String(64)),
+    Column("reason_code", String(48)),
+    Column("reason", Text),
+    Column("at", String(40)),
+    Column("command_id", String(64)),
+)
+
+HISTORY_FIELDS = ("seq", "kind", "status", "previous_status", "at", "stage", "actor_role", "actor_id", "reason_code", "reason", "command_id")
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url)
+
+
+class ReadModel:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        metadata.create_all(engine)
+
+    def apply(self, stream_id: str, event: StatusEvent) -> bool:
+        """Project one event; a repeated event (same event_id) changes nothing."""
+        with self._engine.begin() as conn:
+            if conn.execute(select(events.c.event_id).where(events.c.event_id == event.event_id)).first():
+                return False
+            conn.execute(
+                events.insert().values(
+                    event_id=event.event_id, stream_id=stream_id, payment_id=event.payment_id,
+                    **{f: getattr(event, f) for f in HISTORY_FIELDS},
+                )
+            )
+            if event.kind != "transition":
+                return True
+            row = conn.execute(select(payments.c.seq).where(payments.c.payment_id == event.payment_id)).first()
+            if row is None:
+                conn.execute(
+                    payments.insert().values(
+                        payment_id=event.payment_id, status=event.status, order_id=event.order_id,
+                        enterprise_id=event.enterprise_id, amount=event.amount, currency=event.currency,
+                        seq=event.seq, created_at=event.at, updated_at=event.at,
+                    )
+                )
+            elif row.seq < event.seq:
+                conn.execute(
+                    payments.update()
+                    .where(payments.c.payment_id == event.payment_id)
+                    .values(status=event.status, seq=event.seq, updated_at=event.at)
+                )
+        return True
+
+    def payment(self, payment_id: str) -> dict[str, Any] | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(payments).where(payments.c.payment_id == payment_id)).first()
+            history = conn.execute(
+                select(events).where(events.c.payment_id == payment_id).order_by(events.c.seq)
+            ).all()
+        if row is None and not history:
+            return None
+        out: dict[str, Any] = dict(row._mapping) if row is not None else {"payment_id": payment_id, "status": None}
+        out["history"] = [
+            {f: h._mapping[f] for f in ("status", "at", "stage", "actor_role", "actor_id", "reason_code", "reason", "seq")}
+            for h in history
+            if h.kind == "transition"
+        ]
+        out["refusals"] = [
+            {f: h._mapping[f] for f in ("at", "stage", "actor_role", "actor_id", "reason_code", "reason", "command_id", "seq")}
+            for h in history
+            if h.kind == "refusal"
+        ]
+        return out
+
+    def list(self, status: str | None = None, enterprise_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        query = select(payments).order_by(payments.c.created_at).limit(limit)
+        if status:
+            query = query.where(payments.c.status == status)
+        if enterprise_id:
+            query = query.where(payments.c.enterprise_id == enterprise_id)
+        with self._engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query).all()]
+
+    def count_events(self) -> int:
+        with self._engine.connect() as conn:
+            return len(conn.execute(select(events.c.event_id)).all())

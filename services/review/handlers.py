@@ -1,0 +1,91 @@
+"""Review-stage handlers: plain functions of (message, deps)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from shared.bootstrap import Deps
+from shared.content import check_content
+from shared.domain import Action, PaymentStatus, check_segregation, next_status
+from shared.errors import ReasonCode, Refusal
+from shared.guard import Attempt, Outcome, authenticate, describe_validation_error, refuse
+from shared.messages import Handoff, ReviewDecision
+from shared.store import Actor, Step
+
+STAGE = "review"
+log = structlog.get_logger()
+
+
+def _raw_id(raw: Any, name: str) -> str:
+    value = raw.get(name) if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else "pay_invalid"
+
+
+def handle_intake(raw: Any, deps: Deps) -> Outcome:
+    """otp_verified -> pending_review. A repeated hand-off, or one for a payment that has
+    moved on, changes nothing."""
+    attempt = Attempt(STAGE, _raw_id(raw, "payment_id"), None, Actor(STAGE))
+    try:
+        try:
+            handoff = Handoff.model_validate(raw)
+        except ValidationError as e:
+            raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
+        structlog.contextvars.bind_contextvars(payment_id=handoff.payment_id)
+        payment = deps.store.get(handoff.payment_id)
+        if payment is None:
+            raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, "hand-off for an unknown payment")
+        attempt.summary = payment.summary()
+        if payment.status != PaymentStatus.OTP_VERIFIED:
+            return Outcome("ignored", payment.payment_id, payment.status.value)
+        check_content(payment, handoff.content_hash)
+        target = next_status(payment.status, Action.INTAKE, STAGE)
+        updated = deps.store.transition(payment, [Step(target)], attempt.actor, None)
+        return Outcome("accepted", updated.payment_id, updated.status.value)
+    except Refusal as refusal:
+        return refuse(deps, attempt, refusal)
+
+
+def handle_review_decision(raw: Any, deps: Deps) -> Outcome:
+    """pending_review -> pending_auth (approve) or rejected (reject, reason required)."""
+    command_id = raw.get("command_id") if isinstance(raw, dict) else None
+    attempt = Attempt(STAGE, _raw_id(raw, "payment_id"), command_id if isinstance(command_id, str) else None, Actor(STAGE))
+    try:
+        try:
+            decision = ReviewDecision.model_validate(raw)
+        except ValidationError as e:
+            raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
+        structlog.contextvars.bind_contextvars(payment_id=decision.payment_id)
+        payment = deps.store.get(decision.payment_id)
+        if payment is None:
+            raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, "no such payment")
+        attempt.summary = payment.summary()
+        if payment.applied(decision.command_id):
+            return Outcome("duplicate", payment.payment_id, payment.status.value)
+        user = authenticate(deps, decision.session.get_secret_value(), "reviewer", payment.fields["enterprise_id"])
+        attempt.as_user(user)
+        action = Action.APPROVE_REVIEW if decision.approve else Action.REJECT_REVIEW
+        check_segregation(action, user.username, payment.fields["applicant_id"], None)
+        if not decision.approve and not decision.reason:
+            raise Refusal(ReasonCode.REASON_REQUIRED, "a rejection needs a reason")
+        steps: list[Step] = []
+        current = payment.status
+        if current == PaymentStatus.OTP_VERIFIED:
+            # The reviewer was faster than the intake hand-off: take it in now, in the same
+            # atomic write; the intake message that follows will find nothing to do.
+            current = next_status(current, Action.INTAKE, STAGE)
+            steps.append(Step(current))
+        target = next_status(current, action, STAGE)
+        check_content(payment)
+        if decision.approve:
+            steps.append(Step(target))
+        else:
+            steps.append(Step(target, "rejected_by_reviewer", decision.reason))
+        updated = deps.store.transition(
+            payment, steps, attempt.actor, decision.command_id, {"reviewer_id": user.username}
+        )
+        return Outcome("accepted", updated.payment_id, updated.status.value)
+    except Refusal as refusal:
+        return refuse(deps, attempt, refusal)

@@ -1,0 +1,62 @@
+"""The composition root: builds every real dependency of a process from its settings.
+
+Nothing connects at import time; a process calls :func:`bootstrap` once, and tests may pass
+their own Redis client (a real one on a test database, or fakeredis for the demo).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+import redis
+
+from shared import broker as queues
+from shared.clearing import ClearingAdapter, SimulatedClearing
+from shared.config import Settings
+from shared.directory import Directory
+from shared.keys import Keys
+from shared.otp import OtpVerifier
+from shared.sessions import SessionSigner, session_key
+from shared.store import PaymentStore
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    redis: redis.Redis
+    keys: Keys
+    store: PaymentStore
+    directory: Directory
+    sessions: SessionSigner
+    otp: OtpVerifier
+    clearing: ClearingAdapter
+    broker: dramatiq.Broker
+
+    def dispatch(self, queue: str, actor_name: str, payload: dict[str, Any]) -> str:
+        return queues.send(self.broker, queue, actor_name, payload)
+
+
+def bootstrap(
+    settings: Settings,
+    client: redis.Redis | None = None,
+    directory: Directory | None = None,
+) -> Deps:
+    client = client if client is not None else redis.Redis.from_url(settings.redis_url)
+    keys = Keys(settings.prefix)
+    configured = settings.session_secret.get_secret_value().encode() if settings.session_secret else None
+    # With no separate broker URL the queues live in the same Redis as the payments.
+    broker = queues.build_broker(settings, client if not settings.broker_url else None)
+    return Deps(
+        settings=settings,
+        redis=client,
+        keys=keys,
+        store=PaymentStore(client, keys),
+        directory=directory or Directory(client, keys),
+        sessions=SessionSigner(session_key(client, keys, configured), settings.session_ttl_seconds),
+        otp=OtpVerifier(client, keys, settings.otp_max_failures, settings.otp_valid_window),
+        clearing=SimulatedClearing(client, keys),
+        broker=broker,
+    )
+

@@ -1,0 +1,74 @@
+"""The one place that builds the dramatiq broker, before any actor is declared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Retries
+
+from shared.config import Settings
+from shared.errors import TransientError
+from shared.logging import LogContext
+
+#: Queue names, exactly as in the design: the public contract for upstream and ops.
+APPLY = "apply"
+OTP_VERIFIED = "otp-verified"
+PENDING_REVIEW = "pending-review"
+PENDING_AUTH = "pending-auth"
+INTERBANK = "interbank"
+QUEUES = (APPLY, OTP_VERIFIED, PENDING_REVIEW, PENDING_AUTH, INTERBANK)
+
+#: The stage that consumes each queue.
+STAGE_OF_QUEUE = {
+    APPLY: "apply",
+    OTP_VERIFIED: "review",
+    PENDING_REVIEW: "review",
+    PENDING_AUTH: "authorize",
+    INTERBANK: "interbank",
+}
+
+#: Actor names on the wire: (queue, actor_name) is what a publisher needs to know.
+APPLY_PAYMENT = "apply_payment"
+CANCEL_PAYMENT = "cancel_payment"
+TAKE_IN = "take_in_for_review"
+DECIDE_REVIEW = "decide_review"
+DECIDE_AUTHORIZATION = "decide_authorization"
+SUBMIT_TO_CLEARING = "submit_to_clearing"
+
+
+def _retry_when(retries_so_far: int, exception: BaseException) -> bool:
+    """Only transient faults are retried; refusals and bugs are not."""
+    transient = isinstance(exception, TransientError | redis.ConnectionError | redis.TimeoutError)
+    return transient and retries_so_far < 20
+
+
+def build_broker(settings: Settings, client: redis.Redis | None = None) -> dramatiq.Broker:
+    """Build and set the broker. ``client`` lets the demo pass an embedded Redis."""
+    url = settings.effective_broker_url()
+    if not url.startswith(("redis://", "rediss://", "unix://")) and client is None:
+        raise ValueError(f"unsupported broker URL scheme in {url.split('://')[0]!r}; use redis://")
+    kwargs: dict[str, Any] = {
+        "namespace": settings.queue_namespace(),
+        "heartbeat_timeout": settings.heartbeat_timeout_ms,
+        "maintenance_chance": settings.maintenance_chance,
+    }
+    broker = RedisBroker(client=client, **kwargs) if client is not None else RedisBroker(url=url, **kwargs)
+    for middleware in list(broker.middleware):
+        if isinstance(middleware, Retries):
+            broker.middleware.remove(middleware)
+    broker.add_middleware(Retries(retry_when=_retry_when, min_backoff=100, max_backoff=5_000))
+    broker.add_middleware(LogContext(STAGE_OF_QUEUE))
+    for queue in QUEUES:
+        broker.declare_queue(queue)
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def send(broker: dramatiq.Broker, queue: str, actor_name: str, payload: dict[str, Any]) -> str:
+    """Enqueue one message by name, without importing the consuming stage's code."""
+    message = dramatiq.Message(queue_name=queue, actor_name=actor_name, args=(payload,), kwargs={}, options={})
+    broker.enqueue(message)
+    return str(message.message_id)

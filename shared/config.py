@@ -1,0 +1,51 @@
+"""Typed settings, read from ``B2BPAY_*`` environment variables.
+
+Only this module reads the environment; every process builds :class:`Settings` once at its
+entrypoint and hands it to its composition root.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="B2BPAY_", extra="ignore")
+
+    #: Redis holding payment state, queues and the events stream.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Broker URL; empty means "the same Redis as redis_url". ``amqp://`` selects RabbitMQ.
+    broker_url: str = ""
+    #: Every Redis key and queue namespace of this installation starts with this.
+    prefix: str = "b2bpay:"
+    #: SQLAlchemy URL of the query service's read model.
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{Path('.b2bpay/read.db')}")
+    #: HMAC key for session tokens. Unset: a random key is generated once and kept in Redis,
+    #: which is only acceptable for development (anyone with Redis access could forge tokens).
+    session_secret: SecretStr | None = None
+    #: Lifetime of a session token, in seconds.
+    session_ttl_seconds: int = 900
+    #: Consecutive failed one-time codes after which a user is locked.
+    otp_max_failures: int = 5
+    #: Accepted clock drift, in 30-second TOTP steps on either side.
+    otp_valid_window: int = 1
+    #: How long ``submit``/``review``/``authorize``/``cancel`` wait for the stage's verdict.
+    wait_seconds: float = 10.0
+    #: A worker that has not sent a heartbeat for this long is considered dead and its
+    #: messages are requeued (milliseconds). Dramatiq's default is 60 s.
+    heartbeat_timeout_ms: int = 15_000
+    #: Chance, per million broker calls, of running queue maintenance (requeue of dead
+    #: workers' messages). Dramatiq's default of 1,000 is far too rare for payments.
+    maintenance_chance: int = 50_000
+    #: Structlog output: "auto" (console on a terminal, JSON otherwise), "json" or "console".
+    log_format: str = "auto"
+    log_level: str = "INFO"
+
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    def queue_namespace(self) -> str:
+        return self.prefix.rstrip(":") + "-queues"

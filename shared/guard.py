@@ -1,0 +1,75 @@
+"""What every stage checks of the person behind a command: a live session of the right
+role, of the payer enterprise, for an active, unlocked user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+from pydantic import ValidationError
+
+from shared.bootstrap import Deps
+from shared.directory import User
+from shared.errors import ReasonCode, Refusal
+from shared.store import Actor
+
+log = structlog.get_logger()
+
+
+def authenticate(deps: Deps, token: str, role: str, payer_enterprise: str) -> User:
+    session = deps.sessions.verify(token)
+    user = deps.directory.user(session.username)
+    if user is None or user.role != session.role or user.enterprise_id != session.enterprise_id:
+        raise Refusal(ReasonCode.SESSION_INVALID, "session does not match a known user")
+    if session.role != role:
+        raise Refusal(ReasonCode.WRONG_ROLE, f"this step needs the {role} role")
+    if session.enterprise_id != payer_enterprise:
+        raise Refusal(ReasonCode.WRONG_ENTERPRISE, "the user does not belong to the payer enterprise")
+    if not user.active or deps.otp.is_locked(user.username):
+        raise Refusal(ReasonCode.USER_LOCKED, "user is locked or disabled")
+    return user
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Where and why a message is invalid, never echoing the input (it may hold secrets)."""
+    parts = []
+    for item in error.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in item["loc"]) or "message"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)[:500]
+
+
+@dataclass
+class Attempt:
+    """What is known about a command while a stage handles it, for the refusal record."""
+
+    stage: str
+    payment_id: str
+    command_id: str | None
+    actor: Actor
+    summary: dict[str, str | None] = field(default_factory=dict)
+
+    def as_user(self, user: User) -> None:
+        self.actor = Actor(self.actor.stage, user.role, user.username)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a handler did with a message, for the actor's log line."""
+
+    outcome: str  # accepted | refused | duplicate | ignored
+    payment_id: str
+    status: str | None = None
+    reason_code: str | None = None
+
+
+def refuse(deps: Deps, attempt: Attempt, refusal: Refusal) -> Outcome:
+    """Record a refusal (event + verdict); the payment itself is left as it was."""
+    deps.store.refuse(attempt.payment_id, attempt.actor, refusal, attempt.command_id, attempt.summary)
+    log.info(
+        "command refused",
+        payment_id=attempt.payment_id,
+        reason_code=refusal.reason_code.value,
+        actor_id=attempt.actor.user_id,
+    )
+    return Outcome("refused", attempt.payment_id, None, refusal.reason_code.value)

@@ -1,0 +1,67 @@
+"""Every Redis key b2bpay uses, in one place, under the installation's prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "b2bpay:"
+
+    def payment(self, payment_id: str) -> str:
+        return f"{self.prefix}payment:{payment_id}"
+
+    def history(self, payment_id: str) -> str:
+        return f"{self.prefix}payment:{payment_id}:history"
+
+    def event_seq(self, payment_id: str) -> str:
+        return f"{self.prefix}payment:{payment_id}:seq"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}events"
+
+    def verdict(self, command_id: str) -> str:
+        return f"{self.prefix}verdict:{command_id}"
+
+    def idempotency(self, request_id: str) -> str:
+        return f"{self.prefix}request:{request_id}"
+
+    def order_lock(self, enterprise_id: str, order_id: str) -> str:
+        return f"{self.prefix}order:{enterprise_id}:{order_id}"
+
+    def bank(self, code: str) -> str:
+        return f"{self.prefix}bank:{code}"
+
+    @property
+    def banks(self) -> str:
+        return f"{self.prefix}banks"
+
+    def enterprise(self, enterprise_id: str) -> str:
+        return f"{self.prefix}enterprise:{enterprise_id}"
+
+    @property
+    def enterprises(self) -> str:
+        return f"{self.prefix}enterprises"
+
+    def user(self, username: str) -> str:
+        return f"{self.prefix}user:{username}"
+
+    @property
+    def users(self) -> str:
+        return f"{self.prefix}users"
+
+    def otp_state(self, username: str) -> str:
+        return f"{self.prefix}otp:{username}"
+
+    @property
+    def session_secret(self) -> str:
+        return f"{self.prefix}secret:session"
+
+    def clearing(self, end_to_end_id: str) -> str:
+        return f"{self.prefix}clearing:{end_to_end_id}"
+
+    @property
+    def clearing_log(self) -> str:
+        return f"{self.prefix}clearing:submissions"

@@ -1,0 +1,70 @@
+"""Structlog, configured once per process: JSON lines off a terminal, console on one.
+
+Secrets never reach a log line: messages carry ``SecretStr`` fields, and the redaction
+processor below drops any key that names a secret, as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import dramatiq
+import structlog
+from dramatiq.middleware import Middleware
+
+SECRET_KEYS = frozenset({"password", "otp", "session", "token", "secret", "totp_secret", "code"})
+
+
+def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        if key.lower() in SECRET_KEYS:
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None) -> None:
+    """Call once at the entrypoint, before anything logs."""
+    out = stream or sys.stderr
+    as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=out.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=True,
+    )
+    # dramatiq logs through the standard library; keep its lines, at warning and above.
+    logging.basicConfig(stream=out, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+
+
+class LogContext(Middleware):  # type: ignore[misc]
+    """Clears the log context and binds ``stage`` and ``message_id`` for every message."""
+
+    def __init__(self, stage_of_queue: dict[str, str]) -> None:
+        self._stage_of_queue = stage_of_queue
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            stage=self._stage_of_queue.get(message.queue_name, message.queue_name),
+            message_id=message.message_id,
+        )
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: dramatiq.Message, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        structlog.contextvars.clear_contextvars()
+
+    after_skip_message = after_process_message

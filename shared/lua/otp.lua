@@ -1,0 +1,25 @@
+-- Atomic one-time-code bookkeeping for one user, shared by every worker.
+-- KEYS[1] the user's otp state hash {last_step, failures, locked}
+-- ARGV[1] the TOTP step the code matched, or -1 for no match
+-- ARGV[2] consecutive failures that lock the user
+-- Replies: {"ok"} | {"replayed", failures} | {"invalid", failures} | {"locked", failures}
+local matched = tonumber(ARGV[1])
+local max_failures = tonumber(ARGV[2])
+if redis.call("HGET", KEYS[1], "locked") == "1" then
+  return {"locked", redis.call("HGET", KEYS[1], "failures") or "0"}
+end
+local last = tonumber(redis.call("HGET", KEYS[1], "last_step") or "-1")
+local outcome
+if matched >= 0 and matched > last then
+  redis.call("HSET", KEYS[1], "last_step", matched, "failures", 0)
+  return {"ok"}
+elseif matched >= 0 then
+  outcome = "replayed"
+else
+  outcome = "invalid"
+end
+local failures = redis.call("HINCRBY", KEYS[1], "failures", 1)
+if failures >= max_failures then
+  redis.call("HSET", KEYS[1], "locked", 1)
+end
+return {outcome, tostring(failures)}

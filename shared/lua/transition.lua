@@ -1,0 +1,140 @@
+-- The one atomic write of b2bpay: every change of a payment's state, and every refusal,
+-- goes through here, so there is never a state change without its event nor an event
+-- without its change.
+--
+-- KEYS[1] payment hash      KEYS[2] history list     KEYS[3] events stream
+-- KEYS[4] event seq counter KEYS[5] verdict list     KEYS[6] idempotency key
+-- KEYS[7] order lock
+-- ARGV[1] mode: "create" | "transition" | "refuse"
+-- ARGV[2] JSON spec (see shared/store.py)
+--
+-- Replies: {"ok", status, version} | {"duplicate", payment_id, content_hash}
+--          {"conflict", status, version} | {"not_found"} | {"refused", reason_code, detail}
+
+local mode = ARGV[1]
+local spec = cjson.decode(ARGV[2])
+local pid = spec.payment_id
+
+local function event_for(step, seq)
+  local e = {
+    schema = "b2bpay.status_event.v1",
+    event_id = pid .. ":" .. seq,
+    kind = step.kind,
+    payment_id = pid,
+    seq = seq,
+    status = step.status,
+    previous_status = step.previous_status,
+    stage = spec.stage,
+    actor_role = spec.actor_role,
+    actor_id = spec.actor_id,
+    reason_code = step.reason_code,
+    reason = step.reason,
+    at = spec.at,
+    order_id = spec.order_id,
+    enterprise_id = spec.enterprise_id,
+    amount = spec.amount,
+    currency = spec.currency,
+    command_id = spec.command_id,
+  }
+  return cjson.encode(e)
+end
+
+local function publish(step)
+  local seq = redis.call("INCR", KEYS[4])
+  local body = event_for(step, seq)
+  if step.kind == "transition" then
+    redis.call("RPUSH", KEYS[2], body)
+  end
+  redis.call("XADD", KEYS[3], "*", "event", body)
+  return seq
+end
+
+local function answer(outcome, status, reason_code, reason)
+  if spec.command_id ~= cjson.null and spec.command_id ~= nil then
+    local verdict = cjson.encode({
+      command_id = spec.command_id, outcome = outcome, payment_id = pid,
+      status = status, reason_code = reason_code, reason = reason,
+    })
+    redis.call("RPUSH", KEYS[5], verdict)
+    redis.call("EXPIRE", KEYS[5], spec.verdict_ttl)
+  end
+end
+
+local function apply_steps(status, version)
+  for _, step in ipairs(spec.steps) do
+    step.kind = "transition"
+    step.previous_status = status
+    publish(step)
+    status = step.status
+    version = version + 1
+  end
+  redis.call("HSET", KEYS[1], "status", status, "version", version, "updated_at", spec.at)
+  for field, value in pairs(spec.set or {}) do
+    redis.call("HSET", KEYS[1], field, value)
+  end
+  if spec.command_id ~= cjson.null and spec.command_id ~= nil then
+    redis.call("HSET", KEYS[1], "cmd:" .. spec.command_id, status)
+  end
+  for _, released in ipairs(spec.releases_order) do
+    if status == released and redis.call("GET", KEYS[7]) == pid then
+      redis.call("DEL", KEYS[7])
+    end
+  end
+  answer("accepted", status, cjson.null, cjson.null)
+  return {"ok", status, tostring(version)}
+end
+
+if mode == "refuse" then
+  local current = redis.call("HGET", KEYS[1], "status")
+  local step = {kind = "refusal", status = current or cjson.null,
+                previous_status = current or cjson.null,
+                reason_code = spec.reason_code, reason = spec.reason}
+  publish(step)
+  answer("refused", current or cjson.null, spec.reason_code, spec.reason)
+  return {"refused", spec.reason_code, spec.reason}
+end
+
+if mode == "create" then
+  local idem = redis.call("GET", KEYS[6])
+  if idem then
+    local sep = string.find(idem, "|", 1, true)
+    local existing_pid = string.sub(idem, 1, sep - 1)
+    local existing_hash = string.sub(idem, sep + 1)
+    if existing_hash ~= spec.fields.content_hash then
+      local step = {kind = "refusal", status = cjson.null, previous_status = cjson.null,
+                    reason_code = "idempotency_conflict",
+                    reason = "request_id was used for a different payment content"}
+      publish(step)
+      answer("refused", cjson.null, step.reason_code, step.reason)
+      return {"refused", step.reason_code, step.reason}
+    end
+    answer("duplicate", redis.call("HGET", KEYS[1], "status") or cjson.null, cjson.null, cjson.null)
+    return {"duplicate", existing_pid, existing_hash}
+  end
+  local holder = redis.call("GET", KEYS[7])
+  if holder and holder ~= pid then
+    local step = {kind = "refusal", status = cjson.null, previous_status = cjson.null,
+                  reason_code = "duplicate_order",
+                  reason = "the order already has a live payment"}
+    publish(step)
+    answer("refused", cjson.null, step.reason_code, step.reason)
+    return {"refused", step.reason_code, step.reason}
+  end
+  for field, value in pairs(spec.fields) do
+    redis.call("HSET", KEYS[1], field, value)
+  end
+  redis.call("SET", KEYS[6], pid .. "|" .. spec.fields.content_hash)
+  redis.call("SET", KEYS[7], pid)
+  return apply_steps(cjson.null, 0)
+end
+
+-- mode == "transition"
+local status = redis.call("HGET", KEYS[1], "status")
+if not status then
+  return {"not_found"}
+end
+local version = tonumber(redis.call("HGET", KEYS[1], "version"))
+if status ~= spec.expected_status or version ~= tonumber(spec.expected_version) then
+  return {"conflict", status, tostring(version)}
+end
+return apply_steps(status, version)

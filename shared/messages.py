@@ -1,0 +1,228 @@
+"""The message contracts: every message at every boundary is one of these pydantic models.
+
+Commands (imperative) travel to stages; events (past tense) travel on the status stream.
+Secrets (session token, one-time code) are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+Name = Annotated[str, Field(min_length=1, max_length=140)]
+Account = Annotated[str, Field(min_length=4, max_length=34, pattern=r"^[A-Za-z0-9-]+$")]
+BankCode = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Z0-9]+$")]
+OtpCode = Annotated[SecretStr, Field(min_length=6, max_length=6)]
+
+MAX_AMOUNT = Decimal("999999999999.99")
+
+
+def new_command_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Payer(Contract):
+    enterprise_id: Identifier
+    account: Account
+    name: Name
+
+
+class Payee(Contract):
+    bank_code: BankCode
+    account: Account
+    name: Name
+
+
+class PaymentContent(Contract):
+    """What the upstream platform confirmed (seed step 2); its hash is frozen at apply."""
+
+    order_id: Identifier
+    payer: Payer
+    payee: Payee
+    amount: str
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    bank: BankCode
+    purpose: Annotated[str, Field(max_length=140)] = ""
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_is_money(cls, value: str) -> str:
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise ValueError("amount must be a decimal string such as '1250.00'") from None
+        if not amount.is_finite() or amount <= 0:
+            raise ValueError("amount must be greater than zero")
+        if amount > MAX_AMOUNT:
+            raise ValueError(f"amount must be at most {MAX_AMOUNT}")
+        exponent = amount.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -2:
+            raise ValueError("amount must have at most 2 decimal places")
+        return f"{amount:.2f}"
+
+    def content_hash(self) -> str:
+        """SHA-256 over the canonical JSON of the content: what every later stage checks."""
+        canonical = json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class PaymentRequest(PaymentContent):
+    """PaymentRequest v1: upstream -> ``apply``."""
+
+    schema_: Literal["b2bpay.payment_request.v1"] = Field(
+        default="b2bpay.payment_request.v1", alias="schema"
+    )
+    request_id: Identifier
+    session: SecretStr
+    otp: OtpCode
+    #: Names this attempt so its sender can wait for the verdict; one is made if absent.
+    command_id: Identifier = Field(default_factory=new_command_id)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def content(self) -> PaymentContent:
+        return PaymentContent.model_validate(
+            self.model_dump(include=set(PaymentContent.model_fields), mode="json")
+        )
+
+    def to_wire(self) -> dict[str, Any]:
+        """The message as it goes on the queue (secrets revealed only here, for the stage)."""
+        data = self.model_dump(mode="json", by_alias=True)
+        data["session"] = self.session.get_secret_value()
+        data["otp"] = self.otp.get_secret_value()
+        return data
+
+
+class ReviewDecision(Contract):
+    """A reviewer's decision: CLI/API -> ``pending-review``."""
+
+    schema_: Literal["b2bpay.review_decision.v1"] = Field(
+        default="b2bpay.review_decision.v1", alias="schema"
+    )
+    command_id: Identifier = Field(default_factory=new_command_id)
+    payment_id: Identifier
+    approve: bool
+    reason: Annotated[str, Field(max_length=280)] = ""
+    session: SecretStr
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", by_alias=True)
+        data["session"] = self.session.get_secret_value()
+        return data
+
+
+class AuthDecision(Contract):
+    """An authorizer's decision with their one-time code: CLI/API -> ``pending-auth``."""
+
+    schema_: Literal["b2bpay.auth_decision.v1"] = Field(
+        default="b2bpay.auth_decision.v1", alias="schema"
+    )
+    command_id: Identifier = Field(default_factory=new_command_id)
+    payment_id: Identifier
+    approve: bool
+    reason: Annotated[str, Field(max_length=280)] = ""
+    session: SecretStr
+    otp: OtpCode
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", by_alias=True)
+        data["session"] = self.session.get_secret_value()
+        data["otp"] = self.otp.get_secret_value()
+        return data
+
+
+class CancelPayment(Contract):
+    """The applicant withdraws a payment before authorization: CLI/API -> ``apply``."""
+
+    schema_: Literal["b2bpay.cancel_payment.v1"] = Field(
+        default="b2bpay.cancel_payment.v1", alias="schema"
+    )
+    command_id: Identifier = Field(default_factory=new_command_id)
+    payment_id: Identifier
+    reason: Annotated[str, Field(max_length=280)] = ""
+    session: SecretStr
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", by_alias=True)
+        data["session"] = self.session.get_secret_value()
+        return data
+
+
+class Handoff(Contract):
+    """What a stage hands to the next queue: ids only, never content or secrets."""
+
+    schema_: Literal["b2bpay.handoff.v1"] = Field(default="b2bpay.handoff.v1", alias="schema")
+    payment_id: Identifier
+    content_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    from_stage: Literal["apply", "review", "authorize"]
+    command_id: Identifier
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class StatusEvent(BaseModel):
+    """Status event v1, on the shared events stream. ``kind`` tells a transition from a
+    refusal; a refusal leaves ``status`` at the payment's unchanged status (or null)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    schema_: Literal["b2bpay.status_event.v1"] = Field(
+        default="b2bpay.status_event.v1", alias="schema"
+    )
+    event_id: str
+    kind: Literal["transition", "refusal"]
+    payment_id: str
+    seq: int
+    status: str | None
+    previous_status: str | None
+    stage: str
+    actor_role: str | None
+    actor_id: str | None
+    reason_code: str | None
+    reason: str | None
+    at: str
+    order_id: str | None
+    enterprise_id: str | None
+    amount: str | None
+    currency: str | None
+    command_id: str | None
+
+
+class Verdict(BaseModel):
+    """A stage's answer to one command, for the sender waiting on it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    command_id: str
+    outcome: Literal["accepted", "refused", "duplicate"]
+    payment_id: str
+    status: str | None
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+def payment_id_for(request_id: str) -> str:
+    """Payment ids derive from the upstream idempotency key, so a redelivered or repeated
+    request lands on the same payment."""
+    return "pay_" + hashlib.sha256(f"b2bpay:{request_id}".encode()).hexdigest()[:24]

@@ -1,0 +1,76 @@
+"""RFC 6238 TOTP checks: +-1 step at most, each code once per user, lockout after failures.
+
+The bookkeeping is one Lua script per check, so two workers checking codes of the same user
+at the same moment can neither both accept one code nor lose a failure count.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from importlib import resources
+
+import pyotp
+import redis
+
+from shared.errors import ReasonCode, Refusal
+from shared.keys import Keys
+
+STEP_SECONDS = 30
+_SCRIPT = resources.files("shared").joinpath("lua/otp.lua").read_text()
+
+
+class OtpVerifier:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        max_failures: int = 5,
+        valid_window: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = client
+        self._keys = keys
+        self._max_failures = max_failures
+        self._window = valid_window
+        self._clock = clock
+        self._script = client.register_script(_SCRIPT)
+
+    def matching_step(self, secret: str, code: str) -> int:
+        """The TOTP step within the window whose code equals ``code`` (constant-time), or -1."""
+        now = self._clock()
+        totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
+        current = int(now) // STEP_SECONDS
+        matched = -1
+        for offset in range(-self._window, self._window + 1):
+            expected = totp.at(now, counter_offset=offset)
+            if hmac.compare_digest(expected.encode(), code.encode()):
+                matched = current + offset
+        return matched
+
+    def verify(self, username: str, secret: str, code: str) -> None:
+        """Accept the code once, or raise a :class:`Refusal` (invalid, replayed, locked)."""
+        matched = self.matching_step(secret, code)
+        reply = self._script(keys=[self._keys.otp_state(username)], args=[matched, self._max_failures])
+        outcome = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+        if outcome == "ok":
+            return
+        failures = int(reply[1])
+        if outcome == "locked" or failures >= self._max_failures:
+            raise Refusal(ReasonCode.USER_LOCKED, "too many failed one-time codes; user locked")
+        if outcome == "replayed":
+            raise Refusal(ReasonCode.OTP_REPLAYED, "one-time code was already used")
+        raise Refusal(ReasonCode.OTP_INVALID, "one-time code is not valid")
+
+    def is_locked(self, username: str) -> bool:
+        return self._redis.hget(self._keys.otp_state(username), "locked") == b"1"
+
+    def unlock(self, username: str) -> None:
+        self._redis.hset(self._keys.otp_state(username), mapping={"locked": 0, "failures": 0})
+
+
+def code_for(secret: str, at: float | None = None) -> str:
+    """The current code of a TOTP secret: what the user's token shows (demo and tests)."""
+    totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
+    return str(totp.at(at if at is not None else time.time()))

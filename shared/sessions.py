@@ -1,0 +1,89 @@
+"""Signed, expiring session tokens bound to user, enterprise and role."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, hmac
+
+from shared.errors import ReasonCode, Refusal
+from shared.keys import Keys
+
+TOKEN_VERSION = "v1"
+
+
+@dataclass(frozen=True)
+class Session:
+    username: str
+    enterprise_id: str
+    role: str
+    expires_at: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SessionSigner:
+    """HMAC-SHA256 tokens ``v1.<payload>.<mac>``; verification is constant-time."""
+
+    def __init__(self, key: bytes, ttl_seconds: int, clock: Callable[[], float] = time.time) -> None:
+        if len(key) < 32:
+            raise ValueError("session key must have at least 32 bytes")
+        self._key = key
+        self._ttl = ttl_seconds
+        self._clock = clock
+
+    def _mac(self, message: bytes) -> hmac.HMAC:
+        mac = hmac.HMAC(self._key, hashes.SHA256())
+        mac.update(message)
+        return mac
+
+    def issue(self, username: str, enterprise_id: str, role: str) -> tuple[str, Session]:
+        session = Session(username, enterprise_id, role, int(self._clock()) + self._ttl)
+        payload = _b64(
+            json.dumps(
+                {"u": username, "e": enterprise_id, "r": role, "x": session.expires_at,
+                 "n": secrets.token_hex(8)},
+                separators=(",", ":"),
+            ).encode()
+        )
+        signed = f"{TOKEN_VERSION}.{payload}"
+        return f"{signed}.{_b64(self._mac(signed.encode()).finalize())}", session
+
+    def verify(self, token: str) -> Session:
+        """The session a token stands for; refuses forged, malformed or expired tokens."""
+        try:
+            version, payload, mac = token.split(".")
+            if version != TOKEN_VERSION:
+                raise ValueError("version")
+            self._mac(f"{version}.{payload}".encode()).verify(_unb64(mac))
+            data = json.loads(_unb64(payload))
+            session = Session(str(data["u"]), str(data["e"]), str(data["r"]), int(data["x"]))
+        except (ValueError, KeyError, TypeError, binascii.Error, InvalidSignature):
+            raise Refusal(ReasonCode.SESSION_INVALID, "session token is not valid") from None
+        if self._clock() >= session.expires_at:
+            raise Refusal(ReasonCode.SESSION_EXPIRED, "session has expired; log in again")
+        return session
+
+
+def session_key(client: redis.Redis, keys: Keys, configured: bytes | None) -> bytes:
+    """The configured key, or (development only) one generated once and shared via Redis."""
+    if configured:
+        return configured
+    client.set(keys.session_secret, secrets.token_hex(32), nx=True)
+    stored = client.get(keys.session_secret)
+    assert stored is not None
+    return bytes(stored)

@@ -1,0 +1,221 @@
+"""Payment state in Redis, changed only through the atomic Lua transition."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import redis
+
+from shared.domain import RELEASES_ORDER, PaymentStatus
+from shared.errors import ConcurrentUpdate, ReasonCode, Refusal
+from shared.keys import Keys
+from shared.messages import StatusEvent, Verdict
+
+VERDICT_TTL_SECONDS = 3600
+_SCRIPT = resources.files("shared").joinpath("lua/transition.lua").read_text()
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs a change: a person (with role) or a stage acting on its own."""
+
+    stage: str
+    role: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    status: PaymentStatus
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Payment:
+    payment_id: str
+    status: PaymentStatus
+    version: int
+    fields: dict[str, str]
+    history: list[StatusEvent] = field(default_factory=list)
+
+    def get(self, name: str) -> str | None:
+        return self.fields.get(name) or None
+
+    def applied(self, command_id: str) -> bool:
+        """Whether this command already changed the payment (a redelivery)."""
+        return f"cmd:{command_id}" in self.fields
+
+    def summary(self) -> dict[str, str | None]:
+        return {
+            "order_id": self.get("order_id"),
+            "enterprise_id": self.get("enterprise_id"),
+            "amount": self.get("amount"),
+            "currency": self.get("currency"),
+        }
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    outcome: str  # "created" | "duplicate"
+    payment_id: str
+    status: PaymentStatus | None
+
+
+class PaymentStore:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+        self._script = client.register_script(_SCRIPT)
+
+    def _run(self, mode: str, payment_id: str, spec: dict[str, Any], extra_keys: tuple[str, str]) -> list[str]:
+        spec = {
+            "payment_id": payment_id,
+            "at": utc_now_iso(),
+            "verdict_ttl": VERDICT_TTL_SECONDS,
+            "releases_order": sorted(s.value for s in RELEASES_ORDER),
+            **spec,
+        }
+        keys = [
+            self._keys.payment(payment_id),
+            self._keys.history(payment_id),
+            self._keys.events,
+            self._keys.event_seq(payment_id),
+            self._keys.verdict(spec.get("command_id") or "-"),
+            *extra_keys,
+        ]
+        reply = self._script(keys=keys, args=[mode, json.dumps(spec)])
+        return [part.decode() if isinstance(part, bytes) else str(part) for part in reply]
+
+    @staticmethod
+    def _actor_spec(actor: Actor, command_id: str | None) -> dict[str, Any]:
+        return {
+            "stage": actor.stage,
+            "actor_role": actor.role,
+            "actor_id": actor.user_id,
+            "command_id": command_id,
+        }
+
+    def create(
+        self,
+        payment_id: str,
+        fields: dict[str, str],
+        steps: list[Step],
+        actor: Actor,
+        command_id: str,
+    ) -> CreateResult:
+        """Create the payment with its first steps, unless the request_id is known (same
+        content: duplicate; other content: refused) or the order has a live payment."""
+        spec = {
+            **self._actor_spec(actor, command_id),
+            "fields": {"payment_id": payment_id, **fields},
+            "steps": [_step_spec(s) for s in steps],
+            "order_id": fields["order_id"],
+            "enterprise_id": fields["enterprise_id"],
+            "amount": fields["amount"],
+            "currency": fields["currency"],
+        }
+        extra = (
+            self._keys.idempotency(fields["request_id"]),
+            self._keys.order_lock(fields["enterprise_id"], fields["order_id"]),
+        )
+        reply = self._run("create", payment_id, spec, extra)
+        if reply[0] == "refused":
+            raise Refusal(ReasonCode(reply[1]), reply[2])
+        if reply[0] == "duplicate":
+            existing = self.get(reply[1])
+            return CreateResult("duplicate", reply[1], existing.status if existing else None)
+        return CreateResult("created", payment_id, PaymentStatus(reply[1]))
+
+    def transition(
+        self,
+        payment: Payment,
+        steps: list[Step],
+        actor: Actor,
+        command_id: str | None,
+        set_fields: dict[str, str] | None = None,
+    ) -> Payment:
+        """Move ``payment`` through ``steps`` if it is still at the status and version it was
+        read at; otherwise raise :class:`ConcurrentUpdate` (the caller re-reads and retries)."""
+        spec = {
+            **self._actor_spec(actor, command_id),
+            "expected_status": payment.status.value,
+            "expected_version": payment.version,
+            "steps": [_step_spec(s) for s in steps],
+            "set": set_fields or {"updated_by": actor.stage},
+            **payment.summary(),
+        }
+        reply = self._run("transition", payment.payment_id, spec, ("-", "-"))
+        if reply[0] == "not_found":
+            raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, payment.payment_id)
+        if reply[0] == "conflict":
+            raise ConcurrentUpdate(f"{payment.payment_id} moved to {reply[1]} v{reply[2]}")
+        fresh = self.get(payment.payment_id)
+        assert fresh is not None
+        return fresh
+
+    def refuse(
+        self,
+        payment_id: str,
+        actor: Actor,
+        refusal: Refusal,
+        command_id: str | None,
+        summary: dict[str, str | None] | None = None,
+    ) -> None:
+        """Record a refusal: an event and the sender's verdict; the payment is unchanged."""
+        order_key = "-"
+        spec = {
+            **self._actor_spec(actor, command_id),
+            "reason_code": refusal.reason_code.value,
+            "reason": refusal.detail or refusal.reason_code.value,
+            **(summary or {}),
+        }
+        self._run("refuse", payment_id, spec, ("-", order_key))
+
+    def get(self, payment_id: str) -> Payment | None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hgetall(self._keys.payment(payment_id))
+        pipe.lrange(self._keys.history(payment_id), 0, -1)
+        raw, history = pipe.execute()
+        if not raw:
+            return None
+        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        return Payment(
+            payment_id=payment_id,
+            status=PaymentStatus(fields["status"]),
+            version=int(fields["version"]),
+            fields=fields,
+            history=[StatusEvent.model_validate_json(h) for h in history],
+        )
+
+    def wait_verdict(self, command_id: str, timeout: float) -> Verdict | None:
+        """Block until the stage answers ``command_id``, or ``timeout`` seconds pass."""
+        reply = self._redis.blpop([self._keys.verdict(command_id)], timeout=max(timeout, 0.01))
+        if reply is None:
+            return None
+        return Verdict.model_validate_json(reply[1])
+
+    def read_events(self, after: str = "-", count: int = 1000) -> list[tuple[str, StatusEvent]]:
+        start = "-" if after == "-" else f"({after}"
+        entries = self._redis.xrange(self._keys.events, min=start, count=count)
+        return [(eid.decode(), StatusEvent.model_validate_json(data[b"event"])) for eid, data in entries]
+
+    def follow_events(self, last_id: str, block_ms: int) -> list[tuple[str, StatusEvent]]:
+        reply = self._redis.xread({self._keys.events: last_id}, block=block_ms, count=1000)
+        out: list[tuple[str, StatusEvent]] = []
+        for _stream, entries in reply or []:
+            for eid, data in entries:
+                out.append((eid.decode(), StatusEvent.model_validate_json(data[b"event"])))
+        return out
+
+
+def _step_spec(step: Step) -> dict[str, Any]:
+    return {"status": step.status.value, "reason_code": step.reason_code, "reason": step.reason}
