@@ -49,10 +49,16 @@ class OtpVerifier:
                 matched = current + offset
         return matched
 
-    def verify(self, username: str, secret: str, code: str) -> None:
-        """Accept the code once, or raise a :class:`Refusal` (invalid, replayed, locked)."""
+    def verify(self, username: str, secret: str, code: str, purpose: str = "") -> None:
+        """Accept the code once, or raise a :class:`Refusal` (invalid, replayed, locked).
+
+        ``purpose`` names what the code is spent on: the same code shown again for the same
+        purpose (two deliveries of one idempotent request racing) is accepted, so that the
+        atomic create, not the code check, decides which of them wins."""
         matched = self.matching_step(secret, code)
-        reply = self._script(keys=[self._keys.otp_state(username)], args=[matched, self._max_failures])
+        reply = self._script(
+            keys=[self._keys.otp_state(username)], args=[matched, self._max_failures, purpose]
+        )
         outcome = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
         if outcome == "ok":
             return

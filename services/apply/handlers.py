@@ -77,7 +77,10 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
             check_eligibility(deps, request)
             user = authenticate(deps, request.session.get_secret_value(), "applicant", request.payer.enterprise_id)
             attempt.as_user(user)
-            deps.otp.verify(user.username, user.totp_secret, request.otp.get_secret_value())
+            deps.otp.verify(
+                user.username, user.totp_secret, request.otp.get_secret_value(),
+                purpose=f"apply:{request.request_id}:{fields['content_hash']}",
+            )
             fields["applicant_id"] = user.username
             fields["end_to_end_id"] = "E2E" + attempt.payment_id[4:].upper()
         result = deps.store.create(

@@ -64,7 +64,10 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
             raise Refusal(ReasonCode.REASON_REQUIRED, "a rejection needs a reason")
         check_content(payment)
         # Seed step 13: the authorization is final only with the authorizer's one-time code.
-        deps.otp.verify(user.username, user.totp_secret, decision.otp.get_secret_value())
+        deps.otp.verify(
+            user.username, user.totp_secret, decision.otp.get_secret_value(),
+            purpose=f"authorize:{decision.command_id}",
+        )
         step = Step(target) if decision.approve else Step(target, "rejected_by_authorizer", decision.reason)
         updated = deps.store.transition(
             payment, [step], attempt.actor, decision.command_id, {"authorizer_id": user.username}

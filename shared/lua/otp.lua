@@ -2,6 +2,8 @@
 -- KEYS[1] the user's otp state hash {last_step, failures, locked}
 -- ARGV[1] the TOTP step the code matched, or -1 for no match
 -- ARGV[2] consecutive failures that lock the user
+-- ARGV[3] what the code is spent on: the same code presented again for the very same
+--         purpose (a repeated, idempotent request) is not a replay; "" for none
 -- Replies: {"ok"} | {"replayed", failures} | {"invalid", failures} | {"locked", failures}
 local matched = tonumber(ARGV[1])
 local max_failures = tonumber(ARGV[2])
@@ -9,9 +11,13 @@ if redis.call("HGET", KEYS[1], "locked") == "1" then
   return {"locked", redis.call("HGET", KEYS[1], "failures") or "0"}
 end
 local last = tonumber(redis.call("HGET", KEYS[1], "last_step") or "-1")
+local purpose = ARGV[3]
 local outcome
 if matched >= 0 and matched > last then
-  redis.call("HSET", KEYS[1], "last_step", matched, "failures", 0)
+  redis.call("HSET", KEYS[1], "last_step", matched, "failures", 0, "last_purpose", purpose)
+  return {"ok"}
+elseif matched >= 0 and matched == last and purpose ~= ""
+    and redis.call("HGET", KEYS[1], "last_purpose") == purpose then
   return {"ok"}
 elseif matched >= 0 then
   outcome = "replayed"

@@ -1,0 +1,105 @@
+"""Fixtures shared by every test layer.
+
+Integration and end-to-end tests use a real Redis: ``B2BPAY_TEST_REDIS_URL`` (default
+``redis://127.0.0.1:6379/15``) or, if none answers, a ``redis-server`` this session starts on
+a free port. Every test gets its own key prefix and deletes what it created.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared.bootstrap import Deps, bootstrap
+from shared.config import Settings
+
+DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/15"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("B2BPAY_TEST_REDIS_URL", DEFAULT_TEST_REDIS)
+    if _answers(url):
+        yield url
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail(
+            f"no Redis answers at {url} and redis-server is not installed: "
+            "install it (apt-get install redis-server) or set B2BPAY_TEST_REDIS_URL",
+            pytrace=False,
+        )
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/15"
+    deadline = time.monotonic() + 10
+    while not _answers(url):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"redis-server did not start on port {port}", pytrace=False)
+        time.sleep(0.05)  # polling a starting server, bounded by the deadline above
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; every key under it (and its queues) is deleted after."""
+    value = f"b2bpay-test-{secrets.token_hex(4)}:"
+    yield value
+    client = redis.Redis.from_url(redis_url)
+    stem = value.rstrip(":")
+    for key in client.scan_iter(match=f"{stem}*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def settings(redis_url: str, prefix: str, tmp_path: Path) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        prefix=prefix,
+        database_url=f"sqlite:///{tmp_path / 'read.db'}",
+        session_secret=secrets.token_hex(32),
+        log_format="json",
+    )
+
+
+@pytest.fixture
+def deps(settings: Settings, redis_client: redis.Redis) -> Deps:
+    """Real dependencies on the real test Redis."""
+    return bootstrap(settings, redis_client)

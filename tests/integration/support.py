@@ -1,0 +1,167 @@
+"""Helpers shared by the integration tests: a seeded bank world, request builders, polling.
+
+Nothing here sleeps blindly: :func:`wait_until` polls a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from shared.bootstrap import Deps
+from shared.directory import User
+from shared.domain import PaymentStatus
+from shared.messages import AuthDecision, Payee, Payer, PaymentRequest, ReviewDecision, StatusEvent
+from shared.otp import STEP_SECONDS, code_for
+from shared.store import Actor, Payment, Step
+
+T = TypeVar("T")
+
+BANK = "BANKA"
+PAYEE_BANK = "BANKB"
+PAYER_ACCOUNT = "ACC-0001"
+
+
+def wait_until(condition: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
+    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()  # never set: its wait() is a bounded pause between polls
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        pause.wait(0.02)
+
+
+def run_in_threads(count: int, target: Callable[[int], T]) -> list[T | BaseException]:
+    """Run ``target(i)`` in ``count`` threads released together by a barrier; returns each
+    thread's result or the exception it raised, in thread order."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def body(i: int) -> None:
+        barrier.wait(timeout=30)
+        try:
+            results[i] = target(i)
+        except BaseException as e:  # every outcome is inspected by the test
+            results[i] = e
+
+    threads = [threading.Thread(target=body, args=(i,), name=f"contender-{i}") for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive(), f"{t.name} did not finish"
+    return results
+
+
+def wrong_code(secret: str) -> str:
+    """A six-digit code that matches none of the steps the verifier accepts right now."""
+    now = time.time()
+    valid = {code_for(secret, now + offset * STEP_SECONDS) for offset in (-2, -1, 0, 1, 2)}
+    code = "000000"
+    while code in valid:
+        code = f"{secrets.randbelow(1_000_000):06d}"
+    return code
+
+
+@dataclass
+class World:
+    """One payer enterprise with an applicant, a reviewer and an authorizer."""
+
+    deps: Deps
+    enterprise_id: str
+    applicant: User
+    reviewer: User
+    authorizer: User
+
+    def token(self, user: User) -> str:
+        return self.deps.sessions.issue(user.username, user.enterprise_id, user.role)[0]
+
+    def payment_request(self, request_id: str | None = None, order_id: str | None = None, **overrides: Any) -> PaymentRequest:
+        data: dict[str, Any] = {
+            "request_id": request_id or f"req-{secrets.token_hex(6)}",
+            "order_id": order_id or f"ord-{secrets.token_hex(6)}",
+            "payer": Payer(enterprise_id=self.enterprise_id, account=PAYER_ACCOUNT, name="Acme Trading"),
+            "payee": Payee(bank_code=PAYEE_BANK, account="ACC-9999", name="Globex Supplies"),
+            "amount": "1250.00",
+            "currency": "EUR",
+            "bank": BANK,
+            "purpose": "invoice 42",
+            "session": self.token(self.applicant),
+            "otp": code_for(self.applicant.totp_secret),
+        }
+        data.update(overrides)
+        return PaymentRequest(**data)
+
+    def review(self, payment_id: str, approve: bool = True, reason: str = "") -> ReviewDecision:
+        return ReviewDecision(payment_id=payment_id, approve=approve, reason=reason, session=self.token(self.reviewer))
+
+    def authorize(self, payment_id: str, approve: bool = True, reason: str = "", otp: str | None = None) -> AuthDecision:
+        return AuthDecision(
+            payment_id=payment_id,
+            approve=approve,
+            reason=reason,
+            session=self.token(self.authorizer),
+            otp=otp if otp is not None else code_for(self.authorizer.totp_secret),
+        )
+
+
+def seed_world(deps: Deps) -> World:
+    enterprise_id = f"ent-{secrets.token_hex(3)}"
+    deps.directory.add_bank(BANK, "Bank A", True)
+    deps.directory.add_bank(PAYEE_BANK, "Bank B", True)
+    deps.directory.add_enterprise(enterprise_id, "Acme Trading", [BANK], [PAYER_ACCOUNT], True)
+    users = {
+        role: deps.directory.add_user(f"{role}-{secrets.token_hex(3)}", enterprise_id, role, "correct horse battery")[0]
+        for role in ("applicant", "reviewer", "authorizer")
+    }
+    return World(deps, enterprise_id, users["applicant"], users["reviewer"], users["authorizer"])
+
+
+def payment_fields(request_id: str, order_id: str, enterprise_id: str = "ent-1", content_hash: str = "a" * 64) -> dict[str, str]:
+    """The stored fields of a payment, for tests that call the store directly."""
+    return {
+        "request_id": request_id,
+        "order_id": order_id,
+        "enterprise_id": enterprise_id,
+        "payer_account": PAYER_ACCOUNT,
+        "payer_name": "Acme Trading",
+        "payee_bank_code": PAYEE_BANK,
+        "payee_account": "ACC-9999",
+        "payee_name": "Globex Supplies",
+        "amount": "1250.00",
+        "currency": "EUR",
+        "bank": BANK,
+        "purpose": "",
+        "content_hash": content_hash,
+        "applicant_id": "alice",
+    }
+
+
+APPLY_ACTOR = Actor("apply", "applicant", "alice")
+
+
+def events_of(deps: Deps, payment_id: str) -> list[StatusEvent]:
+    """Every event of one payment on the shared stream, in stream order."""
+    return [event for _sid, event in deps.store.read_events(count=100_000) if event.payment_id == payment_id]
+
+
+def transitions_of(deps: Deps, payment_id: str) -> list[StatusEvent]:
+    return [e for e in events_of(deps, payment_id) if e.kind == "transition"]
+
+
+def must_get(deps: Deps, payment_id: str) -> Payment:
+    payment = deps.store.get(payment_id)
+    assert payment is not None, f"payment {payment_id} does not exist"
+    return payment
+
+
+def requested_steps() -> list[Step]:
+    return [Step(PaymentStatus.REQUESTED), Step(PaymentStatus.OTP_VERIFIED)]
