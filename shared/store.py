@@ -153,7 +153,8 @@ class PaymentStore:
             "set": set_fields or {"updated_by": actor.stage},
             **payment.summary(),
         }
-        reply = self._run("transition", payment.payment_id, spec, ("-", "-"))
+        order_lock = self._keys.order_lock(payment.fields["enterprise_id"], payment.fields["order_id"])
+        reply = self._run("transition", payment.payment_id, spec, ("-", order_lock))
         if reply[0] == "not_found":
             raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, payment.payment_id)
         if reply[0] == "conflict":
@@ -171,14 +172,13 @@ class PaymentStore:
         summary: dict[str, str | None] | None = None,
     ) -> None:
         """Record a refusal: an event and the sender's verdict; the payment is unchanged."""
-        order_key = "-"
         spec = {
             **self._actor_spec(actor, command_id),
             "reason_code": refusal.reason_code.value,
             "reason": refusal.detail or refusal.reason_code.value,
             **(summary or {}),
         }
-        self._run("refuse", payment_id, spec, ("-", order_key))
+        self._run("refuse", payment_id, spec, ("-", "-"))
 
     def get(self, payment_id: str) -> Payment | None:
         pipe = self._redis.pipeline(transaction=True)

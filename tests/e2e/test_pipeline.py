@@ -1,0 +1,234 @@
+"""The five stages as separate worker processes, driven through the CLI as people would."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.sessions import SessionSigner
+from tests.e2e.conftest import Env, code_of
+
+pytestmark = pytest.mark.e2e
+
+FULL_HISTORY = ["requested", "otp_verified", "pending_review", "pending_auth", "authorized", "submitted", "settled"]
+E1, E2, E3 = "ACME-01", "TINY-02", "OTHER-03"
+ACC1, ACC2, ACC3 = "62166001000011", "62166001000022", "62166001000033"
+
+
+@dataclass
+class Person:
+    name: str
+    role: str
+    enterprise: str
+    uri: str
+    token: str = ""
+
+
+@dataclass
+class World:
+    env: Env
+    people: dict[str, Person]
+
+    def token(self, name: str) -> str:
+        return self.people[name].token
+
+    def code(self, name: str) -> str:
+        return code_of(self.people[name].uri)
+
+    def request_file(self, request_id: str, order_id: str, amount: str = "1250.00", enterprise: str = E1,
+                     account: str = ACC1, bank: str = "BOC") -> Path:
+        path = self.env.workdir / f"{request_id}.json"
+        path.write_text(json.dumps({
+            "request_id": request_id, "order_id": order_id,
+            "payer": {"enterprise_id": enterprise, "account": account, "name": "Payer Co."},
+            "payee": {"bank_code": "ICBC", "account": "62220200001234", "name": "Supplier Co."},
+            "amount": amount, "currency": "CNY", "bank": bank, "purpose": "order payment",
+        }))
+        return path
+
+    def submit(self, path: Path, applicant: str, code: str | None = None) -> Any:
+        return self.env.cli("submit", str(path), "--session", self.token(applicant),
+                            "--otp", code or self.code(applicant), "--json")
+
+    def status(self, payment_id: str) -> dict[str, Any]:
+        return self.env.cli("status", payment_id, "--json").data
+
+    def settled_status(self, payment_id: str, status: str) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            found = self.status(payment_id)
+            return found if found.get("status") == status else None
+
+        result: dict[str, Any] = self.env.wait_for(f"{payment_id} to be {status} in the read model", reached)
+        return result
+
+    def events_of(self, payment_id: str) -> list[dict[str, Any]]:
+        out = self.env.cli("events", "--json").stdout.splitlines()
+        return [e for e in map(json.loads, out) if e["payment_id"] == payment_id]
+
+    def snapshot(self, payment_id: str) -> tuple[Any, ...]:
+        """Everything a refused command must leave unchanged."""
+        key = f"{self.env.prefix}payment:{payment_id}"
+        c = self.env.client
+        fields = {k: v for k, v in c.hgetall(key).items() if not k.startswith(b"cmd:")}
+        return fields, c.lrange(f"{key}:history", 0, -1)
+
+
+@pytest.fixture(scope="module")
+def world(e2e: Env) -> World:
+    for args in (
+        ("admin", "add-bank", "BOC", "--name", "Bank of China"),
+        ("admin", "add-bank", "ICBC", "--name", "ICBC"),
+        ("admin", "add-bank", "NOB2B", "--name", "No B2B Bank", "--no-b2b"),
+        ("admin", "add-enterprise", E1, "--name", "Acme", "--bank", "BOC", "--bank", "NOB2B", "--account", ACC1),
+        ("admin", "add-enterprise", E2, "--name", "Tiny", "--bank", "BOC", "--account", ACC2, "--not-eligible"),
+        ("admin", "add-enterprise", E3, "--name", "Other", "--bank", "BOC", "--account", ACC3),
+    ):
+        result = e2e.cli(*args, "--json")
+        assert result.code == 0, result.stderr
+    people: dict[str, Person] = {}
+    roster = [(f"app{i}", "applicant", E1) for i in range(1, 9)] + [
+        ("rev1", "reviewer", E1), ("auth1", "authorizer", E1), ("auth2", "authorizer", E1),
+        ("rev3", "reviewer", E3), ("app_tiny", "applicant", E2),
+    ]
+    for name, role, enterprise in roster:
+        password = secrets.token_urlsafe(12)
+        added = e2e.cli("admin", "add-user", name, "--enterprise", enterprise, "--role", role,
+                        "--password-stdin", "--json", stdin=password + "\n")
+        assert added.code == 0, added.stderr
+        assert added.data["totp_uri"].startswith("otpauth://totp/")
+        assert password not in added.stdout
+        login = e2e.cli("login", name, "--password-stdin", "--json", stdin=password + "\n")
+        assert login.code == 0, login.stderr
+        people[name] = Person(name, role, enterprise, added.data["totp_uri"], login.data["token"])
+    return World(e2e, people)
+
+
+def test_a_payment_goes_from_request_to_settled_through_five_worker_processes(world: World) -> None:
+    path = world.request_file("e2e-happy", "ORDER-HAPPY")
+    submitted = world.submit(path, "app1")
+    assert submitted.code == 0, submitted.stdout + submitted.stderr
+    assert submitted.data["status"] == "otp_verified"
+    pid = submitted.data["payment_id"]
+
+    reviewed = world.env.cli("review", pid, "--approve", "--session", world.token("rev1"), "--json")
+    assert (reviewed.code, reviewed.data["status"]) == (0, "pending_auth"), reviewed.stdout
+    authorized = world.env.cli("authorize", pid, "--approve", "--session", world.token("auth1"),
+                               "--otp", world.code("auth1"), "--json")
+    assert (authorized.code, authorized.data["status"]) == (0, "authorized"), authorized.stdout
+
+    final = world.settled_status(pid, "settled")
+    assert [h["status"] for h in final["history"]] == FULL_HISTORY
+    assert [h["actor_id"] for h in final["history"][:5]] == ["app1", "app1", None, "rev1", "auth1"]
+    events = world.events_of(pid)
+    assert [e["seq"] for e in events] == list(range(1, 8))
+    assert [e["status"] for e in events] == FULL_HISTORY
+    assert all(e["kind"] == "transition" for e in events)
+    listed = world.env.cli("list", "--status", "settled", "--enterprise", E1, "--json")
+    assert pid in [p["payment_id"] for p in listed.data["payments"]]
+
+    # The same request again is the same payment, not a second execution.
+    again = world.submit(path, "app1")
+    assert (again.code, again.data["outcome"], again.data["payment_id"]) == (0, "duplicate", pid)
+    # Same request_id, other content: refused, and the payment is untouched.
+    before = world.snapshot(pid)
+    conflict = world.submit(world.request_file("e2e-happy", "ORDER-HAPPY", amount="1250.01"), "app1")
+    assert (conflict.code, conflict.data["reason_code"]) == (1, "idempotency_conflict")
+    assert world.snapshot(pid) == before
+    # After authorization nobody can cancel it (seed step 15).
+    cancelled = world.env.cli("cancel", pid, "--session", world.token("app1"), "--json")
+    assert (cancelled.code, cancelled.data["reason_code"]) == (1, "illegal_transition")
+    assert world.snapshot(pid) == before
+
+
+def test_a_reviewer_rejection_and_an_applicant_cancellation_end_the_payments(world: World) -> None:
+    rejected = world.submit(world.request_file("e2e-reject", "ORDER-REJECT"), "app2")
+    assert rejected.code == 0, rejected.stdout
+    pid = rejected.data["payment_id"]
+    no_reason = world.env.cli("review", pid, "--reject", "--session", world.token("rev1"), "--json")
+    assert no_reason.code == 2  # bad input: nothing enqueued
+    decision = world.env.cli("review", pid, "--reject", "--reason", "wrong payee", "--session", world.token("rev1"), "--json")
+    assert (decision.code, decision.data["status"]) == (0, "rejected")
+    final = world.settled_status(pid, "rejected")
+    assert final["history"][-1]["reason"] == "wrong payee"
+
+    withdrawn = world.submit(world.request_file("e2e-cancel", "ORDER-CANCEL"), "app3")
+    pid2 = withdrawn.data["payment_id"]
+    cancelled = world.env.cli("cancel", pid2, "--session", world.token("app3"), "--reason", "order changed", "--json")
+    assert (cancelled.code, cancelled.data["status"]) == (0, "cancelled")
+    # A cancelled order is free for a new payment.
+    renewed = world.submit(world.request_file("e2e-cancel-2", "ORDER-CANCEL"), "app4")
+    assert (renewed.code, renewed.data["status"]) == (0, "otp_verified"), renewed.stdout
+
+
+def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> None:
+    env = world.env
+    live = world.submit(world.request_file("e2e-live", "ORDER-LIVE"), "app5")
+    assert live.code == 0, live.stdout
+    pid = live.data["payment_id"]
+    world.env.wait_for("intake", lambda: world.snapshot(pid)[0].get(b"status") == b"pending_review")
+    before = world.snapshot(pid)
+    events_before = len(world.events_of(pid))
+    signer = SessionSigner(env.vars["B2BPAY_SESSION_SECRET"].encode(), 900, clock=lambda: 0.0)
+    expired, _ = signer.issue("rev1", E1, "reviewer")
+    forged = world.token("rev1")[:-4] + "AAAA"
+
+    cases = [
+        ("applicant reviews", ("review", pid, "--approve", "--session", world.token("app5")), "wrong_role"),
+        ("other enterprise", ("review", pid, "--approve", "--session", world.token("rev3")), "wrong_enterprise"),
+        ("expired session", ("review", pid, "--approve", "--session", expired), "session_expired"),
+        ("forged session", ("review", pid, "--approve", "--session", forged), "session_invalid"),
+        ("authorize before review", ("authorize", pid, "--approve", "--session", world.token("auth2"),
+                                     "--otp", world.code("auth2")), "illegal_transition"),
+    ]
+    for what, args, reason in cases:
+        result = env.cli(*args, "--json")
+        assert (result.code, result.data.get("reason_code")) == (1, reason), f"{what}: {result.stdout}{result.stderr}"
+        assert world.snapshot(pid) == before, what
+    refusals = [e for e in world.events_of(pid)[events_before:]]
+    assert [e["reason_code"] for e in refusals] == [c[2] for c in cases]
+    assert all(e["kind"] == "refusal" and e["status"] == "pending_review" for e in refusals)
+    seqs = [e["seq"] for e in world.events_of(pid)]
+    assert seqs == list(range(1, len(seqs) + 1))
+
+    # Refusals at apply create no payment at all.
+    new_cases = [
+        ("wrong code", "e2e-bad-otp", "ORDER-X1", "app6", f"{(int(world.code('app6')) + 1) % 10**6:06d}", {}, "otp_invalid"),
+        ("replayed code", "e2e-replay", "ORDER-X2", "app8", None, {}, "otp_replayed"),
+        ("second payment for a live order", "e2e-dup-order", "ORDER-LIVE", "app7", None, {}, "duplicate_order"),
+        ("ineligible payer", "e2e-tiny", "ORDER-X3", "app_tiny", None,
+         {"enterprise": E2, "account": ACC2}, "payer_not_eligible"),
+        ("bank without B2B", "e2e-nob2b", "ORDER-X4", "app6", None, {"bank": "NOB2B"}, "bank_not_b2b"),
+        ("reviewer submits", "e2e-role", "ORDER-X5", "rev1", "123456", {}, "wrong_role"),
+    ]
+    for what, request_id, order, user, code, extra, reason in new_cases:
+        if what == "replayed code":
+            # app8 spends a code on a payment, then types the same code for another one.
+            code = world.code("app8")
+            spent = world.submit(world.request_file("e2e-replay-first", "ORDER-X2a"), "app8", code)
+            assert spent.code == 0, spent.stdout
+        result = world.submit(world.request_file(request_id, order, **extra), user, code)
+        assert (result.code, result.data.get("reason_code")) == (1, reason), f"{what}: {result.stdout}{result.stderr}"
+        assert env.client.exists(f"{env.prefix}payment:{result.data['payment_id']}") == 0, what
+    assert world.snapshot(pid) == before
+
+
+def test_bad_input_is_refused_before_anything_is_enqueued(world: World) -> None:
+    env = world.env
+    queue_key = f"{env.prefix.rstrip(':')}-queues:apply"
+    stream_len = env.client.xlen(f"{env.prefix}events")
+    bad = env.workdir / "bad.json"
+    for content in ("{not json", '{"request_id": "x"}', json.dumps([1, 2])):
+        bad.write_text(content)
+        result = env.cli("submit", str(bad), "--session", world.token("app1"), "--otp", "123456", "--json")
+        assert result.code == 2, result.stdout
+        assert result.data["error"]
+    with_amount = world.request_file("e2e-bad-amount", "ORDER-BAD", amount="-5")
+    result = world.submit(with_amount, "app1", "123456")
+    assert result.code == 2 and "amount" in result.data["error"]
+    assert env.client.llen(queue_key) == 0
+    assert env.client.xlen(f"{env.prefix}events") == stream_len
