@@ -226,3 +226,14 @@ def payment_id_for(request_id: str) -> str:
     """Payment ids derive from the upstream idempotency key, so a redelivered or repeated
     request lands on the same payment."""
     return "pay_" + hashlib.sha256(f"b2bpay:{request_id}".encode()).hexdigest()[:24]
+
+
+#: The versioned public contracts, by name, for ``b2bpay schema``.
+CONTRACTS: dict[str, type[BaseModel]] = {
+    "payment_request": PaymentRequest,
+    "review_decision": ReviewDecision,
+    "auth_decision": AuthDecision,
+    "cancel_payment": CancelPayment,
+    "handoff": Handoff,
+    "status_event": StatusEvent,
+}

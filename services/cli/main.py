@@ -344,6 +344,20 @@ def demo(
     raise typer.Exit(run_demo(payments, redis_url, threads, as_json))
 
 
+@app.command()
+def schema(
+    name: str | None = typer.Argument(None, help="payment_request | review_decision | auth_decision | cancel_payment | handoff | status_event"),
+) -> None:
+    """Print the JSON Schema of the message contracts (all of them, or one)."""
+    from shared.messages import CONTRACTS
+
+    if name is not None and name not in CONTRACTS:
+        fail(f"unknown contract {name!r}; choose from {', '.join(CONTRACTS)}", True)
+    chosen = {name: CONTRACTS[name]} if name else CONTRACTS
+    schemas = {key: model.model_json_schema(by_alias=True) for key, model in chosen.items()}
+    sys.stdout.write(json.dumps(schemas[name] if name else schemas, indent=2) + "\n")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,99 @@
+"""Fixtures of the unit layer: no network I/O, ever.
+
+Redis is fakeredis (Lua through lupa); every test gets its own fake server, its own key
+prefix and a controllable clock for the one-time codes. The Redis fixtures of the parent
+conftest are overridden here so that nothing in this layer can reach a real server.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+import structlog
+from argon2 import PasswordHasher
+
+from shared.bootstrap import Deps, bootstrap
+from shared.config import Settings
+from shared.directory import Directory
+from shared.keys import Keys
+from shared.otp import OtpVerifier
+from tests.unit.support import (
+    B2B_BANK,
+    INELIGIBLE_PAYER,
+    OTHER_ENTERPRISE,
+    PAYER,
+    PAYER_ACCOUNT,
+    RETAIL_BANK,
+    UNCONTRACTED_BANK,
+    Clock,
+    World,
+)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    pytest.fail("unit tests do no network I/O; use the fakeredis fixtures", pytrace=False)
+
+
+@pytest.fixture
+def redis_client() -> Iterator[fakeredis.FakeRedis]:
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"b2bpay-unit-{secrets.token_hex(4)}:"
+
+
+@pytest.fixture
+def keys(prefix: str) -> Keys:
+    return Keys(prefix)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(prefix: str) -> Settings:
+    return Settings(
+        prefix=prefix,
+        session_secret=secrets.token_hex(32),
+        database_url="sqlite://",
+        log_format="json",
+    )
+
+
+@pytest.fixture
+def deps(settings: Settings, redis_client: fakeredis.FakeRedis, clock: Clock) -> Iterator[Deps]:
+    """Real dependencies on a fake Redis. The password hasher is argon2 at its cheapest (the
+    handlers never check passwords) and the one-time-code verifier reads the test's clock."""
+    keys = Keys(settings.prefix)
+    fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    built = bootstrap(settings, client=redis_client, directory=Directory(redis_client, keys, hasher=fast))
+    built.otp = OtpVerifier(
+        redis_client, keys, settings.otp_max_failures, settings.otp_valid_window, clock=clock
+    )
+    yield built
+    structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def world(deps: Deps, clock: Clock) -> World:
+    directory = deps.directory
+    directory.add_bank(B2B_BANK, "B2B Bank", b2b_enabled=True)
+    directory.add_bank(RETAIL_BANK, "Retail-only Bank", b2b_enabled=False)
+    directory.add_bank(UNCONTRACTED_BANK, "B2B Bank without contract", b2b_enabled=True)
+    directory.add_enterprise(PAYER, "Acme Ltd", [B2B_BANK, RETAIL_BANK], [PAYER_ACCOUNT], eligible=True)
+    directory.add_enterprise(INELIGIBLE_PAYER, "Idle Co", [B2B_BANK], ["IDLE-001"], eligible=False)
+    directory.add_enterprise(OTHER_ENTERPRISE, "Globex", [B2B_BANK], ["GLOBEX-001"], eligible=True)
+    applicant, _ = directory.add_user("alice", PAYER, "applicant", "alice-password")
+    reviewer, _ = directory.add_user("bob", PAYER, "reviewer", "bob-password")
+    authorizer, _ = directory.add_user("carol", PAYER, "authorizer", "carol-password")
+    return World(deps, clock, applicant, reviewer, authorizer)

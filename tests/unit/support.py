@@ -1,0 +1,163 @@
+"""Helpers of the unit layer: a hand-moved clock, a payer enterprise with its three people,
+message builders and one call per stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+
+from services.apply.handlers import handle_payment_request
+from services.authorize.handlers import handle_auth_decision
+from services.interbank.handlers import handle_submission
+from services.review.handlers import handle_intake, handle_review_decision
+from shared import broker as q
+from shared.bootstrap import Deps
+from shared.directory import User
+from shared.guard import Outcome
+from shared.messages import StatusEvent, payment_id_for
+from shared.otp import STEP_SECONDS, code_for
+
+#: A fixed moment, 10 s into a 30 s TOTP step, so "this step", "the previous step" and
+#: "the next step" are unambiguous and every code in these tests is deterministic.
+T0 = float(STEP_SECONDS * 56_666_667 + 10)
+
+
+class Clock:
+    """A clock the test moves by hand; pass it wherever a ``clock=`` is accepted."""
+
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def wrong_code(secret: str, at: float, window: int = 1) -> str:
+    """A six-digit code that matches none of the steps within ``window`` of ``at``."""
+    near = {code_for(secret, at + k * STEP_SECONDS) for k in range(-window, window + 1)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in near)
+
+
+# -- a payer enterprise with its three people, and the messages they send ------------------
+
+PAYER = "ACME"
+PAYER_ACCOUNT = "ACME-001"
+B2B_BANK = "B2BBANK"
+RETAIL_BANK = "RETAILBK"
+UNCONTRACTED_BANK = "NOCONTRACT"
+INELIGIBLE_PAYER = "IDLECO"
+OTHER_ENTERPRISE = "GLOBEX"
+
+
+def queued(deps: Deps, queue: str) -> list[dict[str, Any]]:
+    """The payloads waiting on one of the broker's queues, oldest first."""
+    namespace = deps.settings.queue_namespace()
+    ids = deps.redis.lrange(f"{namespace}:{queue}", 0, -1)
+    bodies = deps.redis.hgetall(f"{namespace}:{queue}.msgs")
+    return [dict(dramatiq.Message.decode(bodies[mid]).args[0]) for mid in ids]
+
+
+@dataclass
+class World:
+    """The payer's world on one fake Redis: directory data, three people, message builders
+    and one call per stage."""
+
+    deps: Deps
+    clock: Clock
+    applicant: User
+    reviewer: User
+    authorizer: User
+    counter: list[int] = field(default_factory=lambda: [0])
+
+    def session(self, user: User) -> str:
+        return self.deps.sessions.issue(user.username, user.enterprise_id, user.role)[0]
+
+    def code(self, user: User) -> str:
+        return code_for(user.totp_secret, self.clock())
+
+    def command_id(self, label: str) -> str:
+        self.counter[0] += 1
+        return f"cmd-{label}-{self.counter[0]}"
+
+    def request(self, **overrides: Any) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "schema": "b2bpay.payment_request.v1",
+            "request_id": "req-1",
+            "order_id": "ORD-1",
+            "payer": {"enterprise_id": PAYER, "account": PAYER_ACCOUNT, "name": "Acme Ltd"},
+            "payee": {"bank_code": "PAYEEBK", "account": "DE0012345678", "name": "Globex Supplies"},
+            "amount": "1250.00",
+            "currency": "EUR",
+            "bank": B2B_BANK,
+            "purpose": "invoice 42",
+            "session": self.session(self.applicant),
+            "otp": self.code(self.applicant),
+            "command_id": self.command_id("apply"),
+        }
+        message.update(overrides)
+        return message
+
+    def review_decision(self, payment_id: str, approve: bool = True, **overrides: Any) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "payment_id": payment_id,
+            "approve": approve,
+            "reason": "",
+            "session": self.session(self.reviewer),
+            "command_id": self.command_id("review"),
+        }
+        message.update(overrides)
+        return message
+
+    def auth_decision(self, payment_id: str, approve: bool = True, **overrides: Any) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "payment_id": payment_id,
+            "approve": approve,
+            "reason": "",
+            "session": self.session(self.authorizer),
+            "otp": self.code(self.authorizer),
+            "command_id": self.command_id("auth"),
+        }
+        message.update(overrides)
+        return message
+
+    # -- one call per stage -------------------------------------------------------------
+    def apply(self, **overrides: Any) -> Outcome:
+        return handle_payment_request(self.request(**overrides), self.deps)
+
+    def intake_all(self) -> list[Outcome]:
+        return [handle_intake(m, self.deps) for m in queued(self.deps, q.OTP_VERIFIED)]
+
+    def review(self, payment_id: str, approve: bool = True, **overrides: Any) -> Outcome:
+        return handle_review_decision(self.review_decision(payment_id, approve, **overrides), self.deps)
+
+    def authorize(self, payment_id: str, approve: bool = True, **overrides: Any) -> Outcome:
+        return handle_auth_decision(self.auth_decision(payment_id, approve, **overrides), self.deps)
+
+    def submit_all(self) -> list[Outcome]:
+        return [handle_submission(m, self.deps) for m in queued(self.deps, q.INTERBANK)]
+
+    def to_pending_review(self, request_id: str = "req-1") -> str:
+        outcome = self.apply(request_id=request_id)
+        assert outcome.outcome == "accepted", outcome
+        self.intake_all()
+        payment_id = payment_id_for(request_id)
+        self.assert_status(payment_id, "pending_review")
+        return payment_id
+
+    def assert_status(self, payment_id: str, status: str) -> None:
+        payment = self.deps.store.get(payment_id)
+        assert payment is not None, f"{payment_id} does not exist"
+        assert payment.status.value == status
+
+    def events(self) -> list[StatusEvent]:
+        return [event for _id, event in self.deps.store.read_events()]
+
+    def refusals(self) -> list[StatusEvent]:
+        return [event for event in self.events() if event.kind == "refusal"]
+
+

@@ -1,0 +1,192 @@
+"""One-time codes (shared.otp): +-1 step, each code once per user, lockout after 5 failures."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from shared.errors import ReasonCode, Refusal
+from shared.keys import Keys
+from shared.otp import STEP_SECONDS, OtpVerifier, code_for
+from tests.unit.support import Clock, wrong_code
+
+#: A fixed secret, so every code below is deterministic (no one-in-a-million collisions).
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+OTHER_SECRET = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"
+USER = "alice"
+
+
+@pytest.fixture
+def verifier(redis_client: fakeredis.FakeRedis, keys: Keys, clock: Clock) -> OtpVerifier:
+    return OtpVerifier(redis_client, keys, max_failures=5, valid_window=1, clock=clock)
+
+
+def code(clock: Clock, steps: int = 0, secret: str = SECRET) -> str:
+    return code_for(secret, clock() + steps * STEP_SECONDS)
+
+
+def refused(verifier: OtpVerifier, the_code: str, user: str = USER, secret: str = SECRET) -> ReasonCode:
+    with pytest.raises(Refusal) as raised:
+        verifier.verify(user, secret, the_code)
+    return raised.value.reason_code
+
+
+def test_the_codes_of_neighbouring_steps_differ(clock: Clock) -> None:
+    """Precondition of every test here: the five codes around T0 are all different."""
+    assert len({code(clock, k) for k in range(-2, 3)}) == 5
+
+
+def test_a_current_code_is_accepted(verifier: OtpVerifier, clock: Clock) -> None:
+    verifier.verify(USER, SECRET, code(clock))
+    assert not verifier.is_locked(USER)
+
+
+def test_code_for_gives_what_the_users_token_shows(clock: Clock) -> None:
+    import pyotp
+
+    assert code(clock) == pyotp.TOTP(SECRET).at(clock())
+    assert len(code(clock)) == 6 and code(clock).isdigit()
+
+
+@pytest.mark.parametrize("steps", [-1, 1], ids=["previous-step", "next-step"])
+def test_a_code_one_step_away_is_accepted(verifier: OtpVerifier, clock: Clock, steps: int) -> None:
+    verifier.verify(USER, SECRET, code(clock, steps))
+
+
+@pytest.mark.parametrize("steps", [-2, 2, -10], ids=["two-steps-back", "two-steps-ahead", "five-minutes-old"])
+def test_a_code_two_steps_away_is_refused_as_invalid(verifier: OtpVerifier, clock: Clock, steps: int) -> None:
+    assert refused(verifier, code(clock, steps)) is ReasonCode.OTP_INVALID
+
+
+def test_the_code_of_another_secret_is_refused(verifier: OtpVerifier, clock: Clock) -> None:
+    assert code(clock, secret=OTHER_SECRET) != code(clock)
+    assert refused(verifier, code(clock, secret=OTHER_SECRET)) is ReasonCode.OTP_INVALID
+
+
+def test_a_code_is_accepted_only_once(verifier: OtpVerifier, clock: Clock) -> None:
+    the_code = code(clock)
+    verifier.verify(USER, SECRET, the_code)
+    assert refused(verifier, the_code) is ReasonCode.OTP_REPLAYED
+
+
+def test_a_code_is_accepted_only_once_even_later_in_its_window(verifier: OtpVerifier, clock: Clock) -> None:
+    the_code = code(clock)
+    verifier.verify(USER, SECRET, the_code)
+    clock.advance(STEP_SECONDS)  # the code is now "the previous step", still within the window
+    assert refused(verifier, the_code) is ReasonCode.OTP_REPLAYED
+
+
+def test_an_older_code_after_a_newer_one_is_refused_as_replayed(verifier: OtpVerifier, clock: Clock) -> None:
+    verifier.verify(USER, SECRET, code(clock, 1))
+    assert refused(verifier, code(clock, 0)) is ReasonCode.OTP_REPLAYED
+    assert refused(verifier, code(clock, -1)) is ReasonCode.OTP_REPLAYED
+
+
+def test_the_next_steps_code_is_accepted_after_the_current_one(verifier: OtpVerifier, clock: Clock) -> None:
+    verifier.verify(USER, SECRET, code(clock))
+    clock.advance(STEP_SECONDS)
+    verifier.verify(USER, SECRET, code(clock))
+
+
+def test_a_code_used_by_one_user_is_still_fresh_for_another(verifier: OtpVerifier, clock: Clock) -> None:
+    verifier.verify("alice", SECRET, code(clock))
+    verifier.verify("bob", SECRET, code(clock))
+
+
+def test_five_consecutive_failures_lock_the_user(verifier: OtpVerifier, clock: Clock) -> None:
+    bad = wrong_code(SECRET, clock())
+    for attempt in range(1, 5):
+        assert refused(verifier, bad) is ReasonCode.OTP_INVALID, f"attempt {attempt}"
+        assert not verifier.is_locked(USER)
+    assert refused(verifier, bad) is ReasonCode.USER_LOCKED
+    assert verifier.is_locked(USER)
+
+
+def test_a_locked_user_is_refused_even_with_the_right_code(verifier: OtpVerifier, clock: Clock) -> None:
+    bad = wrong_code(SECRET, clock())
+    for _ in range(5):
+        refused(verifier, bad)
+    assert refused(verifier, code(clock)) is ReasonCode.USER_LOCKED
+    clock.advance(STEP_SECONDS)
+    assert refused(verifier, code(clock)) is ReasonCode.USER_LOCKED
+
+
+def test_the_lock_is_per_user(verifier: OtpVerifier, clock: Clock) -> None:
+    bad = wrong_code(SECRET, clock())
+    for _ in range(5):
+        refused(verifier, bad, user="mallory")
+    assert verifier.is_locked("mallory")
+    assert not verifier.is_locked(USER)
+    verifier.verify(USER, SECRET, code(clock))
+
+
+def test_replayed_codes_count_as_failures(verifier: OtpVerifier, clock: Clock) -> None:
+    the_code = code(clock)
+    verifier.verify(USER, SECRET, the_code)
+    reasons = [refused(verifier, the_code) for _ in range(5)]
+    assert reasons == [ReasonCode.OTP_REPLAYED] * 4 + [ReasonCode.USER_LOCKED]
+
+
+def test_a_success_resets_the_failure_count(verifier: OtpVerifier, clock: Clock) -> None:
+    bad = wrong_code(SECRET, clock())
+    for _ in range(4):
+        assert refused(verifier, bad) is ReasonCode.OTP_INVALID
+    verifier.verify(USER, SECRET, code(clock))
+    clock.advance(STEP_SECONDS)
+    bad = wrong_code(SECRET, clock())
+    for attempt in range(1, 5):
+        assert refused(verifier, bad) is ReasonCode.OTP_INVALID, f"attempt {attempt} after the reset"
+    assert not verifier.is_locked(USER)
+    assert refused(verifier, bad) is ReasonCode.USER_LOCKED
+
+
+def test_unlock_clears_the_lock(verifier: OtpVerifier, clock: Clock) -> None:
+    bad = wrong_code(SECRET, clock())
+    for _ in range(5):
+        refused(verifier, bad)
+    assert verifier.is_locked(USER)
+    verifier.unlock(USER)
+    assert not verifier.is_locked(USER)
+    verifier.verify(USER, SECRET, code(clock))
+
+
+def test_unlock_also_clears_the_failure_count(verifier: OtpVerifier, clock: Clock) -> None:
+    bad = wrong_code(SECRET, clock())
+    for _ in range(5):
+        refused(verifier, bad)
+    verifier.unlock(USER)
+    for attempt in range(1, 5):
+        assert refused(verifier, bad) is ReasonCode.OTP_INVALID, f"attempt {attempt} after unlock"
+
+
+def test_unlock_does_not_make_a_used_code_fresh_again(verifier: OtpVerifier, clock: Clock) -> None:
+    the_code = code(clock)
+    verifier.verify(USER, SECRET, the_code)
+    verifier.unlock(USER)
+    assert refused(verifier, the_code) is ReasonCode.OTP_REPLAYED
+
+
+def test_a_window_of_zero_accepts_only_the_current_step(
+    redis_client: fakeredis.FakeRedis, keys: Keys, clock: Clock
+) -> None:
+    strict = OtpVerifier(redis_client, keys, max_failures=5, valid_window=0, clock=clock)
+    assert refused(strict, code(clock, -1)) is ReasonCode.OTP_INVALID
+    assert refused(strict, code(clock, 1)) is ReasonCode.OTP_INVALID
+    strict.verify(USER, SECRET, code(clock))
+
+
+def test_matching_step_names_the_step_the_code_belongs_to(verifier: OtpVerifier, clock: Clock) -> None:
+    current = int(clock()) // STEP_SECONDS
+    assert verifier.matching_step(SECRET, code(clock)) == current
+    assert verifier.matching_step(SECRET, code(clock, -1)) == current - 1
+    assert verifier.matching_step(SECRET, code(clock, 1)) == current + 1
+    assert verifier.matching_step(SECRET, code(clock, 2)) == -1
+
+
+def test_the_refusals_do_not_echo_the_code(verifier: OtpVerifier, clock: Clock) -> None:
+    the_code = code(clock)
+    verifier.verify(USER, SECRET, the_code)
+    with pytest.raises(Refusal) as raised:
+        verifier.verify(USER, SECRET, the_code)
+    assert the_code not in str(raised.value)
+    assert SECRET not in str(raised.value)
