@@ -15,9 +15,12 @@ from shared.guard import Outcome
 
 log = structlog.get_logger()
 Handler = Callable[[Any, Deps], Outcome]
+StageActor = dramatiq.Actor[[Any], None]
 
 
-def stage_actor(broker: dramatiq.Broker, deps: Deps, handler: Handler, queue: str, name: str) -> dramatiq.Actor:
+def stage_actor(
+    broker: dramatiq.Broker, deps: Deps, handler: Handler, queue: str, name: str
+) -> StageActor:
     def run(message: Any) -> None:
         outcome = handler(message, deps)
         log.info("message handled", **asdict(outcome))
@@ -25,6 +28,7 @@ def stage_actor(broker: dramatiq.Broker, deps: Deps, handler: Handler, queue: st
     run.__name__ = name
     # Refusals are recorded by the handler and answered; should one ever escape, it is
     # still final: listed in throws, never retried.
-    return dramatiq.actor(
-        run, broker=broker, queue_name=queue, actor_name=name, throws=(Refusal,), max_retries=20
+    declare = dramatiq.actor(
+        broker=broker, queue_name=queue, actor_name=name, throws=(Refusal,), max_retries=20
     )
+    return declare(run)

@@ -45,7 +45,9 @@ def bootstrap(
 ) -> Deps:
     client = client if client is not None else redis.Redis.from_url(settings.redis_url)
     keys = Keys(settings.prefix)
-    configured = settings.session_secret.get_secret_value().encode() if settings.session_secret else None
+    configured = (
+        settings.session_secret.get_secret_value().encode() if settings.session_secret else None
+    )
     # With no separate broker URL the queues live in the same Redis as the payments.
     broker = queues.build_broker(settings, client if not settings.broker_url else None)
     return Deps(
@@ -59,4 +61,3 @@ def bootstrap(
         clearing=SimulatedClearing(client, keys),
         broker=broker,
     )
-

@@ -55,7 +55,11 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> drama
         "heartbeat_timeout": settings.heartbeat_timeout_ms,
         "maintenance_chance": settings.maintenance_chance,
     }
-    broker = RedisBroker(client=client, **kwargs) if client is not None else RedisBroker(url=url, **kwargs)
+    broker = (
+        RedisBroker(client=client, **kwargs)
+        if client is not None
+        else RedisBroker(url=url, **kwargs)
+    )
     for middleware in list(broker.middleware):
         if isinstance(middleware, Retries):
             broker.middleware.remove(middleware)
@@ -69,6 +73,8 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> drama
 
 def send(broker: dramatiq.Broker, queue: str, actor_name: str, payload: dict[str, Any]) -> str:
     """Enqueue one message by name, without importing the consuming stage's code."""
-    message = dramatiq.Message(queue_name=queue, actor_name=actor_name, args=(payload,), kwargs={}, options={})
+    message: dramatiq.Message[Any] = dramatiq.Message(
+        queue_name=queue, actor_name=actor_name, args=(payload,), kwargs={}, options={}
+    )
     broker.enqueue(message)
     return str(message.message_id)

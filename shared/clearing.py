@@ -24,7 +24,9 @@ class ClearingResult:
 
 
 class ClearingAdapter(Protocol):
-    def submit(self, end_to_end_id: str, amount: str, currency: str, payee_account: str, payee_bank: str) -> ClearingResult: ...
+    def submit(
+        self, end_to_end_id: str, amount: str, currency: str, payee_account: str, payee_bank: str
+    ) -> ClearingResult: ...
 
     def status(self, end_to_end_id: str) -> ClearingResult: ...
 
@@ -37,7 +39,9 @@ class SimulatedClearing:
         self._redis = client
         self._keys = keys
 
-    def submit(self, end_to_end_id: str, amount: str, currency: str, payee_account: str, payee_bank: str) -> ClearingResult:
+    def submit(
+        self, end_to_end_id: str, amount: str, currency: str, payee_account: str, payee_bank: str
+    ) -> ClearingResult:
         self._redis.rpush(
             self._keys.clearing_log,
             json.dumps({"e2e": end_to_end_id, "amount": amount, "currency": currency}),

@@ -33,8 +33,16 @@ def content_of(payment: Payment) -> PaymentContent:
     return PaymentContent.model_validate(
         {
             "order_id": f.get("order_id"),
-            "payer": {"enterprise_id": f.get("enterprise_id"), "account": f.get("payer_account"), "name": f.get("payer_name")},
-            "payee": {"bank_code": f.get("payee_bank_code"), "account": f.get("payee_account"), "name": f.get("payee_name")},
+            "payer": {
+                "enterprise_id": f.get("enterprise_id"),
+                "account": f.get("payer_account"),
+                "name": f.get("payer_name"),
+            },
+            "payee": {
+                "bank_code": f.get("payee_bank_code"),
+                "account": f.get("payee_account"),
+                "name": f.get("payee_name"),
+            },
             "amount": f.get("amount"),
             "currency": f.get("currency"),
             "bank": f.get("bank"),
@@ -52,4 +60,6 @@ def check_content(payment: Payment, expected_hash: str | None = None) -> None:
     except ValidationError:
         actual = ""
     if actual != frozen or (expected_hash is not None and expected_hash != frozen):
-        raise Refusal(ReasonCode.CONTENT_MISMATCH, "payment content differs from what was confirmed")
+        raise Refusal(
+            ReasonCode.CONTENT_MISMATCH, "payment content differs from what was confirmed"
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import pyotp
 import redis
@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from shared.errors import B2bpayError
 from shared.keys import Keys
+from shared.streams import as_text
 
 Role = Literal["applicant", "reviewer", "authorizer"]
 ROLES: tuple[Role, ...] = ("applicant", "reviewer", "authorizer")
@@ -50,7 +51,9 @@ class User:
 
 
 class Directory:
-    def __init__(self, client: redis.Redis, keys: Keys, hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, hasher: PasswordHasher | None = None
+    ) -> None:
         self._redis = client
         self._keys = keys
         self._hasher = hasher or PasswordHasher()
@@ -63,10 +66,10 @@ class Directory:
         return bank
 
     def bank(self, code: str) -> Bank | None:
-        raw = self._redis.hgetall(self._keys.bank(code))
+        raw: dict[Any, Any] = self._redis.hgetall(self._keys.bank(code))
         if not raw:
             return None
-        return Bank(code, raw[b"name"].decode(), raw[b"b2b"] == b"1")
+        return Bank(code, as_text(raw[b"name"]), raw[b"b2b"] == b"1")
 
     # -- enterprises ---------------------------------------------------------------------
     def add_enterprise(
@@ -89,19 +92,21 @@ class Directory:
         return enterprise
 
     def enterprise(self, enterprise_id: str) -> Enterprise | None:
-        raw = self._redis.hgetall(self._keys.enterprise(enterprise_id))
+        raw: dict[Any, Any] = self._redis.hgetall(self._keys.enterprise(enterprise_id))
         if not raw:
             return None
         return Enterprise(
             enterprise_id,
-            raw[b"name"].decode(),
+            as_text(raw[b"name"]),
             raw[b"eligible"] == b"1",
             tuple(json.loads(raw[b"banks"])),
             tuple(json.loads(raw[b"accounts"])),
         )
 
     # -- users ---------------------------------------------------------------------------
-    def add_user(self, username: str, enterprise_id: str, role: Role, password: str) -> tuple[User, str]:
+    def add_user(
+        self, username: str, enterprise_id: str, role: Role, password: str
+    ) -> tuple[User, str]:
         """Create a user with an argon2id password hash and a fresh TOTP secret; returns the
         user and the ``otpauth://`` URI, which is shown once and never stored."""
         if role not in ROLES:
@@ -129,17 +134,18 @@ class Directory:
         return user, uri
 
     def user(self, username: str) -> User | None:
-        raw = self._redis.hgetall(self._keys.user(username))
+        raw: dict[Any, Any] = self._redis.hgetall(self._keys.user(username))
         if not raw or b"role" not in raw:
             return None
-        role = raw[b"role"].decode()
-        assert role in ROLES
+        role = as_text(raw[b"role"])
+        if role not in ROLES:
+            return None
         return User(
             username=username,
-            enterprise_id=raw[b"enterprise_id"].decode(),
-            role=role,  # type: ignore[arg-type]
-            password_hash=raw[b"password_hash"].decode(),
-            totp_secret=raw[b"totp_secret"].decode(),
+            enterprise_id=as_text(raw[b"enterprise_id"]),
+            role=role,
+            password_hash=as_text(raw[b"password_hash"]),
+            totp_secret=as_text(raw[b"totp_secret"]),
             active=raw.get(b"active", b"1") == b"1",
         )
 

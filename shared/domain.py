@@ -50,7 +50,9 @@ class Action(StrEnum):
 
 
 S = PaymentStatus
-TERMINAL: frozenset[PaymentStatus] = frozenset({S.SETTLED, S.REJECTED, S.FAILED, S.EXPIRED, S.CANCELLED})
+TERMINAL: frozenset[PaymentStatus] = frozenset(
+    {S.SETTLED, S.REJECTED, S.FAILED, S.EXPIRED, S.CANCELLED}
+)
 #: States a person can still withdraw or let lapse: before authorization (seed step 15).
 BEFORE_AUTHORIZATION: frozenset[PaymentStatus] = frozenset(
     {S.REQUESTED, S.OTP_VERIFIED, S.PENDING_REVIEW, S.PENDING_AUTH}

@@ -24,7 +24,9 @@ def authenticate(deps: Deps, token: str, role: str, payer_enterprise: str) -> Us
     if session.role != role:
         raise Refusal(ReasonCode.WRONG_ROLE, f"this step needs the {role} role")
     if session.enterprise_id != payer_enterprise:
-        raise Refusal(ReasonCode.WRONG_ENTERPRISE, "the user does not belong to the payer enterprise")
+        raise Refusal(
+            ReasonCode.WRONG_ENTERPRISE, "the user does not belong to the payer enterprise"
+        )
     if not user.active or deps.otp.is_locked(user.username):
         raise Refusal(ReasonCode.USER_LOCKED, "user is locked or disabled")
     return user
@@ -65,7 +67,9 @@ class Outcome:
 
 def refuse(deps: Deps, attempt: Attempt, refusal: Refusal) -> Outcome:
     """Record a refusal (event + verdict); the payment itself is left as it was."""
-    deps.store.refuse(attempt.payment_id, attempt.actor, refusal, attempt.command_id, attempt.summary)
+    deps.store.refuse(
+        attempt.payment_id, attempt.actor, refusal, attempt.command_id, attempt.summary
+    )
     log.info(
         "command refused",
         payment_id=attempt.payment_id,

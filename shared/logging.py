@@ -13,6 +13,7 @@ from typing import Any
 
 import dramatiq
 import structlog
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 SECRET_KEYS = frozenset({"password", "otp", "session", "token", "secret", "totp_secret", "code"})
@@ -30,7 +31,9 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None
     out = stream or sys.stderr
     as_json = fmt == "json" or (fmt == "auto" and not out.isatty())
     renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
         processors=[
@@ -46,16 +49,18 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None
         cache_logger_on_first_use=True,
     )
     # dramatiq logs through the standard library; keep its lines, at warning and above.
-    logging.basicConfig(stream=out, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        stream=out, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s"
+    )
 
 
-class LogContext(Middleware):  # type: ignore[misc]
+class LogContext(Middleware):
     """Clears the log context and binds ``stage`` and ``message_id`` for every message."""
 
     def __init__(self, stage_of_queue: dict[str, str]) -> None:
         self._stage_of_queue = stage_of_queue
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             stage=self._stage_of_queue.get(message.queue_name, message.queue_name),
@@ -63,8 +68,14 @@ class LogContext(Middleware):  # type: ignore[misc]
         )
 
     def after_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message, *, result: Any = None, exception: BaseException | None = None
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
     ) -> None:
         structlog.contextvars.clear_contextvars()
 
-    after_skip_message = after_process_message
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        structlog.contextvars.clear_contextvars()

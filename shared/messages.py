@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
 Name = Annotated[str, Field(min_length=1, max_length=140)]
 Account = Annotated[str, Field(min_length=4, max_length=34, pattern=r"^[A-Za-z0-9-]+$")]
 BankCode = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Z0-9]+$")]

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 from shared.errors import ReasonCode, Refusal
 from shared.keys import Keys
 
-TOKEN_VERSION = "v1"
+TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,9 @@ def _unb64(text: str) -> bytes:
 class SessionSigner:
     """HMAC-SHA256 tokens ``v1.<payload>.<mac>``; verification is constant-time."""
 
-    def __init__(self, key: bytes, ttl_seconds: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, key: bytes, ttl_seconds: int, clock: Callable[[], float] = time.time
+    ) -> None:
         if len(key) < 32:
             raise ValueError("session key must have at least 32 bytes")
         self._key = key
@@ -55,8 +57,13 @@ class SessionSigner:
         session = Session(username, enterprise_id, role, int(self._clock()) + self._ttl)
         payload = _b64(
             json.dumps(
-                {"u": username, "e": enterprise_id, "r": role, "x": session.expires_at,
-                 "n": secrets.token_hex(8)},
+                {
+                    "u": username,
+                    "e": enterprise_id,
+                    "r": role,
+                    "x": session.expires_at,
+                    "n": secrets.token_hex(8),
+                },
                 separators=(",", ":"),
             ).encode()
         )
@@ -86,4 +93,4 @@ def session_key(client: redis.Redis, keys: Keys, configured: bytes | None) -> by
     client.set(keys.session_secret, secrets.token_hex(32), nx=True)
     stored = client.get(keys.session_secret)
     assert stored is not None
-    return bytes(stored)
+    return stored if isinstance(stored, bytes) else stored.encode()

@@ -14,6 +14,7 @@ from shared.domain import RELEASES_ORDER, PaymentStatus
 from shared.errors import ConcurrentUpdate, ReasonCode, Refusal
 from shared.keys import Keys
 from shared.messages import StatusEvent, Verdict
+from shared.streams import as_text, stream_entries
 
 VERDICT_TTL_SECONDS = 3600
 _SCRIPT = resources.files("shared").joinpath("lua/transition.lua").read_text()
@@ -76,7 +77,9 @@ class PaymentStore:
         self._keys = keys
         self._script = client.register_script(_SCRIPT)
 
-    def _run(self, mode: str, payment_id: str, spec: dict[str, Any], extra_keys: tuple[str, str]) -> list[str]:
+    def _run(
+        self, mode: str, payment_id: str, spec: dict[str, Any], extra_keys: tuple[str, str]
+    ) -> list[str]:
         spec = {
             "payment_id": payment_id,
             "at": utc_now_iso(),
@@ -93,7 +96,7 @@ class PaymentStore:
             *extra_keys,
         ]
         reply = self._script(keys=keys, args=[mode, json.dumps(spec)])
-        return [part.decode() if isinstance(part, bytes) else str(part) for part in reply]
+        return [as_text(part) for part in reply]
 
     @staticmethod
     def _actor_spec(actor: Actor, command_id: str | None) -> dict[str, Any]:
@@ -153,7 +156,9 @@ class PaymentStore:
             "set": set_fields or {"updated_by": actor.stage},
             **payment.summary(),
         }
-        order_lock = self._keys.order_lock(payment.fields["enterprise_id"], payment.fields["order_id"])
+        order_lock = self._keys.order_lock(
+            payment.fields["enterprise_id"], payment.fields["order_id"]
+        )
         reply = self._run("transition", payment.payment_id, spec, ("-", order_lock))
         if reply[0] == "not_found":
             raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, payment.payment_id)
@@ -187,7 +192,7 @@ class PaymentStore:
         raw, history = pipe.execute()
         if not raw:
             return None
-        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        fields = {as_text(k): as_text(v) for k, v in raw.items()}
         return Payment(
             payment_id=payment_id,
             status=PaymentStatus(fields["status"]),
@@ -198,23 +203,25 @@ class PaymentStore:
 
     def wait_verdict(self, command_id: str, timeout: float) -> Verdict | None:
         """Block until the stage answers ``command_id``, or ``timeout`` seconds pass."""
-        reply = self._redis.blpop([self._keys.verdict(command_id)], timeout=max(timeout, 0.01))
+        reply: Any = self._redis.blpop([self._keys.verdict(command_id)], timeout=max(timeout, 0.01))
         if reply is None:
             return None
         return Verdict.model_validate_json(reply[1])
 
     def read_events(self, after: str = "-", count: int = 1000) -> list[tuple[str, StatusEvent]]:
         start = "-" if after == "-" else f"({after}"
-        entries = self._redis.xrange(self._keys.events, min=start, count=count)
-        return [(eid.decode(), StatusEvent.model_validate_json(data[b"event"])) for eid, data in entries]
+        reply = self._redis.xrange(self._keys.events, min=start, count=count)
+        return _decode(reply)
 
     def follow_events(self, last_id: str, block_ms: int) -> list[tuple[str, StatusEvent]]:
         reply = self._redis.xread({self._keys.events: last_id}, block=block_ms, count=1000)
-        out: list[tuple[str, StatusEvent]] = []
-        for _stream, entries in reply or []:
-            for eid, data in entries:
-                out.append((eid.decode(), StatusEvent.model_validate_json(data[b"event"])))
-        return out
+        return _decode(reply)
+
+
+def _decode(reply: Any) -> list[tuple[str, StatusEvent]]:
+    return [
+        (sid, StatusEvent.model_validate_json(body)) for sid, body in stream_entries(reply) if body
+    ]
 
 
 def _step_spec(step: Step) -> dict[str, Any]:

@@ -6,11 +6,11 @@ import dramatiq
 
 from services.apply import handlers
 from shared import broker as q
-from shared.actors import stage_actor
+from shared.actors import StageActor, stage_actor
 from shared.bootstrap import Deps
 
 
-def register(broker: dramatiq.Broker, deps: Deps) -> list[dramatiq.Actor]:
+def register(broker: dramatiq.Broker, deps: Deps) -> list[StageActor]:
     return [
         stage_actor(broker, deps, handlers.handle_payment_request, q.APPLY, q.APPLY_PAYMENT),
         stage_actor(broker, deps, handlers.handle_cancel, q.APPLY, q.CANCEL_PAYMENT),

@@ -26,7 +26,9 @@ def _raw_id(raw: Any, name: str) -> str | None:
 
 
 def _hand_to_review(deps: Deps, payment_id: str, content_hash: str, command_id: str) -> None:
-    handoff = Handoff(payment_id=payment_id, content_hash=content_hash, from_stage="apply", command_id=command_id)
+    handoff = Handoff(
+        payment_id=payment_id, content_hash=content_hash, from_stage="apply", command_id=command_id
+    )
     deps.dispatch(q.OTP_VERIFIED, q.TAKE_IN, handoff.to_wire())
 
 
@@ -75,10 +77,14 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
         if existing is None:
             # Only a new request costs a one-time code; a repeat is answered from the record.
             check_eligibility(deps, request)
-            user = authenticate(deps, request.session.get_secret_value(), "applicant", request.payer.enterprise_id)
+            user = authenticate(
+                deps, request.session.get_secret_value(), "applicant", request.payer.enterprise_id
+            )
             attempt.as_user(user)
             deps.otp.verify(
-                user.username, user.totp_secret, request.otp.get_secret_value(),
+                user.username,
+                user.totp_secret,
+                request.otp.get_secret_value(),
                 purpose=f"apply:{request.request_id}:{fields['content_hash']}",
             )
             fields["applicant_id"] = user.username
@@ -86,7 +92,10 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
         result = deps.store.create(
             attempt.payment_id,
             fields,
-            [Step(PaymentStatus.REQUESTED), Step(next_status(PaymentStatus.REQUESTED, Action.VERIFY_OTP, STAGE))],
+            [
+                Step(PaymentStatus.REQUESTED),
+                Step(next_status(PaymentStatus.REQUESTED, Action.VERIFY_OTP, STAGE)),
+            ],
             attempt.actor,
             request.command_id,
         )
@@ -104,7 +113,9 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
 
 
 def handle_cancel(raw: Any, deps: Deps) -> Outcome:
-    attempt = Attempt(STAGE, _raw_id(raw, "payment_id") or "pay_invalid", _raw_id(raw, "command_id"), Actor(STAGE))
+    attempt = Attempt(
+        STAGE, _raw_id(raw, "payment_id") or "pay_invalid", _raw_id(raw, "command_id"), Actor(STAGE)
+    )
     try:
         try:
             command = CancelPayment.model_validate(raw)
@@ -117,12 +128,18 @@ def handle_cancel(raw: Any, deps: Deps) -> Outcome:
         attempt.summary = payment.summary()
         if payment.applied(command.command_id):
             return Outcome("duplicate", payment.payment_id, payment.status.value)
-        user = authenticate(deps, command.session.get_secret_value(), "applicant", payment.fields["enterprise_id"])
+        user = authenticate(
+            deps, command.session.get_secret_value(), "applicant", payment.fields["enterprise_id"]
+        )
         attempt.as_user(user)
         target = next_status(payment.status, Action.CANCEL, STAGE)
         updated = deps.store.transition(
             payment,
-            [Step(target, "cancelled_by_applicant", command.reason or "cancelled by the applicant")],
+            [
+                Step(
+                    target, "cancelled_by_applicant", command.reason or "cancelled by the applicant"
+                )
+            ],
             attempt.actor,
             command.command_id,
         )

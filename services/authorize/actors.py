@@ -6,9 +6,13 @@ import dramatiq
 
 from services.authorize import handlers
 from shared import broker as q
-from shared.actors import stage_actor
+from shared.actors import StageActor, stage_actor
 from shared.bootstrap import Deps
 
 
-def register(broker: dramatiq.Broker, deps: Deps) -> list[dramatiq.Actor]:
-    return [stage_actor(broker, deps, handlers.handle_auth_decision, q.PENDING_AUTH, q.DECIDE_AUTHORIZATION)]
+def register(broker: dramatiq.Broker, deps: Deps) -> list[StageActor]:
+    return [
+        stage_actor(
+            broker, deps, handlers.handle_auth_decision, q.PENDING_AUTH, q.DECIDE_AUTHORIZATION
+        )
+    ]

@@ -55,20 +55,30 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
             if payment.status == PaymentStatus.AUTHORIZED:
                 _hand_to_interbank(deps, payment, decision.command_id)
             return Outcome("duplicate", payment.payment_id, payment.status.value)
-        user = authenticate(deps, decision.session.get_secret_value(), "authorizer", payment.fields["enterprise_id"])
+        user = authenticate(
+            deps, decision.session.get_secret_value(), "authorizer", payment.fields["enterprise_id"]
+        )
         attempt.as_user(user)
         action = Action.APPROVE_AUTH if decision.approve else Action.REJECT_AUTH
-        check_segregation(action, user.username, payment.fields["applicant_id"], payment.get("reviewer_id"))
+        check_segregation(
+            action, user.username, payment.fields["applicant_id"], payment.get("reviewer_id")
+        )
         target = next_status(payment.status, action, STAGE)
         if not decision.approve and not decision.reason:
             raise Refusal(ReasonCode.REASON_REQUIRED, "a rejection needs a reason")
         check_content(payment)
         # Seed step 13: the authorization is final only with the authorizer's one-time code.
         deps.otp.verify(
-            user.username, user.totp_secret, decision.otp.get_secret_value(),
+            user.username,
+            user.totp_secret,
+            decision.otp.get_secret_value(),
             purpose=f"authorize:{decision.command_id}",
         )
-        step = Step(target) if decision.approve else Step(target, "rejected_by_authorizer", decision.reason)
+        step = (
+            Step(target)
+            if decision.approve
+            else Step(target, "rejected_by_authorizer", decision.reason)
+        )
         updated = deps.store.transition(
             payment, [step], attempt.actor, decision.command_id, {"authorizer_id": user.username}
         )

@@ -33,10 +33,16 @@ from shared import broker as q
 from shared.bootstrap import Deps, bootstrap
 from shared.config import Settings
 from shared.directory import Directory, User
-from shared.domain import TERMINAL, PaymentStatus
+from shared.domain import TERMINAL
 from shared.keys import Keys
 from shared.logging import configure_logging
-from shared.messages import AuthDecision, PaymentRequest, ReviewDecision, StatusEvent, payment_id_for
+from shared.messages import (
+    AuthDecision,
+    PaymentRequest,
+    ReviewDecision,
+    StatusEvent,
+    payment_id_for,
+)
 from shared.otp import code_for
 
 ENTERPRISE, SMALL = "LIANDONG-BUYER-01", "SMALLCO-02"
@@ -44,7 +50,11 @@ ACCOUNT, SMALL_ACCOUNT = "6216600100001234", "6216600100009999"
 DEADLINE_SECONDS = 300
 
 MANUAL_STEPS = [
-    (1, "choose online payment (some customers only)", "payer {enterprise} eligible; order {order} locked to this payment"),
+    (
+        1,
+        "choose online payment (some customers only)",
+        "payer {enterprise} eligible; order {order} locked to this payment",
+    ),
     (2, "confirm the payment content", "content hash {hash} frozen"),
     (3, "choose a B2B-enabled bank", "bank {bank}: B2B enabled, payer holds a contract"),
     (4, "applicant login", "session of {applicant} (applicant)"),
@@ -58,11 +68,25 @@ MANUAL_STEPS = [
     (12, "authorize", "{authorizer} approves"),
     (13, "authorizer dynamic password", "one-time code checked, used once"),
     (14, "authorization success", "status authorized"),
-    (15, "interbank processing, nobody can affect it", "end-to-end id {e2e}: submitted, then settled"),
+    (
+        15,
+        "interbank processing, nobody can affect it",
+        "end-to-end id {e2e}: submitted, then settled",
+    ),
     (16, "real-time progress query", "read model: {final}"),
 ]
-STEP_EVENT = {1: "requested", 2: "requested", 3: "requested", 4: "requested", 5: "requested",
-              6: "otp_verified", 8: "pending_review", 10: "pending_auth", 14: "authorized", 15: "settled"}
+STEP_EVENT = {
+    1: "requested",
+    2: "requested",
+    3: "requested",
+    4: "requested",
+    5: "requested",
+    6: "otp_verified",
+    8: "pending_review",
+    10: "pending_auth",
+    14: "authorized",
+    15: "settled",
+}
 
 
 @dataclass
@@ -129,18 +153,39 @@ class Demo:
     def code(self, name: str) -> str:
         return code_for(self.users[name].totp_secret)
 
-    def request(self, i: int, applicant: str, enterprise: str = ENTERPRISE, order: str | None = None,
-                otp: str | None = None) -> PaymentRequest:
+    def request(
+        self,
+        i: int,
+        applicant: str,
+        enterprise: str = ENTERPRISE,
+        order: str | None = None,
+        otp: str | None = None,
+    ) -> PaymentRequest:
         amount = f"{self.rng.randint(1_000, 2_000_000) / 100:.2f}"
-        return PaymentRequest.model_validate({
-            "request_id": f"LD-REQ-{i:05d}",
-            "order_id": order or f"LD-ORDER-{i:05d}",
-            "payer": {"enterprise_id": enterprise, "account": ACCOUNT if enterprise == ENTERPRISE else SMALL_ACCOUNT,
-                      "name": "Liandong Buyer Co., Ltd." if enterprise == ENTERPRISE else "Small Trading Co."},
-            "payee": {"bank_code": "ICBC", "account": f"62220200{i:08d}", "name": f"Supplier {i:03d}"},
-            "amount": amount, "currency": "CNY", "bank": "BOC", "purpose": f"Liandong order {i}",
-            "session": self.tokens[applicant], "otp": otp or self.code(applicant),
-        })
+        return PaymentRequest.model_validate(
+            {
+                "request_id": f"LD-REQ-{i:05d}",
+                "order_id": order or f"LD-ORDER-{i:05d}",
+                "payer": {
+                    "enterprise_id": enterprise,
+                    "account": ACCOUNT if enterprise == ENTERPRISE else SMALL_ACCOUNT,
+                    "name": "Liandong Buyer Co., Ltd."
+                    if enterprise == ENTERPRISE
+                    else "Small Trading Co.",
+                },
+                "payee": {
+                    "bank_code": "ICBC",
+                    "account": f"62220200{i:08d}",
+                    "name": f"Supplier {i:03d}",
+                },
+                "amount": amount,
+                "currency": "CNY",
+                "bank": "BOC",
+                "purpose": f"Liandong order {i}",
+                "session": self.tokens[applicant],
+                "otp": otp or self.code(applicant),
+            }
+        )
 
     # -- driving -----------------------------------------------------------------------
     def send(self, queue: str, actor: str, payload: dict[str, Any]) -> None:
@@ -152,7 +197,9 @@ class Demo:
     def submit_all(self) -> None:
         n = self.n
         reject_review = set(self.rng.sample(range(3, n), max(1, n // 12)))
-        reject_auth = set(self.rng.sample(sorted(set(range(3, n)) - reject_review), max(1, n // 25)))
+        reject_auth = set(
+            self.rng.sample(sorted(set(range(3, n)) - reject_review), max(1, n // 25))
+        )
         for i in range(n):
             applicant = "alice" if i == 0 else f"applicant-{i:03d}"
             reviewer = "bob" if i == 0 else f"reviewer-{i % 8:02d}"
@@ -168,9 +215,16 @@ class Demo:
             plan.submitted_at = time.monotonic()
             if i == 1:
                 # A wrong code first: refused, nothing created; then the right one.
-                wrong = request.model_copy(update={"otp": SecretStr(_wrong(self.code(applicant))), "command_id": f"wrong-otp-{i}"})
+                wrong = request.model_copy(
+                    update={
+                        "otp": SecretStr(_wrong(self.code(applicant))),
+                        "command_id": f"wrong-otp-{i}",
+                    }
+                )
                 self.send(q.APPLY, q.APPLY_PAYMENT, wrong.to_wire())
-                self.expect_refusal("applicant enters a wrong one-time code", wrong.command_id, "otp_invalid")
+                self.expect_refusal(
+                    "applicant enters a wrong one-time code", wrong.command_id, "otp_invalid"
+                )
                 if self.deps.store.wait_verdict(wrong.command_id, 10) is None:
                     plan.notes.append("no verdict for the wrong code")
                 plan.notes.append("first attempt with a wrong code was refused")
@@ -183,11 +237,19 @@ class Demo:
         small = self.request(n, "smallco-applicant", enterprise=SMALL)
         small = small.model_copy(update={"command_id": "ineligible-payer"})
         self.send(q.APPLY, q.APPLY_PAYMENT, small.to_wire())
-        self.expect_refusal("payer enterprise not eligible for online payment", small.command_id, "payer_not_eligible")
+        self.expect_refusal(
+            "payer enterprise not eligible for online payment",
+            small.command_id,
+            "payer_not_eligible",
+        )
         dup_order = self.request(n + 1, "applicant-late", order="LD-ORDER-00003")
         dup_order = dup_order.model_copy(update={"command_id": "duplicate-order"})
         self.send(q.APPLY, q.APPLY_PAYMENT, dup_order.to_wire())
-        self.expect_refusal("second payment for an order that has a live one", dup_order.command_id, "duplicate_order")
+        self.expect_refusal(
+            "second payment for an order that has a live one",
+            dup_order.command_id,
+            "duplicate_order",
+        )
 
     def react(self, event: StatusEvent) -> None:
         """The people: each acts when the payment reaches their work list."""
@@ -198,12 +260,19 @@ class Demo:
         if event.status == "pending_review":
             if plan.index == 0:
                 # The applicant tries to review her own payment: refused.
-                own = ReviewDecision(payment_id=pid, approve=True, session=SecretStr(self.tokens["alice"]),
-                                     command_id="applicant-reviews-own")
+                own = ReviewDecision(
+                    payment_id=pid,
+                    approve=True,
+                    session=SecretStr(self.tokens["alice"]),
+                    command_id="applicant-reviews-own",
+                )
                 self.send(q.PENDING_REVIEW, q.DECIDE_REVIEW, own.to_wire())
-                self.expect_refusal("applicant reviews her own payment", own.command_id, "wrong_role")
+                self.expect_refusal(
+                    "applicant reviews her own payment", own.command_id, "wrong_role"
+                )
             decision = ReviewDecision(
-                payment_id=pid, approve=plan.review_approves,
+                payment_id=pid,
+                approve=plan.review_approves,
                 reason="" if plan.review_approves else "payee account does not match the contract",
                 session=SecretStr(self.tokens[plan.reviewer]),
             )
@@ -212,18 +281,29 @@ class Demo:
             code = self.code(plan.authorizer)
             if plan.index == 5 and "carol" in self.spent_codes:
                 # Carol's code for payment 0, typed again for another payment: refused.
-                replay = AuthDecision(payment_id=pid, approve=True, session=SecretStr(self.tokens["carol"]),
-                                      otp=SecretStr(self.spent_codes["carol"]), command_id="replayed-otp")
+                replay = AuthDecision(
+                    payment_id=pid,
+                    approve=True,
+                    session=SecretStr(self.tokens["carol"]),
+                    otp=SecretStr(self.spent_codes["carol"]),
+                    command_id="replayed-otp",
+                )
                 self.send(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, replay.to_wire())
-                self.expect_refusal("authorizer replays a used one-time code", replay.command_id, "otp_replayed")
+                self.expect_refusal(
+                    "authorizer replays a used one-time code", replay.command_id, "otp_replayed"
+                )
             if plan.index == 0:
                 self.spent_codes["carol"] = code
-            decision = AuthDecision(
-                payment_id=pid, approve=plan.auth_approves,
-                reason="" if plan.auth_approves else "over the daily limit agreed with the supplier",
-                session=SecretStr(self.tokens[plan.authorizer]), otp=SecretStr(code),
+            authorization = AuthDecision(
+                payment_id=pid,
+                approve=plan.auth_approves,
+                reason=""
+                if plan.auth_approves
+                else "over the daily limit agreed with the supplier",
+                session=SecretStr(self.tokens[plan.authorizer]),
+                otp=SecretStr(code),
             )
-            self.send(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, decision.to_wire())
+            self.send(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, authorization.to_wire())
         elif event.status in TERMINAL:
             plan.final = event.status
             plan.finished_at = time.monotonic()
@@ -257,9 +337,12 @@ def run_demo(payments: int, redis_url: str | None, threads: int, as_json: bool) 
     workdir = Path(tempfile.mkdtemp(prefix="b2bpay-demo-"))
     prefix = f"b2bpay-demo-{secrets.token_hex(3)}:"
     settings = Settings(
-        redis_url=redis_url or "redis://embedded", prefix=prefix,
-        database_url=f"sqlite:///{workdir / 'read.db'}", session_secret=secrets.token_hex(32),
-        log_format="json", log_level="WARNING",
+        redis_url=redis_url or "redis://embedded",
+        prefix=prefix,
+        database_url=f"sqlite:///{workdir / 'read.db'}",
+        session_secret=SecretStr(secrets.token_hex(32)),
+        log_format="json",
+        log_level="WARNING",
     )
     configure_logging("json", "WARNING", stream=open(workdir / "demo.log", "w"))  # noqa: SIM115
     if redis_url:
@@ -272,9 +355,18 @@ def run_demo(payments: int, redis_url: str | None, threads: int, as_json: bool) 
         where = "embedded Redis (fakeredis with Lua)"
     # Demo users get a cheap argon2 cost so seeding hundreds of desks takes seconds; the real
     # `admin add-user` uses argon2id's defaults.
-    deps = bootstrap(settings, client, Directory(client, Keys(prefix), PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)))
+    deps = bootstrap(
+        settings,
+        client,
+        Directory(
+            client, Keys(prefix), PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        ),
+    )
     console.rule("[bold]b2bpay demo")
-    console.print(f"Stages: apply, review, authorize, interbank, query — on {where}; read model {workdir / 'read.db'}")
+    console.print(
+        "Stages: apply, review, authorize, interbank, query — "
+        f"on {where}; read model {workdir / 'read.db'}"
+    )
     demo = Demo(deps, console, payments)
     try:
         return _run(demo, settings, threads, as_json, console)
@@ -290,7 +382,10 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
     t0 = time.monotonic()
     demo.seed()
     seeded = time.monotonic() - t0
-    console.print(f"Seeded 3 banks, 2 enterprises (one not eligible), {len(demo.users)} users in {seeded:.1f} s")
+    console.print(
+        "Seeded 3 banks, 2 enterprises (one not eligible), "
+        f"{len(demo.users)} users in {seeded:.1f} s"
+    )
     worker = start_stages(deps, ["apply", "review", "authorize", "interbank"], threads)
     assert worker is not None
     model = ReadModel(make_engine(settings.database_url))
@@ -298,10 +393,21 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
     stop = threading.Event()
     projector_thread = threading.Thread(target=projector.run, args=(stop, 100), daemon=True)
     projector_thread.start()
-    stage_of = {"otp_verified": "apply", "pending_review": "review", "pending_auth": "review",
-                "authorized": "authorize", "settled": "interbank"}
-    progress = Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=console, transient=False)
+    stage_of = {
+        "otp_verified": "apply",
+        "pending_review": "review",
+        "pending_auth": "review",
+        "authorized": "authorize",
+        "settled": "interbank",
+    }
+    progress = Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
     tasks = {
         "apply": progress.add_task("apply: otp_verified", total=demo.n),
         "review": progress.add_task("review: reviewed", total=demo.n),
@@ -319,7 +425,12 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
                     if event.kind != "transition" or event.payment_id not in demo.plans:
                         continue
                     status = event.status or ""
-                    stage = "review" if status in ("pending_auth",) or (status == "rejected" and event.stage == "review") else stage_of.get(status)
+                    stage = (
+                        "review"
+                        if status in ("pending_auth",)
+                        or (status == "rejected" and event.stage == "review")
+                        else stage_of.get(status)
+                    )
                     if stage and (stage, event.payment_id) not in counted:
                         counted.add((stage, event.payment_id))
                         progress.advance(tasks[stage])
@@ -330,7 +441,8 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
         # Let the late refusals and the read model catch up with what happened.
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and (
-            len(demo.refused_commands) < len(demo.expected_refusals) or deps.redis.xpending(deps.keys.events, "query")["pending"]
+            len(demo.refused_commands) < len(demo.expected_refusals)
+            or deps.redis.xpending(deps.keys.events, "query")["pending"]
             or model.count_events() < deps.redis.xlen(deps.keys.events)
         ):
             demo.pump_events()
@@ -347,26 +459,43 @@ def _report(demo: Demo, model: ReadModel, elapsed: float, as_json: bool, console
     settled = [p for p in plans if p.final == "settled"]
     latencies = [(p.finished_at - p.submitted_at) * 1000 for p in settled]
     mismatched = [p for p in plans if p.final != p.expect]
-    checks = []
+    checks: list[dict[str, Any]] = []
     for what, command_id, reason in demo.expected_refusals:
         got = demo.refused_commands.get(command_id)
         checks.append({"scenario": what, "expected": reason, "got": got, "ok": got == reason})
-    dup_ok = demo.duplicate_command is not None and demo.duplicate_command not in demo.refused_commands
+    dup_ok = (
+        demo.duplicate_command is not None and demo.duplicate_command not in demo.refused_commands
+    )
     dup_pid = payment_id_for("LD-REQ-00002")
     dup_history = demo.deps.store.get(dup_pid)
-    dup_single = dup_history is not None and [e.status for e in dup_history.history].count("requested") == 1
-    checks.append({"scenario": "the same request sent twice", "expected": "same payment, executed once",
-                   "got": "one payment, one history" if dup_single else "two executions", "ok": dup_ok and dup_single})
-    summary = {
+    dup_single = (
+        dup_history is not None and [e.status for e in dup_history.history].count("requested") == 1
+    )
+    checks.append(
+        {
+            "scenario": "the same request sent twice",
+            "expected": "same payment, executed once",
+            "got": "one payment, one history" if dup_single else "two executions",
+            "ok": dup_ok and dup_single,
+        }
+    )
+    summary: dict[str, Any] = {
         "payments": demo.n,
         "elapsed_seconds": round(elapsed, 3),
         "throughput_per_second": round(len(plans) / elapsed, 1) if elapsed else None,
-        "latency_ms": {"p50": round(_percentile(latencies, 50), 1), "p90": round(_percentile(latencies, 90), 1),
-                       "p99": round(_percentile(latencies, 99), 1), "max": round(max(latencies, default=0), 1)},
+        "latency_ms": {
+            "p50": round(_percentile(latencies, 50), 1),
+            "p90": round(_percentile(latencies, 90), 1),
+            "p99": round(_percentile(latencies, 99), 1),
+            "max": round(max(latencies, default=0), 1),
+        },
         "outcomes": dict(outcomes),
         "refusals": dict(demo.refusals),
         "scenarios": checks,
-        "unexpected_outcomes": [{"payment_id": p.request.request_id, "expected": p.expect, "got": p.final} for p in mismatched],
+        "unexpected_outcomes": [
+            {"payment_id": p.request.request_id, "expected": p.expect, "got": p.final}
+            for p in mismatched
+        ],
     }
     featured_pid = payment_id_for("LD-REQ-00000")
     timeline = _timeline(demo, model, featured_pid)
@@ -389,10 +518,11 @@ def _report(demo: Demo, model: ReadModel, elapsed: float, as_json: bool, console
         mark = "[green]✔[/green]" if c["ok"] else "[red]✘[/red]"
         table.add_row(c["scenario"], c["expected"], f"{mark} {c['got']}")
     console.print(table)
+    lat = summary["latency_ms"]
     console.print(
-        f"[bold]{len(plans)}[/bold] payments in {elapsed:.2f} s: [bold]{summary['throughput_per_second']}[/bold] payments/s; "
-        f"submit→settled latency p50 {summary['latency_ms']['p50']} ms, p90 {summary['latency_ms']['p90']} ms, "
-        f"p99 {summary['latency_ms']['p99']} ms"
+        f"[bold]{len(plans)}[/bold] payments in {elapsed:.2f} s: "
+        f"[bold]{summary['throughput_per_second']}[/bold] payments/s; submit→settled latency "
+        f"p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms"
     )
     table = Table(title=f"One payment, step by step: {featured_pid} (alice → bob → carol)")
     for col in ("#", "manual step", "what the system recorded", "at (UTC)"):
@@ -400,7 +530,11 @@ def _report(demo: Demo, model: ReadModel, elapsed: float, as_json: bool, console
     for row in timeline:
         table.add_row(str(row["step"]), row["manual"], row["system"], (row["at"] or "")[11:23])
     console.print(table)
-    console.print("[green]All flows behaved as expected.[/green]" if ok else "[red]Some flows did not behave as expected.[/red]")
+    console.print(
+        "[green]All flows behaved as expected.[/green]"
+        if ok
+        else "[red]Some flows did not behave as expected.[/red]"
+    )
     return 0 if ok else 1
 
 
@@ -411,15 +545,25 @@ def _timeline(demo: Demo, model: ReadModel, payment_id: str) -> list[dict[str, A
         return []
     at = {e.status: e.at for e in payment.history}
     values = {
-        "enterprise": payment.fields["enterprise_id"], "order": payment.fields["order_id"],
-        "hash": payment.fields["content_hash"][:12] + "…", "bank": payment.fields["bank"],
-        "applicant": payment.fields.get("applicant_id"), "reviewer": payment.fields.get("reviewer_id"),
-        "authorizer": payment.fields.get("authorizer_id"), "e2e": payment.fields.get("end_to_end_id"),
+        "enterprise": payment.fields["enterprise_id"],
+        "order": payment.fields["order_id"],
+        "hash": payment.fields["content_hash"][:12] + "…",
+        "bank": payment.fields["bank"],
+        "applicant": payment.fields.get("applicant_id"),
+        "reviewer": payment.fields.get("reviewer_id"),
+        "authorizer": payment.fields.get("authorizer_id"),
+        "e2e": payment.fields.get("end_to_end_id"),
         "final": read["status"] if read else "not projected",
     }
     rows = []
     for step, manual, system in MANUAL_STEPS:
         status = STEP_EVENT.get(step)
-        rows.append({"step": step, "manual": manual, "system": system.format(**values),
-                     "at": at.get(status) if status else None})
+        rows.append(
+            {
+                "step": step,
+                "manual": manual,
+                "system": system.format(**values),
+                "at": at.get(status) if status else None,
+            }
+        )
     return rows

@@ -11,19 +11,36 @@ import typer
 from pydantic import SecretStr, ValidationError
 
 from services.cli import context
-from services.cli.output import BAD_INPUT, NO_VERDICT, OK, REFUSED, console, emit, fail
+from services.cli.output import NO_VERDICT, OK, REFUSED, console, emit, fail
 from shared import broker as q
 from shared.directory import ROLES, DirectoryError
 from shared.guard import describe_validation_error
-from shared.messages import AuthDecision, CancelPayment, PaymentRequest, ReviewDecision, payment_id_for
+from shared.messages import (
+    AuthDecision,
+    CancelPayment,
+    PaymentRequest,
+    ReviewDecision,
+    payment_id_for,
+)
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-admin = typer.Typer(no_args_is_help=True, help="Reference data and people: banks, enterprises, users.")
+admin = typer.Typer(
+    no_args_is_help=True, help="Reference data and people: banks, enterprises, users."
+)
 app.add_typer(admin, name="admin")
 
 JSON = typer.Option(False, "--json", help="Print one JSON object (or JSON lines).")
-SESSION = typer.Option(..., "--session", envvar="B2BPAY_SESSION", help="Session token from `b2bpay login` (or $B2BPAY_SESSION).")
-WAIT = typer.Option(None, "--wait", help="Seconds to wait for the stage's verdict (default $B2BPAY_WAIT_SECONDS or 10).")
+SESSION = typer.Option(
+    ...,
+    "--session",
+    envvar="B2BPAY_SESSION",
+    help="Session token from `b2bpay login` (or $B2BPAY_SESSION).",
+)
+WAIT = typer.Option(
+    None,
+    "--wait",
+    help="Seconds to wait for the stage's verdict (default $B2BPAY_WAIT_SECONDS or 10).",
+)
 NO_WAIT = typer.Option(False, "--no-wait", help="Enqueue and return at once.")
 
 
@@ -35,19 +52,41 @@ def _read_secret_line(what: str, as_json: bool) -> str:
 
 
 def _dispatch_and_wait(
-    queue: str, actor: str, payload: dict[str, Any], command_id: str, payment_id: str,
-    wait: float | None, no_wait: bool, as_json: bool,
+    queue: str,
+    actor: str,
+    payload: dict[str, Any],
+    command_id: str,
+    payment_id: str,
+    wait: float | None,
+    no_wait: bool,
+    as_json: bool,
 ) -> None:
     deps = context.deps()
     deps.dispatch(queue, actor, payload)
     if no_wait:
-        emit({"command_id": command_id, "payment_id": payment_id, "outcome": "queued", "status": None}, as_json)
+        emit(
+            {
+                "command_id": command_id,
+                "payment_id": payment_id,
+                "outcome": "queued",
+                "status": None,
+            },
+            as_json,
+        )
         raise typer.Exit(OK)
     timeout = wait if wait is not None else context.settings().wait_seconds
     verdict = deps.store.wait_verdict(command_id, timeout)
     if verdict is None:
-        emit({"command_id": command_id, "payment_id": payment_id, "outcome": "queued", "status": None,
-              "reason": f"no verdict within {timeout:g} s; the command is still queued"}, as_json)
+        emit(
+            {
+                "command_id": command_id,
+                "payment_id": payment_id,
+                "outcome": "queued",
+                "status": None,
+                "reason": f"no verdict within {timeout:g} s; the command is still queued",
+            },
+            as_json,
+        )
         raise typer.Exit(NO_VERDICT)
     emit(verdict.model_dump(), as_json, title="verdict")
     raise typer.Exit(REFUSED if verdict.outcome == "refused" else OK)
@@ -56,7 +95,8 @@ def _dispatch_and_wait(
 # -- admin ---------------------------------------------------------------------------------
 @admin.command("add-bank")
 def add_bank(
-    code: str, name: str = typer.Option(..., "--name"),
+    code: str,
+    name: str = typer.Option(..., "--name"),
     no_b2b: bool = typer.Option(False, "--no-b2b", help="The bank has no B2B online payment."),
     as_json: bool = JSON,
 ) -> None:
@@ -69,26 +109,44 @@ def add_bank(
 
 @admin.command("add-enterprise")
 def add_enterprise(
-    enterprise_id: str, name: str = typer.Option(..., "--name"),
-    bank: list[str] = typer.Option([], "--bank", help="Bank CODE holding a B2B contract (repeatable)."),
-    account: list[str] = typer.Option([], "--account", help="An account of the enterprise (repeatable)."),
+    enterprise_id: str,
+    name: str = typer.Option(..., "--name"),
+    bank: list[str] = typer.Option(
+        [], "--bank", help="Bank CODE holding a B2B contract (repeatable)."
+    ),
+    account: list[str] = typer.Option(
+        [], "--account", help="An account of the enterprise (repeatable)."
+    ),
     not_eligible: bool = typer.Option(False, "--not-eligible", help="May not pay online."),
     as_json: bool = JSON,
 ) -> None:
     """Register an enterprise with its B2B contracts and accounts."""
     try:
-        e = context.deps().directory.add_enterprise(enterprise_id, name, bank, account, not not_eligible)
+        e = context.deps().directory.add_enterprise(
+            enterprise_id, name, bank, account, not not_eligible
+        )
     except DirectoryError as err:
         fail(str(err), as_json)
-    emit({"enterprise_id": e.enterprise_id, "name": e.name, "eligible": e.eligible,
-          "banks": list(e.banks), "accounts": list(e.accounts)}, as_json)
+    emit(
+        {
+            "enterprise_id": e.enterprise_id,
+            "name": e.name,
+            "eligible": e.eligible,
+            "banks": list(e.banks),
+            "accounts": list(e.accounts),
+        },
+        as_json,
+    )
 
 
 @admin.command("add-user")
 def add_user(
-    username: str, enterprise: str = typer.Option(..., "--enterprise"),
+    username: str,
+    enterprise: str = typer.Option(..., "--enterprise"),
     role: str = typer.Option(..., "--role", help="applicant | reviewer | authorizer"),
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from stdin."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Create a user and enrol a TOTP token; the otpauth:// URI is shown once, now."""
@@ -98,12 +156,22 @@ def add_user(
         fail(f"--role must be one of {', '.join(ROLES)}", as_json)
     password = _read_secret_line("password", as_json)
     try:
-        user, uri = context.deps().directory.add_user(username, enterprise, role, password)  # type: ignore[arg-type]
+        user, uri = context.deps().directory.add_user(username, enterprise, role, password)
     except DirectoryError as err:
         fail(str(err), as_json)
-    emit({"username": user.username, "role": user.role, "enterprise_id": user.enterprise_id, "totp_uri": uri}, as_json)
+    emit(
+        {
+            "username": user.username,
+            "role": user.role,
+            "enterprise_id": user.enterprise_id,
+            "totp_uri": uri,
+        },
+        as_json,
+    )
     if not as_json:
-        console.print("[yellow]Enrol the totp_uri in the user's token now; it is not shown again.[/yellow]")
+        console.print(
+            "[yellow]Enrol the totp_uri in the user's token now; it is not shown again.[/yellow]"
+        )
 
 
 @admin.command("unlock")
@@ -120,7 +188,9 @@ def unlock(username: str, as_json: bool = JSON) -> None:
 @app.command()
 def login(
     username: str,
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from stdin."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Check the password and print a signed, expiring session token."""
@@ -134,7 +204,15 @@ def login(
         # Never say which part failed.
         fail("login failed", as_json, REFUSED)
     token, session = deps.sessions.issue(user.username, user.enterprise_id, user.role)
-    emit({"token": token, "expires_at": session.expires_at, "username": user.username, "role": user.role}, as_json)
+    emit(
+        {
+            "token": token,
+            "expires_at": session.expires_at,
+            "username": user.username,
+            "role": user.role,
+        },
+        as_json,
+    )
 
 
 @app.command()
@@ -159,9 +237,14 @@ def otp(
 
 @app.command()
 def submit(
-    file: str = typer.Argument(..., help="JSON file with the PaymentRequest fields, or - for stdin."),
-    session: str = SESSION, otp: str = typer.Option(..., "--otp", help="The applicant's one-time code."),
-    wait: float | None = WAIT, no_wait: bool = NO_WAIT, as_json: bool = JSON,
+    file: str = typer.Argument(
+        ..., help="JSON file with the PaymentRequest fields, or - for stdin."
+    ),
+    session: str = SESSION,
+    otp: str = typer.Option(..., "--otp", help="The applicant's one-time code."),
+    wait: float | None = WAIT,
+    no_wait: bool = NO_WAIT,
+    as_json: bool = JSON,
 ) -> None:
     """Start a payment as applicant (seed steps 4-6)."""
     try:
@@ -178,8 +261,16 @@ def submit(
         request = PaymentRequest.model_validate({**data, "session": session, "otp": otp})
     except ValidationError as e:
         fail(f"invalid payment request: {describe_validation_error(e)}", as_json)
-    _dispatch_and_wait(q.APPLY, q.APPLY_PAYMENT, request.to_wire(), request.command_id,
-                       payment_id_for(request.request_id), wait, no_wait, as_json)
+    _dispatch_and_wait(
+        q.APPLY,
+        q.APPLY_PAYMENT,
+        request.to_wire(),
+        request.command_id,
+        payment_id_for(request.request_id),
+        wait,
+        no_wait,
+        as_json,
+    )
 
 
 def _decision_reason(approve: bool, reject: bool, reason: str, as_json: bool) -> bool:
@@ -192,50 +283,95 @@ def _decision_reason(approve: bool, reject: bool, reason: str, as_json: bool) ->
 
 @app.command()
 def review(
-    payment_id: str, approve: bool = typer.Option(False, "--approve"), reject: bool = typer.Option(False, "--reject"),
-    reason: str = typer.Option("", "--reason"), session: str = SESSION,
-    wait: float | None = WAIT, no_wait: bool = NO_WAIT, as_json: bool = JSON,
+    payment_id: str,
+    approve: bool = typer.Option(False, "--approve"),
+    reject: bool = typer.Option(False, "--reject"),
+    reason: str = typer.Option("", "--reason"),
+    session: str = SESSION,
+    wait: float | None = WAIT,
+    no_wait: bool = NO_WAIT,
+    as_json: bool = JSON,
 ) -> None:
     """Review a payment as reviewer (seed steps 7-10)."""
     ok = _decision_reason(approve, reject, reason, as_json)
     try:
-        decision = ReviewDecision(payment_id=payment_id, approve=ok, reason=reason, session=SecretStr(session))
+        decision = ReviewDecision(
+            payment_id=payment_id, approve=ok, reason=reason, session=SecretStr(session)
+        )
     except ValidationError as e:
         fail(describe_validation_error(e), as_json)
-    _dispatch_and_wait(q.PENDING_REVIEW, q.DECIDE_REVIEW, decision.to_wire(), decision.command_id,
-                       payment_id, wait, no_wait, as_json)
+    _dispatch_and_wait(
+        q.PENDING_REVIEW,
+        q.DECIDE_REVIEW,
+        decision.to_wire(),
+        decision.command_id,
+        payment_id,
+        wait,
+        no_wait,
+        as_json,
+    )
 
 
 @app.command()
 def authorize(
-    payment_id: str, approve: bool = typer.Option(False, "--approve"), reject: bool = typer.Option(False, "--reject"),
-    reason: str = typer.Option("", "--reason"), session: str = SESSION,
+    payment_id: str,
+    approve: bool = typer.Option(False, "--approve"),
+    reject: bool = typer.Option(False, "--reject"),
+    reason: str = typer.Option("", "--reason"),
+    session: str = SESSION,
     otp: str = typer.Option(..., "--otp", help="The authorizer's one-time code."),
-    wait: float | None = WAIT, no_wait: bool = NO_WAIT, as_json: bool = JSON,
+    wait: float | None = WAIT,
+    no_wait: bool = NO_WAIT,
+    as_json: bool = JSON,
 ) -> None:
     """Authorize a payment as authorizer, with a one-time code (seed steps 11-14)."""
     ok = _decision_reason(approve, reject, reason, as_json)
     try:
-        decision = AuthDecision(payment_id=payment_id, approve=ok, reason=reason,
-                                session=SecretStr(session), otp=SecretStr(otp))
+        decision = AuthDecision(
+            payment_id=payment_id,
+            approve=ok,
+            reason=reason,
+            session=SecretStr(session),
+            otp=SecretStr(otp),
+        )
     except ValidationError as e:
         fail(describe_validation_error(e), as_json)
-    _dispatch_and_wait(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, decision.to_wire(), decision.command_id,
-                       payment_id, wait, no_wait, as_json)
+    _dispatch_and_wait(
+        q.PENDING_AUTH,
+        q.DECIDE_AUTHORIZATION,
+        decision.to_wire(),
+        decision.command_id,
+        payment_id,
+        wait,
+        no_wait,
+        as_json,
+    )
 
 
 @app.command()
 def cancel(
-    payment_id: str, session: str = SESSION, reason: str = typer.Option("", "--reason"),
-    wait: float | None = WAIT, no_wait: bool = NO_WAIT, as_json: bool = JSON,
+    payment_id: str,
+    session: str = SESSION,
+    reason: str = typer.Option("", "--reason"),
+    wait: float | None = WAIT,
+    no_wait: bool = NO_WAIT,
+    as_json: bool = JSON,
 ) -> None:
     """Withdraw a payment as applicant; only before it is authorized."""
     try:
         command = CancelPayment(payment_id=payment_id, reason=reason, session=SecretStr(session))
     except ValidationError as e:
         fail(describe_validation_error(e), as_json)
-    _dispatch_and_wait(q.APPLY, q.CANCEL_PAYMENT, command.to_wire(), command.command_id,
-                       payment_id, wait, no_wait, as_json)
+    _dispatch_and_wait(
+        q.APPLY,
+        q.CANCEL_PAYMENT,
+        command.to_wire(),
+        command.command_id,
+        payment_id,
+        wait,
+        no_wait,
+        as_json,
+    )
 
 
 # -- query -------------------------------------------------------------------------------
@@ -250,26 +386,49 @@ def status(payment_id: str, as_json: bool = JSON) -> None:
     """A payment's status and history, from the query service's read model (seed step 16)."""
     found = _read_model().payment(payment_id)
     if found is None:
-        fail(f"no payment {payment_id} in the read model (is `b2bpay worker query` running?)", as_json, REFUSED)
+        fail(
+            f"no payment {payment_id} in the read model (is `b2bpay worker query` running?)",
+            as_json,
+            REFUSED,
+        )
     if as_json:
         emit(found, True)
         return
-    emit({k: v for k, v in found.items() if k not in ("history", "refusals")}, False, title=payment_id)
+    emit(
+        {k: v for k, v in found.items() if k not in ("history", "refusals")},
+        False,
+        title=payment_id,
+    )
     from rich.table import Table
 
     table = Table(title="history")
     for col in ("seq", "at", "status", "stage", "actor", "reason"):
         table.add_column(col)
     for h in found["history"]:
-        table.add_row(str(h["seq"]), h["at"], h["status"], h["stage"], h["actor_id"] or "", h["reason_code"] or "")
+        table.add_row(
+            str(h["seq"]),
+            h["at"],
+            h["status"],
+            h["stage"],
+            h["actor_id"] or "",
+            h["reason_code"] or "",
+        )
     for r in found["refusals"]:
-        table.add_row(str(r["seq"]), r["at"], "[red]refused[/red]", r["stage"], r["actor_id"] or "", r["reason_code"] or "")
+        table.add_row(
+            str(r["seq"]),
+            r["at"],
+            "[red]refused[/red]",
+            r["stage"],
+            r["actor_id"] or "",
+            r["reason_code"] or "",
+        )
     console.print(table)
 
 
 @app.command("list")
 def list_payments(
-    status_: str | None = typer.Option(None, "--status"), enterprise: str | None = typer.Option(None, "--enterprise"),
+    status_: str | None = typer.Option(None, "--status"),
+    enterprise: str | None = typer.Option(None, "--enterprise"),
     as_json: bool = JSON,
 ) -> None:
     """Payments in the read model, optionally by status and payer enterprise."""
@@ -280,16 +439,38 @@ def list_payments(
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} payments")
-    for col in ("payment_id", "status", "order_id", "enterprise_id", "amount", "currency", "updated_at"):
+    for col in (
+        "payment_id",
+        "status",
+        "order_id",
+        "enterprise_id",
+        "amount",
+        "currency",
+        "updated_at",
+    ):
         table.add_column(col)
     for r in rows:
-        table.add_row(*(str(r[c] or "") for c in ("payment_id", "status", "order_id", "enterprise_id", "amount", "currency", "updated_at")))
+        table.add_row(
+            *(
+                str(r[c] or "")
+                for c in (
+                    "payment_id",
+                    "status",
+                    "order_id",
+                    "enterprise_id",
+                    "amount",
+                    "currency",
+                    "updated_at",
+                )
+            )
+        )
     console.print(table)
 
 
 @app.command()
 def events(
-    follow: bool = typer.Option(False, "--follow", help="Keep printing new events."), as_json: bool = JSON,
+    follow: bool = typer.Option(False, "--follow", help="Keep printing new events."),
+    as_json: bool = JSON,
 ) -> None:
     """Every status event from the start of the stream, as JSON lines."""
     store = context.deps().store
@@ -334,7 +515,9 @@ def worker(
 @app.command()
 def demo(
     payments: int = typer.Option(200, "--payments", min=10, max=100_000),
-    redis_url: str | None = typer.Option(None, "--redis", help="Run on this Redis instead of an embedded one."),
+    redis_url: str | None = typer.Option(
+        None, "--redis", help="Run on this Redis instead of an embedded one."
+    ),
     threads: int = typer.Option(4, "--threads", min=1, max=64),
     as_json: bool = JSON,
 ) -> None:
@@ -346,7 +529,11 @@ def demo(
 
 @app.command()
 def schema(
-    name: str | None = typer.Argument(None, help="payment_request | review_decision | auth_decision | cancel_payment | handoff | status_event"),
+    name: str | None = typer.Argument(
+        None,
+        help="payment_request | review_decision | auth_decision | cancel_payment | handoff | "
+        "status_event",
+    ),
 ) -> None:
     """Print the JSON Schema of the message contracts (all of them, or one)."""
     from shared.messages import CONTRACTS

@@ -24,12 +24,13 @@ from services.query.projector import Projector
 from services.query.readmodel import ReadModel, make_engine
 from services.review import actors as review_actors
 from shared import broker as q
+from shared.actors import StageActor
 from shared.bootstrap import Deps, bootstrap
 from shared.config import Settings
 from shared.logging import configure_logging
 
 STAGES = ("apply", "review", "authorize", "interbank", "query")
-REGISTRARS: dict[str, Callable[[dramatiq.Broker, Deps], list[dramatiq.Actor]]] = {
+REGISTRARS: dict[str, Callable[[dramatiq.Broker, Deps], list[StageActor]]] = {
     "apply": apply_actors.register,
     "review": review_actors.register,
     "authorize": authorize_actors.register,
@@ -45,7 +46,17 @@ log = structlog.get_logger()
 
 
 def _supervise(stages: list[str], processes: int, threads: int) -> int:
-    argv = [sys.executable, "-m", "services.cli.main", "worker", *stages, "--processes", "1", "--threads", str(threads)]
+    argv = [
+        sys.executable,
+        "-m",
+        "services.cli.main",
+        "worker",
+        *stages,
+        "--processes",
+        "1",
+        "--threads",
+        str(threads),
+    ]
     children = [subprocess.Popen(argv) for _ in range(processes)]
 
     def forward(signum: int, _frame: FrameType | None) -> None:
@@ -89,7 +100,9 @@ def run(stages: list[str], processes: int, threads: int) -> int:
     projector_thread = None
     if "query" in stages:
         projector = Projector(deps.redis, deps.keys, ReadModel(make_engine(settings.database_url)))
-        projector_thread = threading.Thread(target=projector.run, args=(stop,), name="projector", daemon=True)
+        projector_thread = threading.Thread(
+            target=projector.run, args=(stop,), name="projector", daemon=True
+        )
         projector_thread.start()
     log.info("worker started", stages=stages, pid=os.getpid(), threads=threads)
     while not stop.wait(1.0):

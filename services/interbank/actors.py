@@ -6,9 +6,11 @@ import dramatiq
 
 from services.interbank import handlers
 from shared import broker as q
-from shared.actors import stage_actor
+from shared.actors import StageActor, stage_actor
 from shared.bootstrap import Deps
 
 
-def register(broker: dramatiq.Broker, deps: Deps) -> list[dramatiq.Actor]:
-    return [stage_actor(broker, deps, handlers.handle_submission, q.INTERBANK, q.SUBMIT_TO_CLEARING)]
+def register(broker: dramatiq.Broker, deps: Deps) -> list[StageActor]:
+    return [
+        stage_actor(broker, deps, handlers.handle_submission, q.INTERBANK, q.SUBMIT_TO_CLEARING)
+    ]

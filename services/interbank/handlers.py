@@ -23,9 +23,15 @@ def _settle_or_fail(deps: Deps, payment: Payment, actor: Actor) -> Payment:
     """Ask clearing how the submitted payment ended and record it."""
     result = deps.clearing.status(payment.fields["end_to_end_id"])
     if result.state == "settled":
-        return deps.store.transition(payment, [Step(next_status(payment.status, Action.SETTLE, STAGE))], actor, None)
+        return deps.store.transition(
+            payment, [Step(next_status(payment.status, Action.SETTLE, STAGE))], actor, None
+        )
     if result.state == "rejected":
-        step = Step(next_status(payment.status, Action.FAIL, STAGE), result.reason_code or "clearing_rejected", "rejected by clearing")
+        step = Step(
+            next_status(payment.status, Action.FAIL, STAGE),
+            result.reason_code or "clearing_rejected",
+            "rejected by clearing",
+        )
         return deps.store.transition(payment, [step], actor, None)
     return payment
 
@@ -35,7 +41,10 @@ def handle_submission(raw: Any, deps: Deps) -> Outcome:
     the end-to-end id, so a redelivered message never submits the same payment twice."""
     payment_id = raw.get("payment_id") if isinstance(raw, dict) else None
     attempt = Attempt(
-        STAGE, payment_id if isinstance(payment_id, str) and len(payment_id) <= 64 else "pay_invalid", None, Actor(STAGE)
+        STAGE,
+        payment_id if isinstance(payment_id, str) and len(payment_id) <= 64 else "pay_invalid",
+        None,
+        Actor(STAGE),
     )
     try:
         try:
@@ -43,7 +52,9 @@ def handle_submission(raw: Any, deps: Deps) -> Outcome:
         except ValidationError as e:
             raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
         if handoff.from_stage != "authorize":
-            raise Refusal(ReasonCode.INVALID_REQUEST, "interbank takes hand-offs from authorize only")
+            raise Refusal(
+                ReasonCode.INVALID_REQUEST, "interbank takes hand-offs from authorize only"
+            )
         structlog.contextvars.bind_contextvars(payment_id=handoff.payment_id)
         payment = deps.store.get(handoff.payment_id)
         if payment is None:
@@ -52,22 +63,34 @@ def handle_submission(raw: Any, deps: Deps) -> Outcome:
         if payment.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.SUBMITTED):
             if payment.status in (PaymentStatus.SETTLED, PaymentStatus.FAILED):
                 return Outcome("ignored", payment.payment_id, payment.status.value)
-            raise Refusal(ReasonCode.ILLEGAL_TRANSITION, f"payment is {payment.status.value}, not authorized")
+            raise Refusal(
+                ReasonCode.ILLEGAL_TRANSITION, f"payment is {payment.status.value}, not authorized"
+            )
         check_content(payment, handoff.content_hash)
         e2e = payment.fields["end_to_end_id"]
         if payment.status == PaymentStatus.AUTHORIZED:
             known = deps.clearing.status(e2e)
             if known.state == "unknown":
                 known = deps.clearing.submit(
-                    e2e, payment.fields["amount"], payment.fields["currency"],
-                    payment.fields["payee_account"], payment.fields["payee_bank_code"],
+                    e2e,
+                    payment.fields["amount"],
+                    payment.fields["currency"],
+                    payment.fields["payee_account"],
+                    payment.fields["payee_bank_code"],
                 )
             if known.state == "rejected":
-                step = Step(next_status(payment.status, Action.FAIL, STAGE), known.reason_code or "clearing_rejected", "rejected by clearing")
+                step = Step(
+                    next_status(payment.status, Action.FAIL, STAGE),
+                    known.reason_code or "clearing_rejected",
+                    "rejected by clearing",
+                )
                 payment = deps.store.transition(payment, [step], attempt.actor, None)
                 return Outcome("accepted", payment.payment_id, payment.status.value)
             payment = deps.store.transition(
-                payment, [Step(next_status(payment.status, Action.SUBMIT, STAGE))], attempt.actor, None
+                payment,
+                [Step(next_status(payment.status, Action.SUBMIT, STAGE))],
+                attempt.actor,
+                None,
             )
         payment = _settle_or_fail(deps, payment, attempt.actor)
         return Outcome("accepted", payment.payment_id, payment.status.value)

@@ -15,13 +15,16 @@ from pydantic import ValidationError
 from services.query.readmodel import ReadModel
 from shared.keys import Keys
 from shared.messages import StatusEvent
+from shared.streams import stream_entries
 
 GROUP = "query"
 log = structlog.get_logger()
 
 
 class Projector:
-    def __init__(self, client: redis.Redis, keys: Keys, model: ReadModel, consumer: str = "query-1") -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, model: ReadModel, consumer: str = "query-1"
+    ) -> None:
         self._redis = client
         self._stream = keys.events
         self._model = model
@@ -33,19 +36,19 @@ class Projector:
                 raise
 
     def _read(self, last_id: str, block_ms: int | None) -> int:
-        reply = self._redis.xreadgroup(GROUP, self._consumer, {self._stream: last_id}, count=500, block=block_ms)
+        reply = self._redis.xreadgroup(
+            GROUP, self._consumer, {self._stream: last_id}, count=500, block=block_ms
+        )
         handled = 0
-        for _stream, entries in reply or []:
-            for entry_id, data in entries:
-                sid = entry_id.decode()
-                try:
-                    event = StatusEvent.model_validate_json(data[b"event"])
-                except (ValidationError, KeyError):
-                    log.error("undecodable status event skipped", stream_id=sid)
-                else:
-                    self._model.apply(sid, event)
-                self._redis.xack(self._stream, GROUP, sid)
-                handled += 1
+        for sid, body in stream_entries(reply):
+            try:
+                event = StatusEvent.model_validate_json(body or b"")
+            except ValidationError:
+                log.error("undecodable status event skipped", stream_id=sid)
+            else:
+                self._model.apply(sid, event)
+            self._redis.xack(self._stream, GROUP, sid)
+            handled += 1
         return handled
 
     def _drain_pending(self) -> int:

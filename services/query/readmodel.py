@@ -46,7 +46,19 @@ events = Table(
     Column("command_id", String(64)),
 )
 
-HISTORY_FIELDS = ("seq", "kind", "status", "previous_status", "at", "stage", "actor_role", "actor_id", "reason_code", "reason", "command_id")
+HISTORY_FIELDS = (
+    "seq",
+    "kind",
+    "status",
+    "previous_status",
+    "at",
+    "stage",
+    "actor_role",
+    "actor_id",
+    "reason_code",
+    "reason",
+    "command_id",
+)
 
 
 def make_engine(url: str) -> Engine:
@@ -64,23 +76,35 @@ class ReadModel:
     def apply(self, stream_id: str, event: StatusEvent) -> bool:
         """Project one event; a repeated event (same event_id) changes nothing."""
         with self._engine.begin() as conn:
-            if conn.execute(select(events.c.event_id).where(events.c.event_id == event.event_id)).first():
+            if conn.execute(
+                select(events.c.event_id).where(events.c.event_id == event.event_id)
+            ).first():
                 return False
             conn.execute(
                 events.insert().values(
-                    event_id=event.event_id, stream_id=stream_id, payment_id=event.payment_id,
+                    event_id=event.event_id,
+                    stream_id=stream_id,
+                    payment_id=event.payment_id,
                     **{f: getattr(event, f) for f in HISTORY_FIELDS},
                 )
             )
             if event.kind != "transition":
                 return True
-            row = conn.execute(select(payments.c.seq).where(payments.c.payment_id == event.payment_id)).first()
+            row = conn.execute(
+                select(payments.c.seq).where(payments.c.payment_id == event.payment_id)
+            ).first()
             if row is None:
                 conn.execute(
                     payments.insert().values(
-                        payment_id=event.payment_id, status=event.status, order_id=event.order_id,
-                        enterprise_id=event.enterprise_id, amount=event.amount, currency=event.currency,
-                        seq=event.seq, created_at=event.at, updated_at=event.at,
+                        payment_id=event.payment_id,
+                        status=event.status,
+                        order_id=event.order_id,
+                        enterprise_id=event.enterprise_id,
+                        amount=event.amount,
+                        currency=event.currency,
+                        seq=event.seq,
+                        created_at=event.at,
+                        updated_at=event.at,
                     )
                 )
             elif row.seq < event.seq:
@@ -99,20 +123,48 @@ class ReadModel:
             ).all()
         if row is None and not history:
             return None
-        out: dict[str, Any] = dict(row._mapping) if row is not None else {"payment_id": payment_id, "status": None}
+        out: dict[str, Any] = (
+            dict(row._mapping) if row is not None else {"payment_id": payment_id, "status": None}
+        )
         out["history"] = [
-            {f: h._mapping[f] for f in ("status", "at", "stage", "actor_role", "actor_id", "reason_code", "reason", "seq")}
+            {
+                f: h._mapping[f]
+                for f in (
+                    "status",
+                    "at",
+                    "stage",
+                    "actor_role",
+                    "actor_id",
+                    "reason_code",
+                    "reason",
+                    "seq",
+                )
+            }
             for h in history
             if h.kind == "transition"
         ]
         out["refusals"] = [
-            {f: h._mapping[f] for f in ("at", "stage", "actor_role", "actor_id", "reason_code", "reason", "command_id", "seq")}
+            {
+                f: h._mapping[f]
+                for f in (
+                    "at",
+                    "stage",
+                    "actor_role",
+                    "actor_id",
+                    "reason_code",
+                    "reason",
+                    "command_id",
+                    "seq",
+                )
+            }
             for h in history
             if h.kind == "refusal"
         ]
         return out
 
-    def list(self, status: str | None = None, enterprise_id: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    def list(
+        self, status: str | None = None, enterprise_id: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
         query = select(payments).order_by(payments.c.created_at).limit(limit)
         if status:
             query = query.where(payments.c.status == status)

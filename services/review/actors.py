@@ -6,12 +6,14 @@ import dramatiq
 
 from services.review import handlers
 from shared import broker as q
-from shared.actors import stage_actor
+from shared.actors import StageActor, stage_actor
 from shared.bootstrap import Deps
 
 
-def register(broker: dramatiq.Broker, deps: Deps) -> list[dramatiq.Actor]:
+def register(broker: dramatiq.Broker, deps: Deps) -> list[StageActor]:
     return [
         stage_actor(broker, deps, handlers.handle_intake, q.OTP_VERIFIED, q.TAKE_IN),
-        stage_actor(broker, deps, handlers.handle_review_decision, q.PENDING_REVIEW, q.DECIDE_REVIEW),
+        stage_actor(
+            broker, deps, handlers.handle_review_decision, q.PENDING_REVIEW, q.DECIDE_REVIEW
+        ),
     ]

@@ -51,7 +51,12 @@ def handle_intake(raw: Any, deps: Deps) -> Outcome:
 def handle_review_decision(raw: Any, deps: Deps) -> Outcome:
     """pending_review -> pending_auth (approve) or rejected (reject, reason required)."""
     command_id = raw.get("command_id") if isinstance(raw, dict) else None
-    attempt = Attempt(STAGE, _raw_id(raw, "payment_id"), command_id if isinstance(command_id, str) else None, Actor(STAGE))
+    attempt = Attempt(
+        STAGE,
+        _raw_id(raw, "payment_id"),
+        command_id if isinstance(command_id, str) else None,
+        Actor(STAGE),
+    )
     try:
         try:
             decision = ReviewDecision.model_validate(raw)
@@ -64,7 +69,9 @@ def handle_review_decision(raw: Any, deps: Deps) -> Outcome:
         attempt.summary = payment.summary()
         if payment.applied(decision.command_id):
             return Outcome("duplicate", payment.payment_id, payment.status.value)
-        user = authenticate(deps, decision.session.get_secret_value(), "reviewer", payment.fields["enterprise_id"])
+        user = authenticate(
+            deps, decision.session.get_secret_value(), "reviewer", payment.fields["enterprise_id"]
+        )
         attempt.as_user(user)
         action = Action.APPROVE_REVIEW if decision.approve else Action.REJECT_REVIEW
         check_segregation(action, user.username, payment.fields["applicant_id"], None)

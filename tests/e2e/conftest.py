@@ -40,7 +40,12 @@ class Env:
     def cli(self, *args: str, stdin: str | None = None, timeout: float = 60) -> CliResult:
         proc = subprocess.run(
             [sys.executable, "-m", "services.cli.main", *args],
-            input=stdin, capture_output=True, text=True, env=self.vars, timeout=timeout, check=False,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=self.vars,
+            timeout=timeout,
+            check=False,
         )
         lines = [line for line in proc.stdout.splitlines() if line.strip()]
         data = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
@@ -80,7 +85,9 @@ def e2e(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
     workers = {
         stage: subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", "worker", stage, "--threads", "2"],
-            env=env, stdout=logs[stage], stderr=subprocess.STDOUT,
+            env=env,
+            stdout=logs[stage],
+            stderr=subprocess.STDOUT,
         )
         for stage in STAGES
     }

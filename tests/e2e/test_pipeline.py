@@ -15,7 +15,15 @@ from tests.e2e.conftest import Env, code_of
 
 pytestmark = pytest.mark.e2e
 
-FULL_HISTORY = ["requested", "otp_verified", "pending_review", "pending_auth", "authorized", "submitted", "settled"]
+FULL_HISTORY = [
+    "requested",
+    "otp_verified",
+    "pending_review",
+    "pending_auth",
+    "authorized",
+    "submitted",
+    "settled",
+]
 E1, E2, E3 = "ACME-01", "TINY-02", "OTHER-03"
 ACC1, ACC2, ACC3 = "62166001000011", "62166001000022", "62166001000033"
 
@@ -40,20 +48,46 @@ class World:
     def code(self, name: str) -> str:
         return code_of(self.people[name].uri)
 
-    def request_file(self, request_id: str, order_id: str, amount: str = "1250.00", enterprise: str = E1,
-                     account: str = ACC1, bank: str = "BOC") -> Path:
+    def request_file(
+        self,
+        request_id: str,
+        order_id: str,
+        amount: str = "1250.00",
+        enterprise: str = E1,
+        account: str = ACC1,
+        bank: str = "BOC",
+    ) -> Path:
         path = self.env.workdir / f"{request_id}.json"
-        path.write_text(json.dumps({
-            "request_id": request_id, "order_id": order_id,
-            "payer": {"enterprise_id": enterprise, "account": account, "name": "Payer Co."},
-            "payee": {"bank_code": "ICBC", "account": "62220200001234", "name": "Supplier Co."},
-            "amount": amount, "currency": "CNY", "bank": bank, "purpose": "order payment",
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "request_id": request_id,
+                    "order_id": order_id,
+                    "payer": {"enterprise_id": enterprise, "account": account, "name": "Payer Co."},
+                    "payee": {
+                        "bank_code": "ICBC",
+                        "account": "62220200001234",
+                        "name": "Supplier Co.",
+                    },
+                    "amount": amount,
+                    "currency": "CNY",
+                    "bank": bank,
+                    "purpose": "order payment",
+                }
+            )
+        )
         return path
 
     def submit(self, path: Path, applicant: str, code: str | None = None) -> Any:
-        return self.env.cli("submit", str(path), "--session", self.token(applicant),
-                            "--otp", code or self.code(applicant), "--json")
+        return self.env.cli(
+            "submit",
+            str(path),
+            "--session",
+            self.token(applicant),
+            "--otp",
+            code or self.code(applicant),
+            "--json",
+        )
 
     def status(self, payment_id: str) -> dict[str, Any]:
         return self.env.cli("status", payment_id, "--json").data
@@ -63,7 +97,9 @@ class World:
             found = self.status(payment_id)
             return found if found.get("status") == status else None
 
-        result: dict[str, Any] = self.env.wait_for(f"{payment_id} to be {status} in the read model", reached)
+        result: dict[str, Any] = self.env.wait_for(
+            f"{payment_id} to be {status} in the read model", reached
+        )
         return result
 
     def events_of(self, payment_id: str) -> list[dict[str, Any]]:
@@ -84,21 +120,57 @@ def world(e2e: Env) -> World:
         ("admin", "add-bank", "BOC", "--name", "Bank of China"),
         ("admin", "add-bank", "ICBC", "--name", "ICBC"),
         ("admin", "add-bank", "NOB2B", "--name", "No B2B Bank", "--no-b2b"),
-        ("admin", "add-enterprise", E1, "--name", "Acme", "--bank", "BOC", "--bank", "NOB2B", "--account", ACC1),
-        ("admin", "add-enterprise", E2, "--name", "Tiny", "--bank", "BOC", "--account", ACC2, "--not-eligible"),
+        (
+            "admin",
+            "add-enterprise",
+            E1,
+            "--name",
+            "Acme",
+            "--bank",
+            "BOC",
+            "--bank",
+            "NOB2B",
+            "--account",
+            ACC1,
+        ),
+        (
+            "admin",
+            "add-enterprise",
+            E2,
+            "--name",
+            "Tiny",
+            "--bank",
+            "BOC",
+            "--account",
+            ACC2,
+            "--not-eligible",
+        ),
         ("admin", "add-enterprise", E3, "--name", "Other", "--bank", "BOC", "--account", ACC3),
     ):
         result = e2e.cli(*args, "--json")
         assert result.code == 0, result.stderr
     people: dict[str, Person] = {}
     roster = [(f"app{i}", "applicant", E1) for i in range(1, 9)] + [
-        ("rev1", "reviewer", E1), ("auth1", "authorizer", E1), ("auth2", "authorizer", E1),
-        ("rev3", "reviewer", E3), ("app_tiny", "applicant", E2),
+        ("rev1", "reviewer", E1),
+        ("auth1", "authorizer", E1),
+        ("auth2", "authorizer", E1),
+        ("rev3", "reviewer", E3),
+        ("app_tiny", "applicant", E2),
     ]
     for name, role, enterprise in roster:
         password = secrets.token_urlsafe(12)
-        added = e2e.cli("admin", "add-user", name, "--enterprise", enterprise, "--role", role,
-                        "--password-stdin", "--json", stdin=password + "\n")
+        added = e2e.cli(
+            "admin",
+            "add-user",
+            name,
+            "--enterprise",
+            enterprise,
+            "--role",
+            role,
+            "--password-stdin",
+            "--json",
+            stdin=password + "\n",
+        )
         assert added.code == 0, added.stderr
         assert added.data["totp_uri"].startswith("otpauth://totp/")
         assert password not in added.stdout
@@ -117,8 +189,16 @@ def test_a_payment_goes_from_request_to_settled_through_five_worker_processes(wo
 
     reviewed = world.env.cli("review", pid, "--approve", "--session", world.token("rev1"), "--json")
     assert (reviewed.code, reviewed.data["status"]) == (0, "pending_auth"), reviewed.stdout
-    authorized = world.env.cli("authorize", pid, "--approve", "--session", world.token("auth1"),
-                               "--otp", world.code("auth1"), "--json")
+    authorized = world.env.cli(
+        "authorize",
+        pid,
+        "--approve",
+        "--session",
+        world.token("auth1"),
+        "--otp",
+        world.code("auth1"),
+        "--json",
+    )
     assert (authorized.code, authorized.data["status"]) == (0, "authorized"), authorized.stdout
 
     final = world.settled_status(pid, "settled")
@@ -136,7 +216,9 @@ def test_a_payment_goes_from_request_to_settled_through_five_worker_processes(wo
     assert (again.code, again.data["outcome"], again.data["payment_id"]) == (0, "duplicate", pid)
     # Same request_id, other content: refused, and the payment is untouched.
     before = world.snapshot(pid)
-    conflict = world.submit(world.request_file("e2e-happy", "ORDER-HAPPY", amount="1250.01"), "app1")
+    conflict = world.submit(
+        world.request_file("e2e-happy", "ORDER-HAPPY", amount="1250.01"), "app1"
+    )
     assert (conflict.code, conflict.data["reason_code"]) == (1, "idempotency_conflict")
     assert world.snapshot(pid) == before
     # After authorization nobody can cancel it (seed step 15).
@@ -151,14 +233,25 @@ def test_a_reviewer_rejection_and_an_applicant_cancellation_end_the_payments(wor
     pid = rejected.data["payment_id"]
     no_reason = world.env.cli("review", pid, "--reject", "--session", world.token("rev1"), "--json")
     assert no_reason.code == 2  # bad input: nothing enqueued
-    decision = world.env.cli("review", pid, "--reject", "--reason", "wrong payee", "--session", world.token("rev1"), "--json")
+    decision = world.env.cli(
+        "review",
+        pid,
+        "--reject",
+        "--reason",
+        "wrong payee",
+        "--session",
+        world.token("rev1"),
+        "--json",
+    )
     assert (decision.code, decision.data["status"]) == (0, "rejected")
     final = world.settled_status(pid, "rejected")
     assert final["history"][-1]["reason"] == "wrong payee"
 
     withdrawn = world.submit(world.request_file("e2e-cancel", "ORDER-CANCEL"), "app3")
     pid2 = withdrawn.data["payment_id"]
-    cancelled = world.env.cli("cancel", pid2, "--session", world.token("app3"), "--reason", "order changed", "--json")
+    cancelled = world.env.cli(
+        "cancel", pid2, "--session", world.token("app3"), "--reason", "order changed", "--json"
+    )
     assert (cancelled.code, cancelled.data["status"]) == (0, "cancelled")
     # A cancelled order is free for a new payment.
     renewed = world.submit(world.request_file("e2e-cancel-2", "ORDER-CANCEL"), "app4")
@@ -178,16 +271,37 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
     forged = world.token("rev1")[:-4] + "AAAA"
 
     cases = [
-        ("applicant reviews", ("review", pid, "--approve", "--session", world.token("app5")), "wrong_role"),
-        ("other enterprise", ("review", pid, "--approve", "--session", world.token("rev3")), "wrong_enterprise"),
+        (
+            "applicant reviews",
+            ("review", pid, "--approve", "--session", world.token("app5")),
+            "wrong_role",
+        ),
+        (
+            "other enterprise",
+            ("review", pid, "--approve", "--session", world.token("rev3")),
+            "wrong_enterprise",
+        ),
         ("expired session", ("review", pid, "--approve", "--session", expired), "session_expired"),
         ("forged session", ("review", pid, "--approve", "--session", forged), "session_invalid"),
-        ("authorize before review", ("authorize", pid, "--approve", "--session", world.token("auth2"),
-                                     "--otp", world.code("auth2")), "illegal_transition"),
+        (
+            "authorize before review",
+            (
+                "authorize",
+                pid,
+                "--approve",
+                "--session",
+                world.token("auth2"),
+                "--otp",
+                world.code("auth2"),
+            ),
+            "illegal_transition",
+        ),
     ]
     for what, args, reason in cases:
         result = env.cli(*args, "--json")
-        assert (result.code, result.data.get("reason_code")) == (1, reason), f"{what}: {result.stdout}{result.stderr}"
+        assert (result.code, result.data.get("reason_code")) == (1, reason), (
+            f"{what}: {result.stdout}{result.stderr}"
+        )
         assert world.snapshot(pid) == before, what
     refusals = [e for e in world.events_of(pid)[events_before:]]
     assert [e["reason_code"] for e in refusals] == [c[2] for c in cases]
@@ -197,12 +311,43 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
 
     # Refusals at apply create no payment at all.
     new_cases = [
-        ("wrong code", "e2e-bad-otp", "ORDER-X1", "app6", f"{(int(world.code('app6')) + 1) % 10**6:06d}", {}, "otp_invalid"),
+        (
+            "wrong code",
+            "e2e-bad-otp",
+            "ORDER-X1",
+            "app6",
+            f"{(int(world.code('app6')) + 1) % 10**6:06d}",
+            {},
+            "otp_invalid",
+        ),
         ("replayed code", "e2e-replay", "ORDER-X2", "app8", None, {}, "otp_replayed"),
-        ("second payment for a live order", "e2e-dup-order", "ORDER-LIVE", "app7", None, {}, "duplicate_order"),
-        ("ineligible payer", "e2e-tiny", "ORDER-X3", "app_tiny", None,
-         {"enterprise": E2, "account": ACC2}, "payer_not_eligible"),
-        ("bank without B2B", "e2e-nob2b", "ORDER-X4", "app6", None, {"bank": "NOB2B"}, "bank_not_b2b"),
+        (
+            "second payment for a live order",
+            "e2e-dup-order",
+            "ORDER-LIVE",
+            "app7",
+            None,
+            {},
+            "duplicate_order",
+        ),
+        (
+            "ineligible payer",
+            "e2e-tiny",
+            "ORDER-X3",
+            "app_tiny",
+            None,
+            {"enterprise": E2, "account": ACC2},
+            "payer_not_eligible",
+        ),
+        (
+            "bank without B2B",
+            "e2e-nob2b",
+            "ORDER-X4",
+            "app6",
+            None,
+            {"bank": "NOB2B"},
+            "bank_not_b2b",
+        ),
         ("reviewer submits", "e2e-role", "ORDER-X5", "rev1", "123456", {}, "wrong_role"),
     ]
     for what, request_id, order, user, code, extra, reason in new_cases:
@@ -212,7 +357,9 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
             spent = world.submit(world.request_file("e2e-replay-first", "ORDER-X2a"), "app8", code)
             assert spent.code == 0, spent.stdout
         result = world.submit(world.request_file(request_id, order, **extra), user, code)
-        assert (result.code, result.data.get("reason_code")) == (1, reason), f"{what}: {result.stdout}{result.stderr}"
+        assert (result.code, result.data.get("reason_code")) == (1, reason), (
+            f"{what}: {result.stdout}{result.stderr}"
+        )
         assert env.client.exists(f"{env.prefix}payment:{result.data['payment_id']}") == 0, what
     assert world.snapshot(pid) == before
 
@@ -224,7 +371,9 @@ def test_bad_input_is_refused_before_anything_is_enqueued(world: World) -> None:
     bad = env.workdir / "bad.json"
     for content in ("{not json", '{"request_id": "x"}', json.dumps([1, 2])):
         bad.write_text(content)
-        result = env.cli("submit", str(bad), "--session", world.token("app1"), "--otp", "123456", "--json")
+        result = env.cli(
+            "submit", str(bad), "--session", world.token("app1"), "--otp", "123456", "--json"
+        )
         assert result.code == 2, result.stdout
         assert result.data["error"]
     with_amount = world.request_file("e2e-bad-amount", "ORDER-BAD", amount="-5")
