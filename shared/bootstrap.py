@@ -17,6 +17,7 @@ from shared.clearing import ClearingAdapter, SimulatedClearing
 from shared.config import Settings
 from shared.directory import Directory
 from shared.keys import Keys
+from shared.lease import Leases
 from shared.otp import OtpVerifier
 from shared.sessions import SessionSigner, session_key
 from shared.store import PaymentStore
@@ -32,6 +33,7 @@ class Deps:
     sessions: SessionSigner
     otp: OtpVerifier
     clearing: ClearingAdapter
+    leases: Leases
     broker: dramatiq.Broker
 
     def dispatch(self, queue: str, actor_name: str, payload: dict[str, Any]) -> str:
@@ -59,5 +61,6 @@ def bootstrap(
         sessions=SessionSigner(session_key(client, keys, configured), settings.session_ttl_seconds),
         otp=OtpVerifier(client, keys, settings.otp_max_failures, settings.otp_valid_window),
         clearing=SimulatedClearing(client, keys),
+        leases=Leases(client, keys.prefix),
         broker=broker,
     )

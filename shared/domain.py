@@ -57,6 +57,8 @@ TERMINAL: frozenset[PaymentStatus] = frozenset(
 BEFORE_AUTHORIZATION: frozenset[PaymentStatus] = frozenset(
     {S.REQUESTED, S.OTP_VERIFIED, S.PENDING_REVIEW, S.PENDING_AUTH}
 )
+#: States in which only the interbank stage may act (seed step 15).
+INTERBANK_ONLY: frozenset[PaymentStatus] = frozenset({S.AUTHORIZED, S.SUBMITTED})
 #: Terminal states that free the order for a new payment (settled keeps it: the order is paid).
 RELEASES_ORDER: frozenset[PaymentStatus] = TERMINAL - {S.SETTLED}
 
@@ -78,7 +80,7 @@ TRANSITIONS: dict[tuple[PaymentStatus, Action], PaymentStatus] = {
 
 #: Which stage may perform which action. After ``authorized`` only interbank acts.
 STAGE_ACTIONS: dict[str, frozenset[Action]] = {
-    "apply": frozenset({Action.VERIFY_OTP, Action.CANCEL, Action.FAIL}),
+    "apply": frozenset({Action.VERIFY_OTP, Action.CANCEL}),
     "review": frozenset({Action.INTAKE, Action.APPROVE_REVIEW, Action.REJECT_REVIEW}),
     "authorize": frozenset({Action.APPROVE_AUTH, Action.REJECT_AUTH}),
     "interbank": frozenset({Action.SUBMIT, Action.SETTLE, Action.FAIL}),
@@ -97,8 +99,12 @@ ROLE_FOR_ACTION: dict[Action, str] = {
 
 
 def next_status(current: PaymentStatus, action: Action, stage: str | None = None) -> PaymentStatus:
-    """The status after ``action``; raises :class:`IllegalTransition` if it is not allowed."""
+    """The status after ``action`` by ``stage``; raises :class:`IllegalTransition` if it is not
+    allowed. Stages always pass themselves; ``None`` checks the transition table alone."""
     if stage is not None and action not in STAGE_ACTIONS.get(stage, frozenset()):
+        raise IllegalTransition(current.value, action.value)
+    if stage is not None and current in INTERBANK_ONLY and stage != "interbank":
+        # Seed step 15: once authorized, neither the customer nor the platform can affect it.
         raise IllegalTransition(current.value, action.value)
     try:
         return TRANSITIONS[(current, action)]

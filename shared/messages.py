@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 Identifier = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
@@ -20,7 +21,15 @@ Identifier = Annotated[
 Name = Annotated[str, Field(min_length=1, max_length=140)]
 Account = Annotated[str, Field(min_length=4, max_length=34, pattern=r"^[A-Za-z0-9-]+$")]
 BankCode = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Z0-9]+$")]
-OtpCode = Annotated[SecretStr, Field(min_length=6, max_length=6)]
+
+
+def _six_digits(value: SecretStr) -> SecretStr:
+    if not re.fullmatch(r"[0-9]{6}", value.get_secret_value()):
+        raise ValueError("a one-time code is 6 digits")
+    return value
+
+
+OtpCode = Annotated[SecretStr, AfterValidator(_six_digits)]
 
 MAX_AMOUNT = Decimal("999999999999.99")
 
@@ -74,9 +83,8 @@ class PaymentContent(Contract):
 
     def content_hash(self) -> str:
         """SHA-256 over the canonical JSON of the content: what every later stage checks."""
-        canonical = json.dumps(
-            self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
+        content = self.model_dump(mode="json", include=set(PaymentContent.model_fields))
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -204,11 +212,11 @@ class StatusEvent(BaseModel):
     reason_code: str | None
     reason: str | None
     at: str
-    order_id: str | None
-    enterprise_id: str | None
-    amount: str | None
-    currency: str | None
-    command_id: str | None
+    order_id: str | None = None
+    enterprise_id: str | None = None
+    amount: str | None = None
+    currency: str | None = None
+    command_id: str | None = None
 
 
 class Verdict(BaseModel):

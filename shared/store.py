@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -17,6 +18,7 @@ from shared.messages import StatusEvent, Verdict
 from shared.streams import as_text, stream_entries
 
 VERDICT_TTL_SECONDS = 3600
+BLOCK_SLICE_SECONDS = 2.0
 _SCRIPT = resources.files("shared").joinpath("lua/transition.lua").read_text()
 
 
@@ -177,10 +179,12 @@ class PaymentStore:
         summary: dict[str, str | None] | None = None,
     ) -> None:
         """Record a refusal: an event and the sender's verdict; the payment is unchanged."""
+        known = {"order_id": None, "enterprise_id": None, "amount": None, "currency": None}
         spec = {
             **self._actor_spec(actor, command_id),
             "reason_code": refusal.reason_code.value,
             "reason": refusal.detail or refusal.reason_code.value,
+            **known,
             **(summary or {}),
         }
         self._run("refuse", payment_id, spec, ("-", "-"))
@@ -203,10 +207,18 @@ class PaymentStore:
 
     def wait_verdict(self, command_id: str, timeout: float) -> Verdict | None:
         """Block until the stage answers ``command_id``, or ``timeout`` seconds pass."""
-        reply: Any = self._redis.blpop([self._keys.verdict(command_id)], timeout=max(timeout, 0.01))
-        if reply is None:
-            return None
-        return Verdict.model_validate_json(reply[1])
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            # Block in slices: a client's socket timeout (5 s by default in redis-py) would
+            # otherwise cut a longer BLPOP short with an error.
+            reply: Any = self._redis.blpop(
+                [self._keys.verdict(command_id)], timeout=min(max(left, 0.01), BLOCK_SLICE_SECONDS)
+            )
+            if reply is not None:
+                return Verdict.model_validate_json(reply[1])
+            if left <= BLOCK_SLICE_SECONDS:
+                return None
 
     def read_events(self, after: str = "-", count: int = 1000) -> list[tuple[str, StatusEvent]]:
         start = "-" if after == "-" else f"({after}"

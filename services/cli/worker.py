@@ -77,7 +77,7 @@ def start_stages(deps: Deps, stages: list[str], threads: int) -> dramatiq.Worker
             queues |= QUEUES_OF[stage]
     if not queues:
         return None
-    worker = dramatiq.Worker(deps.broker, queues=queues, worker_threads=threads, worker_timeout=200)
+    worker = dramatiq.Worker(deps.broker, queues=queues, worker_threads=threads, worker_timeout=100)
     worker.start()
     return worker
 

@@ -36,6 +36,29 @@ def _settle_or_fail(deps: Deps, payment: Payment, actor: Actor) -> Payment:
     return payment
 
 
+def _submit(deps: Deps, payment: Payment, actor: Actor) -> Payment:
+    """Submit unless clearing already knows the end-to-end id (a crash after submitting)."""
+    e2e = payment.fields["end_to_end_id"]
+    known = deps.clearing.status(e2e)
+    if known.state == "unknown":
+        known = deps.clearing.submit(
+            e2e,
+            payment.fields["amount"],
+            payment.fields["currency"],
+            payment.fields["payee_account"],
+            payment.fields["payee_bank_code"],
+        )
+    if known.state == "rejected":
+        step = Step(
+            next_status(payment.status, Action.FAIL, STAGE),
+            known.reason_code or "clearing_rejected",
+            "rejected by clearing",
+        )
+        return deps.store.transition(payment, [step], actor, None)
+    step = Step(next_status(payment.status, Action.SUBMIT, STAGE))
+    return deps.store.transition(payment, [step], actor, None)
+
+
 def handle_submission(raw: Any, deps: Deps) -> Outcome:
     """authorized -> submitted -> settled | failed. Before submitting, clearing is asked for
     the end-to-end id, so a redelivered message never submits the same payment twice."""
@@ -68,31 +91,17 @@ def handle_submission(raw: Any, deps: Deps) -> Outcome:
             )
         check_content(payment, handoff.content_hash)
         e2e = payment.fields["end_to_end_id"]
-        if payment.status == PaymentStatus.AUTHORIZED:
-            known = deps.clearing.status(e2e)
-            if known.state == "unknown":
-                known = deps.clearing.submit(
-                    e2e,
-                    payment.fields["amount"],
-                    payment.fields["currency"],
-                    payment.fields["payee_account"],
-                    payment.fields["payee_bank_code"],
-                )
-            if known.state == "rejected":
-                step = Step(
-                    next_status(payment.status, Action.FAIL, STAGE),
-                    known.reason_code or "clearing_rejected",
-                    "rejected by clearing",
-                )
-                payment = deps.store.transition(payment, [step], attempt.actor, None)
-                return Outcome("accepted", payment.payment_id, payment.status.value)
-            payment = deps.store.transition(
-                payment,
-                [Step(next_status(payment.status, Action.SUBMIT, STAGE))],
-                attempt.actor,
-                None,
-            )
-        payment = _settle_or_fail(deps, payment, attempt.actor)
+        # One worker at a time per end-to-end id: two deliveries of one hand-off must not
+        # both find "unknown" at clearing and both submit. The loser is retried and then
+        # finds the payment submitted.
+        with deps.leases.hold(f"clearing:{e2e}"):
+            current = deps.store.get(payment.payment_id)
+            assert current is not None
+            payment = current
+            if payment.status == PaymentStatus.AUTHORIZED:
+                payment = _submit(deps, payment, attempt.actor)
+            if payment.status == PaymentStatus.SUBMITTED:
+                payment = _settle_or_fail(deps, payment, attempt.actor)
         return Outcome("accepted", payment.payment_id, payment.status.value)
     except Refusal as refusal:
         return refuse(deps, attempt, refusal)

@@ -39,17 +39,19 @@ class Projector:
         reply = self._redis.xreadgroup(
             GROUP, self._consumer, {self._stream: last_id}, count=500, block=block_ms
         )
-        handled = 0
-        for sid, body in stream_entries(reply):
+        entries = stream_entries(reply)
+        batch: list[tuple[str, StatusEvent]] = []
+        for sid, body in entries:
             try:
-                event = StatusEvent.model_validate_json(body or b"")
+                batch.append((sid, StatusEvent.model_validate_json(body or b"")))
             except ValidationError:
                 log.error("undecodable status event skipped", stream_id=sid)
-            else:
-                self._model.apply(sid, event)
-            self._redis.xack(self._stream, GROUP, sid)
-            handled += 1
-        return handled
+        # One transaction for the batch, and only then the acknowledgement: a crash in
+        # between re-projects the batch, which the event_id check makes harmless.
+        self._model.apply_batch(batch)
+        if entries:
+            self._redis.xack(self._stream, GROUP, *[sid for sid, _ in entries])
+        return len(entries)
 
     def _drain_pending(self) -> int:
         """Entries this consumer read but never acknowledged (it crashed): project them."""

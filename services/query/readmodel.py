@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, create_engine, select
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from shared.messages import StatusEvent
 
@@ -75,44 +75,52 @@ class ReadModel:
 
     def apply(self, stream_id: str, event: StatusEvent) -> bool:
         """Project one event; a repeated event (same event_id) changes nothing."""
+        return self.apply_batch([(stream_id, event)]) == 1
+
+    def apply_batch(self, entries: list[tuple[str, StatusEvent]]) -> int:
+        """Project events in one transaction; returns how many were new."""
         with self._engine.begin() as conn:
-            if conn.execute(
-                select(events.c.event_id).where(events.c.event_id == event.event_id)
-            ).first():
-                return False
+            return sum(self._apply(conn, sid, event) for sid, event in entries)
+
+    @staticmethod
+    def _apply(conn: Connection, stream_id: str, event: StatusEvent) -> bool:
+        if conn.execute(
+            select(events.c.event_id).where(events.c.event_id == event.event_id)
+        ).first():
+            return False
+        conn.execute(
+            events.insert().values(
+                event_id=event.event_id,
+                stream_id=stream_id,
+                payment_id=event.payment_id,
+                **{f: getattr(event, f) for f in HISTORY_FIELDS},
+            )
+        )
+        if event.kind != "transition":
+            return True
+        row = conn.execute(
+            select(payments.c.seq).where(payments.c.payment_id == event.payment_id)
+        ).first()
+        if row is None:
             conn.execute(
-                events.insert().values(
-                    event_id=event.event_id,
-                    stream_id=stream_id,
+                payments.insert().values(
                     payment_id=event.payment_id,
-                    **{f: getattr(event, f) for f in HISTORY_FIELDS},
+                    status=event.status,
+                    order_id=event.order_id,
+                    enterprise_id=event.enterprise_id,
+                    amount=event.amount,
+                    currency=event.currency,
+                    seq=event.seq,
+                    created_at=event.at,
+                    updated_at=event.at,
                 )
             )
-            if event.kind != "transition":
-                return True
-            row = conn.execute(
-                select(payments.c.seq).where(payments.c.payment_id == event.payment_id)
-            ).first()
-            if row is None:
-                conn.execute(
-                    payments.insert().values(
-                        payment_id=event.payment_id,
-                        status=event.status,
-                        order_id=event.order_id,
-                        enterprise_id=event.enterprise_id,
-                        amount=event.amount,
-                        currency=event.currency,
-                        seq=event.seq,
-                        created_at=event.at,
-                        updated_at=event.at,
-                    )
-                )
-            elif row.seq < event.seq:
-                conn.execute(
-                    payments.update()
-                    .where(payments.c.payment_id == event.payment_id)
-                    .values(status=event.status, seq=event.seq, updated_at=event.at)
-                )
+        elif row.seq < event.seq:
+            conn.execute(
+                payments.update()
+                .where(payments.c.payment_id == event.payment_id)
+                .values(status=event.status, seq=event.seq, updated_at=event.at)
+            )
         return True
 
     def payment(self, payment_id: str) -> dict[str, Any] | None:

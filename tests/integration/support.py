@@ -26,7 +26,9 @@ PAYEE_BANK = "BANKB"
 PAYER_ACCOUNT = "ACC-0001"
 
 
-def wait_until(condition: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
+def wait_until(
+    condition: Callable[[], T | None], timeout: float = 15.0, what: str = "condition"
+) -> T:
     """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()  # never set: its wait() is a bounded pause between polls
@@ -52,7 +54,9 @@ def run_in_threads(count: int, target: Callable[[int], T]) -> list[T | BaseExcep
         except BaseException as e:  # every outcome is inspected by the test
             results[i] = e
 
-    threads = [threading.Thread(target=body, args=(i,), name=f"contender-{i}") for i in range(count)]
+    threads = [
+        threading.Thread(target=body, args=(i,), name=f"contender-{i}") for i in range(count)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -84,11 +88,15 @@ class World:
     def token(self, user: User) -> str:
         return self.deps.sessions.issue(user.username, user.enterprise_id, user.role)[0]
 
-    def payment_request(self, request_id: str | None = None, order_id: str | None = None, **overrides: Any) -> PaymentRequest:
+    def payment_request(
+        self, request_id: str | None = None, order_id: str | None = None, **overrides: Any
+    ) -> PaymentRequest:
         data: dict[str, Any] = {
             "request_id": request_id or f"req-{secrets.token_hex(6)}",
             "order_id": order_id or f"ord-{secrets.token_hex(6)}",
-            "payer": Payer(enterprise_id=self.enterprise_id, account=PAYER_ACCOUNT, name="Acme Trading"),
+            "payer": Payer(
+                enterprise_id=self.enterprise_id, account=PAYER_ACCOUNT, name="Acme Trading"
+            ),
             "payee": Payee(bank_code=PAYEE_BANK, account="ACC-9999", name="Globex Supplies"),
             "amount": "1250.00",
             "currency": "EUR",
@@ -101,9 +109,13 @@ class World:
         return PaymentRequest(**data)
 
     def review(self, payment_id: str, approve: bool = True, reason: str = "") -> ReviewDecision:
-        return ReviewDecision(payment_id=payment_id, approve=approve, reason=reason, session=self.token(self.reviewer))
+        return ReviewDecision(
+            payment_id=payment_id, approve=approve, reason=reason, session=self.token(self.reviewer)
+        )
 
-    def authorize(self, payment_id: str, approve: bool = True, reason: str = "", otp: str | None = None) -> AuthDecision:
+    def authorize(
+        self, payment_id: str, approve: bool = True, reason: str = "", otp: str | None = None
+    ) -> AuthDecision:
         return AuthDecision(
             payment_id=payment_id,
             approve=approve,
@@ -119,13 +131,17 @@ def seed_world(deps: Deps) -> World:
     deps.directory.add_bank(PAYEE_BANK, "Bank B", True)
     deps.directory.add_enterprise(enterprise_id, "Acme Trading", [BANK], [PAYER_ACCOUNT], True)
     users = {
-        role: deps.directory.add_user(f"{role}-{secrets.token_hex(3)}", enterprise_id, role, "correct horse battery")[0]
+        role: deps.directory.add_user(
+            f"{role}-{secrets.token_hex(3)}", enterprise_id, role, "correct horse battery"
+        )[0]
         for role in ("applicant", "reviewer", "authorizer")
     }
     return World(deps, enterprise_id, users["applicant"], users["reviewer"], users["authorizer"])
 
 
-def payment_fields(request_id: str, order_id: str, enterprise_id: str = "ent-1", content_hash: str = "a" * 64) -> dict[str, str]:
+def payment_fields(
+    request_id: str, order_id: str, enterprise_id: str = "ent-1", content_hash: str = "a" * 64
+) -> dict[str, str]:
     """The stored fields of a payment, for tests that call the store directly."""
     return {
         "request_id": request_id,
@@ -150,7 +166,11 @@ APPLY_ACTOR = Actor("apply", "applicant", "alice")
 
 def events_of(deps: Deps, payment_id: str) -> list[StatusEvent]:
     """Every event of one payment on the shared stream, in stream order."""
-    return [event for _sid, event in deps.store.read_events(count=100_000) if event.payment_id == payment_id]
+    return [
+        event
+        for _sid, event in deps.store.read_events(count=100_000)
+        if event.payment_id == payment_id
+    ]
 
 
 def transitions_of(deps: Deps, payment_id: str) -> list[StatusEvent]:

@@ -34,7 +34,9 @@ CONTENDERS = 10
 S = PaymentStatus
 
 
-def _create(store: PaymentStore, request_id: str, order_id: str, content_hash: str = "a" * 64) -> CreateResult:
+def _create(
+    store: PaymentStore, request_id: str, order_id: str, content_hash: str = "a" * 64
+) -> CreateResult:
     return store.create(
         payment_id_for(request_id),
         payment_fields(request_id, order_id, content_hash=content_hash),
@@ -77,7 +79,9 @@ def test_ten_concurrent_identical_apply_requests_make_one_payment_and_are_otherw
     wire = world.payment_request().to_wire()
     per_thread = [bootstrap(settings, client_factory()) for _ in range(CONTENDERS)]
 
-    results = run_in_threads(CONTENDERS, lambda i: handle_payment_request(dict(wire), per_thread[i]))
+    results = run_in_threads(
+        CONTENDERS, lambda i: handle_payment_request(dict(wire), per_thread[i])
+    )
 
     assert all(isinstance(r, Outcome) for r in results), [repr(r) for r in results]
     outcomes = sorted((r.outcome, r.reason_code) for r in results)
@@ -88,14 +92,20 @@ def test_ten_concurrent_identical_apply_requests_make_one_payment_and_are_otherw
     assert not world.deps.otp.is_locked(world.applicant.username)
 
 
-def test_a_repeated_apply_request_is_answered_from_the_record_without_a_second_code(world: World) -> None:
+def test_a_repeated_apply_request_is_answered_from_the_record_without_a_second_code(
+    world: World,
+) -> None:
     wire = world.payment_request().to_wire()
     first = handle_payment_request(dict(wire), world.deps)
     # The same message again, even with a code that would no longer pass.
     again = handle_payment_request({**wire, "otp": "000000"}, world.deps)
 
     assert (first.outcome, first.status) == ("accepted", "otp_verified")
-    assert (again.outcome, again.payment_id, again.status) == ("duplicate", first.payment_id, "otp_verified")
+    assert (again.outcome, again.payment_id, again.status) == (
+        "duplicate",
+        first.payment_id,
+        "otp_verified",
+    )
     payment = must_get(world.deps, first.payment_id)
     assert len(payment.history) == 2
     assert [e.kind for e in events_of(world.deps, first.payment_id)] == ["transition", "transition"]
@@ -116,16 +126,23 @@ def test_the_same_request_id_with_other_content_is_refused_as_a_conflict_and_cha
     assert transitions_of(deps, created.payment_id) == transitions_before
     refusals = [e for e in events_of(deps, created.payment_id) if e.kind == "refusal"]
     assert [e.reason_code for e in refusals] == ["idempotency_conflict"]
-    assert deps.redis.get(deps.keys.idempotency("req-1")) == f"{created.payment_id}|{'a' * 64}".encode()
+    assert (
+        deps.redis.get(deps.keys.idempotency("req-1"))
+        == f"{created.payment_id}|{'a' * 64}".encode()
+    )
     assert _order_holder(deps, "ord-1") == created.payment_id.encode()
 
 
-def test_an_apply_request_reusing_a_request_id_for_other_content_is_refused_as_a_conflict(world: World) -> None:
+def test_an_apply_request_reusing_a_request_id_for_other_content_is_refused_as_a_conflict(
+    world: World,
+) -> None:
     wire = world.payment_request().to_wire()
     first = handle_payment_request(dict(wire), world.deps)
     before = must_get(world.deps, first.payment_id)
 
-    other = handle_payment_request({**wire, "amount": "9999.00", "command_id": "cmd-other"}, world.deps)
+    other = handle_payment_request(
+        {**wire, "amount": "9999.00", "command_id": "cmd-other"}, world.deps
+    )
 
     assert other.outcome == "refused"
     assert other.reason_code == ReasonCode.IDEMPOTENCY_CONFLICT
@@ -135,7 +152,9 @@ def test_an_apply_request_reusing_a_request_id_for_other_content_is_refused_as_a
     assert (verdict.outcome, verdict.reason_code) == ("refused", "idempotency_conflict")
 
 
-def test_a_second_request_for_an_order_with_a_live_payment_is_refused_as_duplicate_order(deps: Deps) -> None:
+def test_a_second_request_for_an_order_with_a_live_payment_is_refused_as_duplicate_order(
+    deps: Deps,
+) -> None:
     first = _create(deps.store, "req-1", "ord-1")
 
     with pytest.raises(Refusal) as refused:
@@ -155,7 +174,10 @@ RELEASING_PATHS = {
     "rejected": [Step(S.PENDING_REVIEW), Step(S.REJECTED, "rejected_by_reviewer", "wrong payee")],
     "expired": [Step(S.PENDING_REVIEW), Step(S.EXPIRED, "review_deadline", "nobody reviewed it")],
     "failed": [
-        Step(S.PENDING_REVIEW), Step(S.PENDING_AUTH), Step(S.AUTHORIZED), Step(S.SUBMITTED),
+        Step(S.PENDING_REVIEW),
+        Step(S.PENDING_AUTH),
+        Step(S.AUTHORIZED),
+        Step(S.SUBMITTED),
         Step(S.FAILED, "clearing_rejected", "rejected by clearing"),
     ],
 }
@@ -166,7 +188,9 @@ def test_a_new_payment_for_the_order_is_accepted_once_the_first_has_ended_withou
     deps: Deps, ending: str
 ) -> None:
     first = _create(deps.store, "req-1", "ord-1")
-    ended = deps.store.transition(must_get(deps, first.payment_id), RELEASING_PATHS[ending], Actor("review"), None)
+    ended = deps.store.transition(
+        must_get(deps, first.payment_id), RELEASING_PATHS[ending], Actor("review"), None
+    )
     assert ended.status == ending
 
     second = _create(deps.store, "req-2", "ord-1")
@@ -179,15 +203,22 @@ def test_a_new_payment_for_the_order_is_accepted_once_the_first_has_ended_withou
 
 def test_an_order_freed_by_the_applicants_cancel_takes_a_new_payment(world: World) -> None:
     first = handle_payment_request(world.payment_request(order_id="ord-77").to_wire(), world.deps)
-    cancel = CancelPayment(payment_id=first.payment_id, reason="wrong invoice", session=world.token(world.applicant))
+    cancel = CancelPayment(
+        payment_id=first.payment_id, reason="wrong invoice", session=world.token(world.applicant)
+    )
     cancelled = handle_cancel(cancel.to_wire(), world.deps)
     assert (cancelled.outcome, cancelled.status) == ("accepted", "cancelled")
 
     # A second applicant, so the new request does not reuse the first one's one-time code.
-    other, _uri = world.deps.directory.add_user("applicant-two", world.enterprise_id, "applicant", "correct horse battery")
+    other, _uri = world.deps.directory.add_user(
+        "applicant-two", world.enterprise_id, "applicant", "correct horse battery"
+    )
     token = world.deps.sessions.issue(other.username, other.enterprise_id, other.role)[0]
     second = handle_payment_request(
-        world.payment_request(order_id="ord-77", session=token, otp=code_for(other.totp_secret)).to_wire(), world.deps
+        world.payment_request(
+            order_id="ord-77", session=token, otp=code_for(other.totp_secret)
+        ).to_wire(),
+        world.deps,
     )
 
     assert (second.outcome, second.status, second.reason_code) == ("accepted", "otp_verified", None)
@@ -196,8 +227,12 @@ def test_an_order_freed_by_the_applicants_cancel_takes_a_new_payment(world: Worl
 
 def test_a_settled_payment_keeps_its_order_locked(deps: Deps) -> None:
     first = _create(deps.store, "req-1", "ord-1")
-    settle = [Step(s) for s in (S.PENDING_REVIEW, S.PENDING_AUTH, S.AUTHORIZED, S.SUBMITTED, S.SETTLED)]
-    settled = deps.store.transition(must_get(deps, first.payment_id), settle, Actor("interbank"), None)
+    settle = [
+        Step(s) for s in (S.PENDING_REVIEW, S.PENDING_AUTH, S.AUTHORIZED, S.SUBMITTED, S.SETTLED)
+    ]
+    settled = deps.store.transition(
+        must_get(deps, first.payment_id), settle, Actor("interbank"), None
+    )
     assert settled.status == S.SETTLED
 
     with pytest.raises(Refusal) as refused:
@@ -212,6 +247,8 @@ def test_the_order_lock_is_per_enterprise(deps: Deps) -> None:
     _create(deps.store, "req-1", "ord-1")
     fields = {**payment_fields("req-2", "ord-1"), "enterprise_id": "ent-2"}
 
-    other = deps.store.create(payment_id_for("req-2"), fields, requested_steps(), APPLY_ACTOR, "cmd-req-2")
+    other = deps.store.create(
+        payment_id_for("req-2"), fields, requested_steps(), APPLY_ACTOR, "cmd-req-2"
+    )
 
     assert other.outcome == "created"

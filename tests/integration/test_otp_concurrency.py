@@ -25,7 +25,10 @@ USER = "alice"
 def _verifiers(
     client_factory: Callable[[], redis.Redis], prefix: str, max_failures: int = MAX_FAILURES
 ) -> list[OtpVerifier]:
-    return [OtpVerifier(client_factory(), Keys(prefix), max_failures=max_failures) for _ in range(CONTENDERS)]
+    return [
+        OtpVerifier(client_factory(), Keys(prefix), max_failures=max_failures)
+        for _ in range(CONTENDERS)
+    ]
 
 
 def _outcome(result: object) -> str:
@@ -114,14 +117,16 @@ def test_concurrent_replays_of_a_used_code_count_towards_the_lockout(
     assert deps.otp.is_locked(USER)
 
 
-def test_one_code_shown_concurrently_for_the_same_purpose_is_accepted_by_all_and_replayed_for_another(
+def test_one_code_shown_at_once_for_one_purpose_is_accepted_by_all_and_replayed_for_another(
     deps: Deps, prefix: str, client_factory: Callable[[], redis.Redis]
 ) -> None:
     secret = pyotp.random_base32()
     code = code_for(secret)
     verifiers = _verifiers(client_factory, prefix)
 
-    results = run_in_threads(CONTENDERS, lambda i: verifiers[i].verify(USER, secret, code, purpose="apply:req-1"))
+    results = run_in_threads(
+        CONTENDERS, lambda i: verifiers[i].verify(USER, secret, code, purpose="apply:req-1")
+    )
 
     assert [_outcome(r) for r in results] == ["ok"] * CONTENDERS
     with pytest.raises(Refusal) as refused:

@@ -32,7 +32,11 @@ REVIEW = Actor("review")
 def _new_payment(deps: Deps, request_id: str = "req-race", order_id: str = "ord-race") -> Payment:
     payment_id = payment_id_for(request_id)
     result = deps.store.create(
-        payment_id, payment_fields(request_id, order_id), requested_steps(), APPLY_ACTOR, f"cmd-{request_id}"
+        payment_id,
+        payment_fields(request_id, order_id),
+        requested_steps(),
+        APPLY_ACTOR,
+        f"cmd-{request_id}",
     )
     assert result.outcome == "created"
     return must_get(deps, payment_id)
@@ -65,7 +69,9 @@ def test_exactly_one_of_sixteen_concurrent_transitions_wins_and_the_rest_are_tol
     assert after.history[-1].status == PaymentStatus.PENDING_REVIEW
     assert after.history[-1].previous_status == PaymentStatus.OTP_VERIFIED
     new_transitions = transitions_of(deps, payment.payment_id)[transitions_before:]
-    assert [(e.previous_status, e.status) for e in new_transitions] == [("otp_verified", "pending_review")]
+    assert [(e.previous_status, e.status) for e in new_transitions] == [
+        ("otp_verified", "pending_review")
+    ]
 
 
 def test_a_transition_from_a_stale_read_is_refused_and_changes_nothing(deps: Deps) -> None:
@@ -82,7 +88,10 @@ def test_a_transition_from_a_stale_read_is_refused_and_changes_nothing(deps: Dep
 
 
 def test_a_transition_of_an_unknown_payment_is_refused_as_not_found(deps: Deps) -> None:
-    ghost = Payment("pay_" + "0" * 24, PaymentStatus.OTP_VERIFIED, 2, {})
+    # As read by a stage just before someone deleted it (a stale read of a real payment).
+    ghost = Payment(
+        "pay_" + "0" * 24, PaymentStatus.OTP_VERIFIED, 2, payment_fields("req-gone", "ord-gone")
+    )
 
     with pytest.raises(Refusal) as refused:
         deps.store.transition(ghost, [Step(PaymentStatus.PENDING_REVIEW)], REVIEW, None)
@@ -99,22 +108,31 @@ def test_per_payment_event_seq_is_gapless_and_in_order_across_transitions_refusa
     other = _new_payment(deps, "req-other", "ord-other")  # interleaves on the same stream
     reviewer = Actor("review", "reviewer", "bob")
 
-    deps.store.refuse(payment.payment_id, reviewer, Refusal(ReasonCode.WRONG_ROLE), "cmd-r1", payment.summary())
+    deps.store.refuse(
+        payment.payment_id, reviewer, Refusal(ReasonCode.WRONG_ROLE), "cmd-r1", payment.summary()
+    )
     payment = deps.store.transition(payment, [Step(PaymentStatus.PENDING_REVIEW)], REVIEW, None)
     deps.store.transition(other, [Step(PaymentStatus.PENDING_REVIEW)], REVIEW, None)
     with pytest.raises(ConcurrentUpdate):  # a conflict publishes nothing, so leaves no gap
         deps.store.transition(other, [Step(PaymentStatus.PENDING_REVIEW)], REVIEW, None)
-    deps.store.refuse(payment.payment_id, reviewer, Refusal(ReasonCode.SAME_PERSON), "cmd-r2", payment.summary())
+    deps.store.refuse(
+        payment.payment_id, reviewer, Refusal(ReasonCode.SAME_PERSON), "cmd-r2", payment.summary()
+    )
     payment = deps.store.transition(
         payment, [Step(PaymentStatus.PENDING_AUTH)], reviewer, "cmd-ok", {"reviewer_id": "bob"}
     )
     payment = deps.store.transition(
-        payment, [Step(PaymentStatus.REJECTED, "rejected_by_authorizer", "no")], Actor("authorize"), "cmd-no"
+        payment,
+        [Step(PaymentStatus.REJECTED, "rejected_by_authorizer", "no")],
+        Actor("authorize"),
+        "cmd-no",
     )
 
     events = events_of(deps, payment.payment_id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    assert [e.event_id for e in events] == [f"{payment.payment_id}:{n}" for n in range(1, len(events) + 1)]
+    assert [e.event_id for e in events] == [
+        f"{payment.payment_id}:{n}" for n in range(1, len(events) + 1)
+    ]
     assert [(e.kind, e.status) for e in events] == [
         ("transition", "requested"),
         ("transition", "otp_verified"),

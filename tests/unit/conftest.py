@@ -76,7 +76,9 @@ def deps(settings: Settings, redis_client: fakeredis.FakeRedis, clock: Clock) ->
     handlers never check passwords) and the one-time-code verifier reads the test's clock."""
     keys = Keys(settings.prefix)
     fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    built = bootstrap(settings, client=redis_client, directory=Directory(redis_client, keys, hasher=fast))
+    built = bootstrap(
+        settings, client=redis_client, directory=Directory(redis_client, keys, hasher=fast)
+    )
     built.otp = OtpVerifier(
         redis_client, keys, settings.otp_max_failures, settings.otp_valid_window, clock=clock
     )
@@ -90,7 +92,9 @@ def world(deps: Deps, clock: Clock) -> World:
     directory.add_bank(B2B_BANK, "B2B Bank", b2b_enabled=True)
     directory.add_bank(RETAIL_BANK, "Retail-only Bank", b2b_enabled=False)
     directory.add_bank(UNCONTRACTED_BANK, "B2B Bank without contract", b2b_enabled=True)
-    directory.add_enterprise(PAYER, "Acme Ltd", [B2B_BANK, RETAIL_BANK], [PAYER_ACCOUNT], eligible=True)
+    directory.add_enterprise(
+        PAYER, "Acme Ltd", [B2B_BANK, RETAIL_BANK], [PAYER_ACCOUNT], eligible=True
+    )
     directory.add_enterprise(INELIGIBLE_PAYER, "Idle Co", [B2B_BANK], ["IDLE-001"], eligible=False)
     directory.add_enterprise(OTHER_ENTERPRISE, "Globex", [B2B_BANK], ["GLOBEX-001"], eligible=True)
     applicant, _ = directory.add_user("alice", PAYER, "applicant", "alice-password")

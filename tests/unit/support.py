@@ -102,7 +102,9 @@ class World:
         message.update(overrides)
         return message
 
-    def review_decision(self, payment_id: str, approve: bool = True, **overrides: Any) -> dict[str, Any]:
+    def review_decision(
+        self, payment_id: str, approve: bool = True, **overrides: Any
+    ) -> dict[str, Any]:
         message: dict[str, Any] = {
             "payment_id": payment_id,
             "approve": approve,
@@ -113,7 +115,9 @@ class World:
         message.update(overrides)
         return message
 
-    def auth_decision(self, payment_id: str, approve: bool = True, **overrides: Any) -> dict[str, Any]:
+    def auth_decision(
+        self, payment_id: str, approve: bool = True, **overrides: Any
+    ) -> dict[str, Any]:
         message: dict[str, Any] = {
             "payment_id": payment_id,
             "approve": approve,
@@ -133,7 +137,9 @@ class World:
         return [handle_intake(m, self.deps) for m in queued(self.deps, q.OTP_VERIFIED)]
 
     def review(self, payment_id: str, approve: bool = True, **overrides: Any) -> Outcome:
-        return handle_review_decision(self.review_decision(payment_id, approve, **overrides), self.deps)
+        return handle_review_decision(
+            self.review_decision(payment_id, approve, **overrides), self.deps
+        )
 
     def authorize(self, payment_id: str, approve: bool = True, **overrides: Any) -> Outcome:
         return handle_auth_decision(self.auth_decision(payment_id, approve, **overrides), self.deps)
@@ -159,5 +165,3 @@ class World:
 
     def refusals(self) -> list[StatusEvent]:
         return [event for event in self.events() if event.kind == "refusal"]
-
-

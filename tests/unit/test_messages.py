@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
@@ -73,8 +72,23 @@ def test_an_amount_is_normalised_to_two_places(given: str, normalised: str) -> N
 
 @pytest.mark.parametrize(
     "amount",
-    ["0", "0.00", "-1", "-0.01", "1.001", "0.001", "abc", "", "NaN", "-NaN", "sNaN", "Infinity", "-Infinity",
-     "inf", "1000000000000.00"],
+    [
+        "0",
+        "0.00",
+        "-1",
+        "-0.01",
+        "1.001",
+        "0.001",
+        "abc",
+        "",
+        "NaN",
+        "-NaN",
+        "sNaN",
+        "Infinity",
+        "-Infinity",
+        "inf",
+        "1000000000000.00",
+    ],
 )
 def test_an_amount_that_is_not_positive_money_is_refused(amount: str) -> None:
     with pytest.raises(ValidationError) as raised:
@@ -130,8 +144,10 @@ def test_the_schema_defaults_to_v1_when_absent() -> None:
     assert PaymentRequest.model_validate(message).schema_ == "b2bpay.payment_request.v1"
 
 
-@pytest.mark.parametrize("missing", ["request_id", "order_id", "payer", "payee", "amount", "currency", "bank",
-                                     "session", "otp"])
+@pytest.mark.parametrize(
+    "missing",
+    ["request_id", "order_id", "payer", "payee", "amount", "currency", "bank", "session", "otp"],
+)
 def test_a_required_field_may_not_be_missing(missing: str) -> None:
     message = wire()
     del message[missing]
@@ -187,7 +203,9 @@ def test_the_content_hash_is_a_stable_sha256() -> None:
         {"bank": "OTHERB2B"},
         {"purpose": "invoice 43"},
     ],
-    ids=lambda change: next(iter(change)) + ("" if isinstance(next(iter(change.values())), str) else "-nested"),
+    ids=lambda change: (
+        next(iter(change)) + ("" if isinstance(next(iter(change.values())), str) else "-nested")
+    ),
 )
 def test_the_content_hash_changes_when_the_content_changes(change: dict[str, Any]) -> None:
     assert request(**change).content().content_hash() != request().content().content_hash()
@@ -217,7 +235,15 @@ def test_a_requests_own_content_hash_is_the_hash_of_its_content() -> None:
 def test_the_content_excludes_every_secret_and_attempt_field() -> None:
     content = request().content()
     assert isinstance(content, PaymentContent)
-    assert set(content.model_dump()) == {"order_id", "payer", "payee", "amount", "currency", "bank", "purpose"}
+    assert set(content.model_dump()) == {
+        "order_id",
+        "payer",
+        "payee",
+        "amount",
+        "currency",
+        "bank",
+        "purpose",
+    }
 
 
 def test_payment_ids_derive_from_the_request_id_only() -> None:
@@ -242,7 +268,9 @@ def secret_bearing_models() -> list[tuple[str, BaseModel]]:
     ]
 
 
-@pytest.mark.parametrize(("name", "model"), secret_bearing_models(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "model"), secret_bearing_models(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_secrets_never_appear_in_repr_str_or_json(name: str, model: BaseModel) -> None:
     renderings = {
         "repr": repr(model),
@@ -257,7 +285,9 @@ def test_secrets_never_appear_in_repr_str_or_json(name: str, model: BaseModel) -
         assert OTP not in text, f"{name} {how} shows the one-time code"
 
 
-@pytest.mark.parametrize(("name", "model"), secret_bearing_models(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    ("name", "model"), secret_bearing_models(), ids=lambda v: v if isinstance(v, str) else ""
+)
 def test_only_the_wire_form_reveals_the_secrets_to_the_stage(name: str, model: BaseModel) -> None:
     on_the_wire = model.to_wire()  # type: ignore[attr-defined]
     assert on_the_wire["session"] == SESSION
@@ -311,7 +341,7 @@ def test_a_validation_report_never_echoes_a_session_of_the_wrong_type() -> None:
 def test_a_validation_report_is_bounded() -> None:
     message = wire()
     for name in ("request_id", "order_id", "payer", "payee", "amount", "currency", "bank"):
-        message[name] = copy.deepcopy(["x" * 1000])
+        message[name] = ["x" * 1000]
     with pytest.raises(ValidationError) as raised:
         PaymentRequest.model_validate(message)
     report = describe_validation_error(raised.value)

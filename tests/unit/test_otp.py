@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fakeredis
+import pyotp
 import pytest
 
 from shared.errors import ReasonCode, Refusal
@@ -25,7 +26,9 @@ def code(clock: Clock, steps: int = 0, secret: str = SECRET) -> str:
     return code_for(secret, clock() + steps * STEP_SECONDS)
 
 
-def refused(verifier: OtpVerifier, the_code: str, user: str = USER, secret: str = SECRET) -> ReasonCode:
+def refused(
+    verifier: OtpVerifier, the_code: str, user: str = USER, secret: str = SECRET
+) -> ReasonCode:
     with pytest.raises(Refusal) as raised:
         verifier.verify(user, secret, the_code)
     return raised.value.reason_code
@@ -42,8 +45,6 @@ def test_a_current_code_is_accepted(verifier: OtpVerifier, clock: Clock) -> None
 
 
 def test_code_for_gives_what_the_users_token_shows(clock: Clock) -> None:
-    import pyotp
-
     assert code(clock) == pyotp.TOTP(SECRET).at(clock())
     assert len(code(clock)) == 6 and code(clock).isdigit()
 
@@ -53,8 +54,12 @@ def test_a_code_one_step_away_is_accepted(verifier: OtpVerifier, clock: Clock, s
     verifier.verify(USER, SECRET, code(clock, steps))
 
 
-@pytest.mark.parametrize("steps", [-2, 2, -10], ids=["two-steps-back", "two-steps-ahead", "five-minutes-old"])
-def test_a_code_two_steps_away_is_refused_as_invalid(verifier: OtpVerifier, clock: Clock, steps: int) -> None:
+@pytest.mark.parametrize(
+    "steps", [-2, 2, -10], ids=["two-steps-back", "two-steps-ahead", "five-minutes-old"]
+)
+def test_a_code_two_steps_away_is_refused_as_invalid(
+    verifier: OtpVerifier, clock: Clock, steps: int
+) -> None:
     assert refused(verifier, code(clock, steps)) is ReasonCode.OTP_INVALID
 
 
@@ -69,26 +74,34 @@ def test_a_code_is_accepted_only_once(verifier: OtpVerifier, clock: Clock) -> No
     assert refused(verifier, the_code) is ReasonCode.OTP_REPLAYED
 
 
-def test_a_code_is_accepted_only_once_even_later_in_its_window(verifier: OtpVerifier, clock: Clock) -> None:
+def test_a_code_is_accepted_only_once_even_later_in_its_window(
+    verifier: OtpVerifier, clock: Clock
+) -> None:
     the_code = code(clock)
     verifier.verify(USER, SECRET, the_code)
     clock.advance(STEP_SECONDS)  # the code is now "the previous step", still within the window
     assert refused(verifier, the_code) is ReasonCode.OTP_REPLAYED
 
 
-def test_an_older_code_after_a_newer_one_is_refused_as_replayed(verifier: OtpVerifier, clock: Clock) -> None:
+def test_an_older_code_after_a_newer_one_is_refused_as_replayed(
+    verifier: OtpVerifier, clock: Clock
+) -> None:
     verifier.verify(USER, SECRET, code(clock, 1))
     assert refused(verifier, code(clock, 0)) is ReasonCode.OTP_REPLAYED
     assert refused(verifier, code(clock, -1)) is ReasonCode.OTP_REPLAYED
 
 
-def test_the_next_steps_code_is_accepted_after_the_current_one(verifier: OtpVerifier, clock: Clock) -> None:
+def test_the_next_steps_code_is_accepted_after_the_current_one(
+    verifier: OtpVerifier, clock: Clock
+) -> None:
     verifier.verify(USER, SECRET, code(clock))
     clock.advance(STEP_SECONDS)
     verifier.verify(USER, SECRET, code(clock))
 
 
-def test_a_code_used_by_one_user_is_still_fresh_for_another(verifier: OtpVerifier, clock: Clock) -> None:
+def test_a_code_used_by_one_user_is_still_fresh_for_another(
+    verifier: OtpVerifier, clock: Clock
+) -> None:
     verifier.verify("alice", SECRET, code(clock))
     verifier.verify("bob", SECRET, code(clock))
 
@@ -102,7 +115,9 @@ def test_five_consecutive_failures_lock_the_user(verifier: OtpVerifier, clock: C
     assert verifier.is_locked(USER)
 
 
-def test_a_locked_user_is_refused_even_with_the_right_code(verifier: OtpVerifier, clock: Clock) -> None:
+def test_a_locked_user_is_refused_even_with_the_right_code(
+    verifier: OtpVerifier, clock: Clock
+) -> None:
     bad = wrong_code(SECRET, clock())
     for _ in range(5):
         refused(verifier, bad)
@@ -135,7 +150,9 @@ def test_a_success_resets_the_failure_count(verifier: OtpVerifier, clock: Clock)
     clock.advance(STEP_SECONDS)
     bad = wrong_code(SECRET, clock())
     for attempt in range(1, 5):
-        assert refused(verifier, bad) is ReasonCode.OTP_INVALID, f"attempt {attempt} after the reset"
+        assert refused(verifier, bad) is ReasonCode.OTP_INVALID, (
+            f"attempt {attempt} after the reset"
+        )
     assert not verifier.is_locked(USER)
     assert refused(verifier, bad) is ReasonCode.USER_LOCKED
 
@@ -175,7 +192,9 @@ def test_a_window_of_zero_accepts_only_the_current_step(
     strict.verify(USER, SECRET, code(clock))
 
 
-def test_matching_step_names_the_step_the_code_belongs_to(verifier: OtpVerifier, clock: Clock) -> None:
+def test_matching_step_names_the_step_the_code_belongs_to(
+    verifier: OtpVerifier, clock: Clock
+) -> None:
     current = int(clock()) // STEP_SECONDS
     assert verifier.matching_step(SECRET, code(clock)) == current
     assert verifier.matching_step(SECRET, code(clock, -1)) == current - 1
@@ -190,3 +209,32 @@ def test_the_refusals_do_not_echo_the_code(verifier: OtpVerifier, clock: Clock) 
         verifier.verify(USER, SECRET, the_code)
     assert the_code not in str(raised.value)
     assert SECRET not in str(raised.value)
+
+
+def test_the_same_code_for_the_very_same_purpose_is_accepted_again(
+    verifier: OtpVerifier, clock: Clock
+) -> None:
+    """Two deliveries of one idempotent request may both show its code; the atomic create,
+    not the code check, decides which wins."""
+    the_code = code(clock)
+    verifier.verify(USER, SECRET, the_code, purpose="apply:req-1:abc")
+    verifier.verify(USER, SECRET, the_code, purpose="apply:req-1:abc")
+
+
+def test_the_same_code_for_another_purpose_is_a_replay(verifier: OtpVerifier, clock: Clock) -> None:
+    the_code = code(clock)
+    verifier.verify(USER, SECRET, the_code, purpose="apply:req-1:abc")
+    with pytest.raises(Refusal) as raised:
+        verifier.verify(USER, SECRET, the_code, purpose="apply:req-2:def")
+    assert raised.value.reason_code is ReasonCode.OTP_REPLAYED
+    with pytest.raises(Refusal) as raised:
+        verifier.verify(USER, SECRET, the_code)
+    assert raised.value.reason_code is ReasonCode.OTP_REPLAYED
+
+
+def test_a_purpose_does_not_revive_an_older_steps_code(verifier: OtpVerifier, clock: Clock) -> None:
+    verifier.verify(USER, SECRET, code(clock, 0), purpose="authorize:cmd-1")
+    verifier.verify(USER, SECRET, code(clock, 1), purpose="authorize:cmd-2")
+    with pytest.raises(Refusal) as raised:
+        verifier.verify(USER, SECRET, code(clock, 0), purpose="authorize:cmd-1")
+    assert raised.value.reason_code is ReasonCode.OTP_REPLAYED

@@ -59,7 +59,9 @@ def test_a_token_is_valid_until_just_before_it_expires(signer: SessionSigner, cl
 
 
 @pytest.mark.parametrize("late_by", [0, 1, 86_400])
-def test_an_expired_token_is_refused_as_expired(signer: SessionSigner, clock: Clock, late_by: int) -> None:
+def test_an_expired_token_is_refused_as_expired(
+    signer: SessionSigner, clock: Clock, late_by: int
+) -> None:
     token, issued = signer.issue("alice", "ACME", "applicant")
     clock.now = issued.expires_at + late_by
     refusal = refusal_of(signer, token)
@@ -70,7 +72,12 @@ def test_a_tampered_payload_is_refused(signer: SessionSigner) -> None:
     token, _ = signer.issue("alice", "ACME", "applicant")
     version, payload, mac = token.split(".")
     data = json.loads(unb64(payload))
-    for field, value in (("r", "authorizer"), ("e", "GLOBEX"), ("u", "mallory"), ("x", data["x"] + 10**6)):
+    for field, value in (
+        ("r", "authorizer"),
+        ("e", "GLOBEX"),
+        ("u", "mallory"),
+        ("x", data["x"] + 10**6),
+    ):
         forged = b64(json.dumps({**data, field: value}, separators=(",", ":")).encode())
         refusal = refusal_of(signer, f"{version}.{forged}.{mac}")
         assert refusal.reason_code is ReasonCode.SESSION_INVALID, field
@@ -91,7 +98,9 @@ def test_a_truncated_signature_is_refused(signer: SessionSigner) -> None:
     token, _ = signer.issue("alice", "ACME", "applicant")
     version, payload, mac = token.split(".")
     short = b64(unb64(mac)[:16])
-    assert refusal_of(signer, f"{version}.{payload}.{short}").reason_code is ReasonCode.SESSION_INVALID
+    assert (
+        refusal_of(signer, f"{version}.{payload}.{short}").reason_code is ReasonCode.SESSION_INVALID
+    )
     assert refusal_of(signer, f"{version}.{payload}.").reason_code is ReasonCode.SESSION_INVALID
 
 
@@ -109,18 +118,49 @@ def test_a_token_of_another_version_is_refused(signer: SessionSigner) -> None:
 
 
 def test_a_signed_payload_that_is_not_a_session_is_refused(signer: SessionSigner) -> None:
-    for body in (b"not json", b"[1, 2]", b'{"u": "alice"}', b'{"u":"a","e":"b","r":"c","x":"soon"}'):
+    for body in (
+        b"not json",
+        b"[1, 2]",
+        b'{"u": "alice"}',
+        b'{"u":"a","e":"b","r":"c","x":"soon"}',
+    ):
         payload = b64(body)
         mac = b64(signer._mac(f"v1.{payload}".encode()).finalize())
-        assert refusal_of(signer, f"v1.{payload}.{mac}").reason_code is ReasonCode.SESSION_INVALID, body
+        assert (
+            refusal_of(signer, f"v1.{payload}.{mac}").reason_code is ReasonCode.SESSION_INVALID
+        ), body
 
 
 @pytest.mark.parametrize(
     "garbage",
-    ["", "garbage", ".", "..", "v1..", "v1.a.b", "a.b.c", "v1.a.b.c", "v1.%%%.%%%", "v1.\u00e9\u00e9.\u00e9",
-     "v1." + "A" * 5000 + ".B", "Bearer v1.x.y"],
-    ids=["empty", "word", "dot", "two-dots", "empty-parts", "short-parts", "no-version", "four-parts",
-         "not-base64", "not-ascii", "huge", "bearer-prefix"],
+    [
+        "",
+        "garbage",
+        ".",
+        "..",
+        "v1..",
+        "v1.a.b",
+        "a.b.c",
+        "v1.a.b.c",
+        "v1.%%%.%%%",
+        "v1.\u00e9\u00e9.\u00e9",
+        "v1." + "A" * 5000 + ".B",
+        "Bearer v1.x.y",
+    ],
+    ids=[
+        "empty",
+        "word",
+        "dot",
+        "two-dots",
+        "empty-parts",
+        "short-parts",
+        "no-version",
+        "four-parts",
+        "not-base64",
+        "not-ascii",
+        "huge",
+        "bearer-prefix",
+    ],
 )
 def test_garbage_is_refused_as_invalid(signer: SessionSigner, garbage: str) -> None:
     assert refusal_of(signer, garbage).reason_code is ReasonCode.SESSION_INVALID
