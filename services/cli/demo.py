@@ -393,13 +393,6 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
     stop = threading.Event()
     projector_thread = threading.Thread(target=projector.run, args=(stop, 100), daemon=True)
     projector_thread.start()
-    stage_of = {
-        "otp_verified": "apply",
-        "pending_review": "review",
-        "pending_auth": "review",
-        "authorized": "authorize",
-        "settled": "interbank",
-    }
     progress = Progress(
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -409,9 +402,9 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
         transient=False,
     )
     tasks = {
-        "apply": progress.add_task("apply: otp_verified", total=demo.n),
-        "review": progress.add_task("review: reviewed", total=demo.n),
-        "authorize": progress.add_task("authorize: authorized", total=demo.n),
+        "apply": progress.add_task("apply: code verified", total=demo.n),
+        "review": progress.add_task("review: decided", total=demo.n),
+        "authorize": progress.add_task("authorize: decided", total=demo.n),
         "interbank": progress.add_task("interbank: settled", total=demo.n),
     }
     counted: set[tuple[str, str]] = set()
@@ -422,18 +415,8 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
             submitter.start()
             while time.monotonic() - started < DEADLINE_SECONDS:
                 for event in demo.pump_events():
-                    if event.kind != "transition" or event.payment_id not in demo.plans:
-                        continue
-                    status = event.status or ""
-                    stage = (
-                        "review"
-                        if status in ("pending_auth",)
-                        or (status == "rejected" and event.stage == "review")
-                        else stage_of.get(status)
-                    )
-                    if stage and (stage, event.payment_id) not in counted:
-                        counted.add((stage, event.payment_id))
-                        progress.advance(tasks[stage])
+                    if event.kind == "transition" and event.payment_id in demo.plans:
+                        _count(progress, tasks, counted, event)
                 if not submitter.is_alive() and all(p.final for p in demo.plans.values()):
                     break
         elapsed = time.monotonic() - started
@@ -451,6 +434,32 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
         worker.stop(timeout=10_000)
         projector_thread.join(timeout=5)
     return _report(demo, model, elapsed, as_json, console)
+
+
+#: Which stage's bar a transition advances, and which later bars it takes a payment off.
+_PROGRESS = {
+    ("otp_verified", "apply"): ("apply", ()),
+    ("pending_auth", "review"): ("review", ()),
+    ("rejected", "review"): ("review", ("authorize", "interbank")),
+    ("authorized", "authorize"): ("authorize", ()),
+    ("rejected", "authorize"): ("authorize", ("interbank",)),
+    ("settled", "interbank"): ("interbank", ()),
+    ("failed", "interbank"): ("interbank", ()),
+}
+
+
+def _count(
+    progress: Progress, tasks: dict[str, Any], counted: set[tuple[str, str]], event: StatusEvent
+) -> None:
+    found = _PROGRESS.get((event.status or "", event.stage))
+    if found is None or (found[0], event.payment_id) in counted:
+        return
+    stage, leaves = found
+    counted.add((stage, event.payment_id))
+    progress.advance(tasks[stage])
+    for later in leaves:
+        task = next(t for t in progress.tasks if t.id == tasks[later])
+        progress.update(tasks[later], total=(task.total or 1) - 1)
 
 
 def _report(demo: Demo, model: ReadModel, elapsed: float, as_json: bool, console: Console) -> int:
