@@ -52,6 +52,27 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None
     logging.basicConfig(
         stream=out, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, HideMessageArguments) for f in handler.filters):
+            handler.addFilter(HideMessageArguments())
+
+
+class HideMessageArguments(logging.Filter):
+    """dramatiq prints a failed message as ``actor(args…)``, and our messages carry session
+    tokens and one-time codes: show the actor and message id instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_safe(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: _safe(arg) for key, arg in record.args.items()}
+        return True
+
+
+def _safe(arg: Any) -> Any:
+    if isinstance(arg, dramatiq.Message | MessageProxy):
+        return f"{arg.actor_name}(message_id={arg.message_id})"
+    return arg
 
 
 class LogContext(Middleware):

@@ -34,6 +34,7 @@ class Person:
     role: str
     enterprise: str
     uri: str
+    password: str
     token: str = ""
 
 
@@ -176,7 +177,9 @@ def world(e2e: Env) -> World:
         assert password not in added.stdout
         login = e2e.cli("login", name, "--password-stdin", "--json", stdin=password + "\n")
         assert login.code == 0, login.stderr
-        people[name] = Person(name, role, enterprise, added.data["totp_uri"], login.data["token"])
+        people[name] = Person(
+            name, role, enterprise, added.data["totp_uri"], password, login.data["token"]
+        )
     return World(e2e, people)
 
 
@@ -381,3 +384,16 @@ def test_bad_input_is_refused_before_anything_is_enqueued(world: World) -> None:
     assert result.code == 2 and "amount" in result.data["error"]
     assert env.client.llen(queue_key) == 0
     assert env.client.xlen(f"{env.prefix}events") == stream_len
+
+
+def test_no_password_token_or_totp_secret_reaches_a_log_line_or_an_event(world: World) -> None:
+    """Runs last in this module: everything the workers logged and every event so far."""
+    env = world.env
+    logs = "".join(p.read_text() for p in env.workdir.glob("*.log"))
+    events = env.cli("events", "--json").stdout
+    assert "message handled" in logs and '"kind": "refusal"' in events.replace('":"', '": "')
+    for person in world.people.values():
+        secret = person.uri.split("secret=")[1].split("&")[0]
+        for leaked in (person.password, person.token, secret):
+            assert leaked not in logs, f"a secret of {person.name} is in a worker log"
+            assert leaked not in events, f"a secret of {person.name} is in the events stream"

@@ -1,0 +1,54 @@
+"""Log lines never carry a message's secrets, whoever writes them."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import dramatiq
+from dramatiq.broker import MessageProxy
+
+from shared.logging import configure_logging
+
+
+def _failed_message() -> dramatiq.Message:  # type: ignore[type-arg]
+    return dramatiq.Message(
+        queue_name="pending-auth",
+        actor_name="decide_authorization",
+        args=({"payment_id": "pay_1", "session": "v1.SECRET-TOKEN.sig", "otp": "493817"},),
+        kwargs={},
+        options={},
+    )
+
+
+def test_dramatiq_failure_lines_show_the_actor_and_message_id_but_not_the_arguments() -> None:
+    out = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers = []
+    try:
+        configure_logging("json", "INFO", stream=out)
+        message = _failed_message()
+        logger = logging.getLogger("dramatiq.worker.WorkerThread")
+        logger.error("Failed to process message %s with unhandled exception.", message)
+        logger.warning("Message %s was skipped.", MessageProxy(message))
+    finally:
+        for handler in root.handlers:
+            root.removeHandler(handler)
+        root.handlers = saved
+    text = out.getvalue()
+    assert f"decide_authorization(message_id={message.message_id})" in text
+    assert text.count("decide_authorization") == 2
+    assert "SECRET-TOKEN" not in text
+    assert "493817" not in text
+
+
+def test_structlog_redacts_keys_that_name_a_secret() -> None:
+    import structlog
+
+    out = io.StringIO()
+    configure_logging("json", "INFO", stream=out)
+    structlog.get_logger().info("login", username="alice", password="hunter22", otp="123456")
+    text = out.getvalue()
+    assert "alice" in text
+    assert "hunter22" not in text and "123456" not in text
