@@ -1,13 +1,16 @@
-"""Thin dramatiq adapters: decode, call the stage's handler, log the outcome. Nothing else."""
+"""Thin dramatiq adapters: guard the size, call the stage's handler, keep unusable messages
+in the dead-letter queue, log the outcome. Nothing else."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import dramatiq
 import structlog
+from dramatiq.middleware import CurrentMessage
 
 from shared.bootstrap import Deps
 from shared.errors import Refusal
@@ -17,12 +20,33 @@ log = structlog.get_logger()
 Handler = Callable[[Any, Deps], Outcome]
 StageActor = dramatiq.Actor[[Any], None]
 
+#: No legitimate command comes near this; a larger one is dead-lettered unread.
+MAX_MESSAGE_BYTES = 64 * 1024
+
 
 def stage_actor(
     broker: dramatiq.Broker, deps: Deps, handler: Handler, queue: str, name: str
 ) -> StageActor:
     def run(message: Any) -> None:
+        current = CurrentMessage.get_current_message()
+        message_id = str(current.message_id) if current is not None else "?"
+        size = len(json.dumps(message, default=str))
+        if size > MAX_MESSAGE_BYTES:
+            reason = f"message too large: {size} bytes (limit {MAX_MESSAGE_BYTES})"
+            dead_letter_id = deps.deadletters.add(queue, name, message_id, reason, {"size": size})
+            log.warning("message dead-lettered", reason=reason, dead_letter_id=dead_letter_id)
+            return
         outcome = handler(message, deps)
+        if outcome.dead_letter_reason is not None:
+            dead_letter_id = deps.deadletters.add(
+                queue, name, message_id, outcome.dead_letter_reason, message
+            )
+            log.warning(
+                "message dead-lettered",
+                reason=outcome.dead_letter_reason,
+                dead_letter_id=dead_letter_id,
+            )
+            return
         log.info("message handled", **asdict(outcome))
 
     run.__name__ = name

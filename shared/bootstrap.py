@@ -15,7 +15,10 @@ import redis
 from shared import broker as queues
 from shared.clearing import ClearingAdapter, SimulatedClearing
 from shared.config import Settings
+from shared.deadletter import DeadLetters
 from shared.directory import Directory
+from shared.domain import PaymentStatus
+from shared.faults import FaultPoints
 from shared.keys import Keys
 from shared.lease import Leases
 from shared.otp import OtpVerifier
@@ -34,6 +37,8 @@ class Deps:
     otp: OtpVerifier
     clearing: ClearingAdapter
     leases: Leases
+    deadletters: DeadLetters
+    faults: FaultPoints
     broker: dramatiq.Broker
 
     def dispatch(self, queue: str, actor_name: str, payload: dict[str, Any]) -> str:
@@ -52,15 +57,34 @@ def bootstrap(
     )
     # With no separate broker URL the queues live in the same Redis as the payments.
     broker = queues.build_broker(settings, client if not settings.broker_url else None)
+    deadletters = DeadLetters(client, keys)
+    if isinstance(broker, queues.GuardedRedisBroker):
+        broker.on_undecodable = lambda queue, message_id, body: _keep_undecodable(
+            deadletters, queue, message_id, body
+        )
     return Deps(
         settings=settings,
         redis=client,
         keys=keys,
-        store=PaymentStore(client, keys),
+        store=PaymentStore(client, keys, deadlines_of(settings)),
         directory=directory or Directory(client, keys),
         sessions=SessionSigner(session_key(client, keys, configured), settings.session_ttl_seconds),
         otp=OtpVerifier(client, keys, settings.otp_max_failures, settings.otp_valid_window),
         clearing=SimulatedClearing(client, keys),
         leases=Leases(client, keys.prefix),
+        deadletters=deadletters,
+        faults=FaultPoints(client, keys, settings.fault_hooks),
         broker=broker,
     )
+
+
+def deadlines_of(settings: Settings) -> dict[PaymentStatus, float]:
+    return {
+        PaymentStatus.OTP_VERIFIED: settings.deadline_otp_verified_seconds,
+        PaymentStatus.PENDING_REVIEW: settings.deadline_pending_review_seconds,
+        PaymentStatus.PENDING_AUTH: settings.deadline_pending_auth_seconds,
+    }
+
+
+def _keep_undecodable(deadletters: DeadLetters, queue: str, message_id: str, body: bytes) -> None:
+    deadletters.add_undecodable(queue, message_id, "undecodable: not a dramatiq message", body)

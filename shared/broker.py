@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
-from dramatiq.middleware import Retries
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.errors import DecodeError
+from dramatiq.middleware import CurrentMessage, Retries
 
 from shared.config import Settings
 from shared.errors import TransientError
@@ -39,6 +41,39 @@ DECIDE_AUTHORIZATION = "decide_authorization"
 SUBMIT_TO_CLEARING = "submit_to_clearing"
 
 
+class _GuardedConsumer(_RedisConsumer):
+    """dramatiq's Redis consumer, except that a body that is not a message at all is set
+    aside in the dead-letter queue and acknowledged, instead of crashing the consumer (which
+    would then restart, and meet the same body again after every requeue)."""
+
+    def __next__(self) -> dramatiq.MessageProxy | None:
+        while True:
+            try:
+                return super().__next__()  # type: ignore[no-any-return]
+            except DecodeError as error:
+                self._set_aside(error.data)
+
+    def _set_aside(self, data: bytes) -> None:
+        broker: GuardedRedisBroker = self.broker
+        hash_key = f"{broker.namespace}:{self.queue_name}.msgs"
+        for message_id, body in broker.client.hscan_iter(hash_key, count=1000):
+            if body == data:
+                mid = message_id.decode() if isinstance(message_id, bytes) else str(message_id)
+                if broker.on_undecodable is not None:
+                    broker.on_undecodable(self.queue_name, mid, data)
+                broker.do_ack(self.queue_name, mid)
+                return
+
+
+class GuardedRedisBroker(RedisBroker):
+    #: Called with (queue, redis message id, body) for a body that cannot be decoded.
+    on_undecodable: Callable[[str, str, bytes], None] | None = None
+
+    @property
+    def consumer_class(self) -> type[_RedisConsumer]:
+        return _GuardedConsumer
+
+
 def _retry_when(retries_so_far: int, exception: BaseException) -> bool:
     """Only transient faults are retried; refusals and bugs are not."""
     transient = isinstance(exception, TransientError | redis.ConnectionError | redis.TimeoutError)
@@ -56,15 +91,16 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> drama
         "maintenance_chance": settings.maintenance_chance,
     }
     broker = (
-        RedisBroker(client=client, **kwargs)
+        GuardedRedisBroker(client=client, **kwargs)
         if client is not None
-        else RedisBroker(url=url, **kwargs)
+        else GuardedRedisBroker(url=url, **kwargs)
     )
     for middleware in list(broker.middleware):
         if isinstance(middleware, Retries):
             broker.middleware.remove(middleware)
     broker.add_middleware(Retries(retry_when=_retry_when, min_backoff=100, max_backoff=5_000))
     broker.add_middleware(LogContext(STAGE_OF_QUEUE))
+    broker.add_middleware(CurrentMessage())
     for queue in QUEUES:
         broker.declare_queue(queue)
     dramatiq.set_broker(broker)

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     #: Chance, per million broker calls, of running queue maintenance (requeue of dead
     #: workers' messages). Dramatiq's default of 1,000 is far too rare for payments.
     maintenance_chance: int = 50_000
+    #: How long a payment may wait in each status before it expires (seconds).
+    deadline_otp_verified_seconds: float = 86_400
+    deadline_pending_review_seconds: float = 86_400
+    deadline_pending_auth_seconds: float = 86_400
+    #: How often the sweeper looks for payments past their deadline (seconds).
+    sweep_interval_seconds: float = 1.0
+    #: Fault-injection points for the fault suite. Never enable in production.
+    fault_hooks: bool = False
     #: Structlog output: "auto" (console on a terminal, JSON otherwise), "json" or "console".
     log_format: str = "auto"
     log_level: str = "INFO"

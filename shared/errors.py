@@ -55,6 +55,8 @@ class ReasonCode(StrEnum):
     CONTENT_MISMATCH = "content_mismatch"
     #: A rejection needs a reason.
     REASON_REQUIRED = "reason_required"
+    #: A person acted after the payment's deadline; it has expired.
+    DEADLINE_PASSED = "deadline_passed"
     #: The clearing system rejected the payment.
     CLEARING_REJECTED = "clearing_rejected"
 

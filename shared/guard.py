@@ -4,6 +4,7 @@ role, of the payer enterprise, for an active, unlocked user."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -59,21 +60,43 @@ class Attempt:
 class Outcome:
     """What a handler did with a message, for the actor's log line."""
 
-    outcome: str  # accepted | refused | duplicate | ignored
+    outcome: str  # accepted | refused | duplicate | ignored | dead_lettered
     payment_id: str
     status: str | None = None
     reason_code: str | None = None
+    #: Set when the message itself is unusable: the actor keeps it in the dead-letter queue.
+    dead_letter_reason: str | None = None
+
+
+UNKNOWN_PAYMENT = "pay_invalid"
+
+
+def raw_id(raw: Any, name: str) -> str | None:
+    """An identifier field of a message not yet validated, if it looks like one."""
+    value = raw.get(name) if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
 def refuse(deps: Deps, attempt: Attempt, refusal: Refusal) -> Outcome:
-    """Record a refusal (event + verdict); the payment itself is left as it was."""
-    deps.store.refuse(
-        attempt.payment_id, attempt.actor, refusal, attempt.command_id, attempt.summary
-    )
+    """Record a refusal (event + verdict); the payment itself is left as it was.
+
+    An invalid message is also dead-lettered; one that names no payment at all gets no
+    event (there is no payment to attach it to), only the dead letter."""
+    invalid = refusal.reason_code == ReasonCode.INVALID_REQUEST
+    if attempt.payment_id != UNKNOWN_PAYMENT:
+        deps.store.refuse(
+            attempt.payment_id, attempt.actor, refusal, attempt.command_id, attempt.summary
+        )
     log.info(
         "command refused",
         payment_id=attempt.payment_id,
         reason_code=refusal.reason_code.value,
         actor_id=attempt.actor.user_id,
     )
-    return Outcome("refused", attempt.payment_id, None, refusal.reason_code.value)
+    return Outcome(
+        "dead_lettered" if invalid else "refused",
+        attempt.payment_id,
+        None,
+        refusal.reason_code.value,
+        dead_letter_reason=f"{refusal.reason_code.value}: {refusal.detail}" if invalid else None,
+    )

@@ -63,5 +63,26 @@ class Keys:
         return f"{self.prefix}clearing:{end_to_end_id}"
 
     @property
+    def dead_letters(self) -> str:
+        return f"{self.prefix}dlq"
+
+    def dead_letter(self, dead_letter_id: str) -> str:
+        return f"{self.prefix}dlq:{dead_letter_id}"
+
+    @property
+    def deadlines(self) -> str:
+        return f"{self.prefix}deadlines"
+
+    @property
+    def clearing_faults(self) -> str:
+        return f"{self.prefix}clearing:faults"
+
+    def fault_hold(self, actor_name: str) -> str:
+        return f"{self.prefix}fault:hold:{actor_name}"
+
+    def fault_held(self, actor_name: str) -> str:
+        return f"{self.prefix}fault:held:{actor_name}"
+
+    @property
     def clearing_log(self) -> str:
         return f"{self.prefix}clearing:submissions"

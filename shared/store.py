@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -22,8 +23,9 @@ BLOCK_SLICE_SECONDS = 2.0
 _SCRIPT = resources.files("shared").joinpath("lua/transition.lua").read_text()
 
 
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def utc_now_iso(now: float | None = None) -> str:
+    moment = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -73,18 +75,34 @@ class CreateResult:
     status: PaymentStatus | None
 
 
+class DeadlinePassed(Refusal):
+    """Raised when a person acts on a payment after its deadline; the payment is expired."""
+
+
 class PaymentStore:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        deadlines: dict[PaymentStatus, float] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._redis = client
         self._keys = keys
         self._script = client.register_script(_SCRIPT)
+        #: Seconds a payment may wait in each status before it expires.
+        self._deadline_ms = {s.value: int(v * 1000) for s, v in (deadlines or {}).items()}
+        self._clock = clock
 
     def _run(
         self, mode: str, payment_id: str, spec: dict[str, Any], extra_keys: tuple[str, str]
     ) -> list[str]:
+        now = self._clock()
         spec = {
             "payment_id": payment_id,
-            "at": utc_now_iso(),
+            "at": utc_now_iso(now),
+            "now_ms": int(now * 1000),
+            "deadlines": self._deadline_ms or {"-": 0},
             "verdict_ttl": VERDICT_TTL_SECONDS,
             "releases_order": sorted(s.value for s in RELEASES_ORDER),
             **spec,
@@ -96,6 +114,7 @@ class PaymentStore:
             self._keys.event_seq(payment_id),
             self._keys.verdict(spec.get("command_id") or "-"),
             *extra_keys,
+            self._keys.deadlines,
         ]
         reply = self._script(keys=keys, args=[mode, json.dumps(spec)])
         return [as_text(part) for part in reply]
@@ -147,15 +166,19 @@ class PaymentStore:
         actor: Actor,
         command_id: str | None,
         set_fields: dict[str, str] | None = None,
+        enforce_deadline: bool = False,
     ) -> Payment:
         """Move ``payment`` through ``steps`` if it is still at the status and version it was
-        read at; otherwise raise :class:`ConcurrentUpdate` (the caller re-reads and retries)."""
+        read at; otherwise raise :class:`ConcurrentUpdate` (the caller re-reads and retries).
+        With ``enforce_deadline`` (a person's decision) a payment past its deadline is left
+        as it is and :class:`DeadlinePassed` is raised."""
         spec = {
             **self._actor_spec(actor, command_id),
             "expected_status": payment.status.value,
             "expected_version": payment.version,
             "steps": [_step_spec(s) for s in steps],
             "set": set_fields or {"updated_by": actor.stage},
+            "enforce_deadline": enforce_deadline,
             **payment.summary(),
         }
         order_lock = self._keys.order_lock(
@@ -166,6 +189,8 @@ class PaymentStore:
             raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, payment.payment_id)
         if reply[0] == "conflict":
             raise ConcurrentUpdate(f"{payment.payment_id} moved to {reply[1]} v{reply[2]}")
+        if reply[0] == "past_deadline":
+            raise DeadlinePassed(ReasonCode.DEADLINE_PASSED, "the payment's deadline has passed")
         fresh = self.get(payment.payment_id)
         assert fresh is not None
         return fresh
@@ -204,6 +229,13 @@ class PaymentStore:
             fields=fields,
             history=[StatusEvent.model_validate_json(h) for h in history],
         )
+
+    def overdue(self, now: float, limit: int = 200) -> list[str]:
+        """Payments whose deadline is at or before ``now``, oldest first."""
+        ids = self._redis.zrangebyscore(
+            self._keys.deadlines, "-inf", int(now * 1000), start=0, num=limit
+        )
+        return [as_text(i) for i in ids]
 
     def wait_verdict(self, command_id: str, timeout: float) -> Verdict | None:
         """Block until the stage answers ``command_id``, or ``timeout`` seconds pass."""

@@ -12,17 +12,21 @@ from shared.bootstrap import Deps
 from shared.content import fields_for
 from shared.domain import Action, PaymentStatus, next_status
 from shared.errors import ReasonCode, Refusal
-from shared.guard import Attempt, Outcome, authenticate, describe_validation_error, refuse
+from shared.expiry import refuse_if_overdue, transition_before_deadline
+from shared.guard import (
+    UNKNOWN_PAYMENT,
+    Attempt,
+    Outcome,
+    authenticate,
+    describe_validation_error,
+    raw_id,
+    refuse,
+)
 from shared.messages import CancelPayment, Handoff, PaymentRequest, payment_id_for
 from shared.store import Actor, Step
 
 STAGE = "apply"
 log = structlog.get_logger()
-
-
-def _raw_id(raw: Any, name: str) -> str | None:
-    value = raw.get(name) if isinstance(raw, dict) else None
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
 def _hand_to_review(deps: Deps, payment_id: str, content_hash: str, command_id: str) -> None:
@@ -52,11 +56,11 @@ def check_eligibility(deps: Deps, request: PaymentRequest) -> None:
 
 
 def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
-    request_id = _raw_id(raw, "request_id")
+    request_id = raw_id(raw, "request_id")
     attempt = Attempt(
         STAGE,
-        payment_id_for(request_id) if request_id else "pay_invalid",
-        _raw_id(raw, "command_id"),
+        payment_id_for(request_id) if request_id else UNKNOWN_PAYMENT,
+        raw_id(raw, "command_id"),
         Actor(STAGE),
     )
     try:
@@ -88,6 +92,7 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
                 purpose=f"apply:{request.request_id}:{fields['content_hash']}",
             )
             fields["applicant_id"] = user.username
+            deps.faults.point("apply.after_otp")
             fields["end_to_end_id"] = "E2E" + attempt.payment_id[4:].upper()
         result = deps.store.create(
             attempt.payment_id,
@@ -114,7 +119,7 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
 
 def handle_cancel(raw: Any, deps: Deps) -> Outcome:
     attempt = Attempt(
-        STAGE, _raw_id(raw, "payment_id") or "pay_invalid", _raw_id(raw, "command_id"), Actor(STAGE)
+        STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, raw_id(raw, "command_id"), Actor(STAGE)
     )
     try:
         try:
@@ -133,7 +138,9 @@ def handle_cancel(raw: Any, deps: Deps) -> Outcome:
         )
         attempt.as_user(user)
         target = next_status(payment.status, Action.CANCEL, STAGE)
-        updated = deps.store.transition(
+        refuse_if_overdue(deps, payment)
+        updated = transition_before_deadline(
+            deps,
             payment,
             [
                 Step(

@@ -12,7 +12,16 @@ from shared.bootstrap import Deps
 from shared.content import check_content
 from shared.domain import Action, PaymentStatus, check_segregation, next_status
 from shared.errors import ReasonCode, Refusal
-from shared.guard import Attempt, Outcome, authenticate, describe_validation_error, refuse
+from shared.expiry import refuse_if_overdue, transition_before_deadline
+from shared.guard import (
+    UNKNOWN_PAYMENT,
+    Attempt,
+    Outcome,
+    authenticate,
+    describe_validation_error,
+    raw_id,
+    refuse,
+)
 from shared.messages import AuthDecision, Handoff
 from shared.store import Actor, Payment, Step
 
@@ -32,13 +41,8 @@ def _hand_to_interbank(deps: Deps, payment: Payment, command_id: str) -> None:
 
 def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
     """pending_auth -> authorized (approve + one-time code) or rejected (reason required)."""
-    payment_id = raw.get("payment_id") if isinstance(raw, dict) else None
-    command_id = raw.get("command_id") if isinstance(raw, dict) else None
     attempt = Attempt(
-        STAGE,
-        payment_id if isinstance(payment_id, str) and len(payment_id) <= 64 else "pay_invalid",
-        command_id if isinstance(command_id, str) else None,
-        Actor(STAGE),
+        STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, raw_id(raw, "command_id"), Actor(STAGE)
     )
     try:
         try:
@@ -67,6 +71,7 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
         if not decision.approve and not decision.reason:
             raise Refusal(ReasonCode.REASON_REQUIRED, "a rejection needs a reason")
         check_content(payment)
+        refuse_if_overdue(deps, payment)
         # Seed step 13: the authorization is final only with the authorizer's one-time code.
         deps.otp.verify(
             user.username,
@@ -79,9 +84,15 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
             if decision.approve
             else Step(target, "rejected_by_authorizer", decision.reason)
         )
-        updated = deps.store.transition(
-            payment, [step], attempt.actor, decision.command_id, {"authorizer_id": user.username}
+        updated = transition_before_deadline(
+            deps,
+            payment,
+            [step],
+            attempt.actor,
+            decision.command_id,
+            {"authorizer_id": user.username},
         )
+        deps.faults.point("authorize.after_transition")
         if updated.status == PaymentStatus.AUTHORIZED:
             _hand_to_interbank(deps, updated, decision.command_id)
         return Outcome("accepted", updated.payment_id, updated.status.value)

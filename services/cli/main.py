@@ -545,6 +545,16 @@ def schema(
     sys.stdout.write(json.dumps(schemas[name] if name else schemas, indent=2) + "\n")
 
 
+def _operations() -> None:
+    from services.cli.ops import dlq, query
+
+    app.add_typer(dlq, name="dlq")
+    app.add_typer(query, name="query")
+
+
+_operations()
+
+
 def main() -> None:
     app()
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from types import FrameType
 
 import dramatiq
+import redis
 import structlog
 
 from services.apply import actors as apply_actors
@@ -27,9 +28,10 @@ from shared import broker as q
 from shared.actors import StageActor
 from shared.bootstrap import Deps, bootstrap
 from shared.config import Settings
+from shared.expiry import sweep
 from shared.logging import configure_logging
 
-STAGES = ("apply", "review", "authorize", "interbank", "query")
+STAGES = ("apply", "review", "authorize", "interbank", "query", "sweeper")
 REGISTRARS: dict[str, Callable[[dramatiq.Broker, Deps], list[StageActor]]] = {
     "apply": apply_actors.register,
     "review": review_actors.register,
@@ -104,13 +106,37 @@ def run(stages: list[str], processes: int, threads: int) -> int:
             target=projector.run, args=(stop,), name="projector", daemon=True
         )
         projector_thread.start()
+    sweeper_thread = None
+    if "sweeper" in stages:
+        sweeper_thread = threading.Thread(
+            target=_sweep_forever, args=(deps, stop), name="sweeper", daemon=True
+        )
+        sweeper_thread.start()
     log.info("worker started", stages=stages, pid=os.getpid(), threads=threads)
+    failed = False
     while not stop.wait(1.0):
-        pass
+        if any(t is not None and not t.is_alive() for t in (projector_thread, sweeper_thread)):
+            log.error("a worker thread died; stopping")
+            failed = True
+            stop.set()
     log.info("worker stopping", stages=stages)
     if worker is not None:
         # Lets in-flight messages finish; unstarted prefetched ones go back to the queue.
         worker.stop(timeout=30_000)
-    if projector_thread is not None:
-        projector_thread.join(timeout=10)
-    return 0
+    for thread in (projector_thread, sweeper_thread):
+        if thread is not None:
+            thread.join(timeout=10)
+    return 1 if failed else 0
+
+
+def _sweep_forever(deps: Deps, stop: threading.Event) -> None:
+    """Expire overdue payments every few moments; several sweepers may run, the atomic
+    transition lets exactly one expire each payment."""
+    while not stop.wait(deps.settings.sweep_interval_seconds):
+        try:
+            expired = sweep(deps)
+        except redis.RedisError as error:
+            log.warning("sweep failed; retrying", error=type(error).__name__)
+            continue
+        if expired:
+            log.info("payments expired", count=expired)

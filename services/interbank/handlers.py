@@ -8,10 +8,18 @@ import structlog
 from pydantic import ValidationError
 
 from shared.bootstrap import Deps
+from shared.clearing import ISO_REJECT_REASONS, ClearingResult
 from shared.content import check_content
 from shared.domain import Action, PaymentStatus, next_status
-from shared.errors import ReasonCode, Refusal
-from shared.guard import Attempt, Outcome, describe_validation_error, refuse
+from shared.errors import ReasonCode, Refusal, TransientError
+from shared.guard import (
+    UNKNOWN_PAYMENT,
+    Attempt,
+    Outcome,
+    describe_validation_error,
+    raw_id,
+    refuse,
+)
 from shared.messages import Handoff
 from shared.store import Actor, Payment, Step
 
@@ -19,25 +27,33 @@ STAGE = "interbank"
 log = structlog.get_logger()
 
 
+class SettlementPending(TransientError):
+    """Raised when clearing accepted the payment but has not settled it yet; retried."""
+
+
+def _failed(payment: Payment, result: ClearingResult) -> Step:
+    return Step(
+        next_status(payment.status, Action.FAIL, STAGE),
+        result.reason_code or ReasonCode.CLEARING_REJECTED.value,
+        "rejected by clearing: "
+        + ISO_REJECT_REASONS.get(result.reason_code or "", "no reason given"),
+    )
+
+
 def _settle_or_fail(deps: Deps, payment: Payment, actor: Actor) -> Payment:
     """Ask clearing how the submitted payment ended and record it."""
     result = deps.clearing.status(payment.fields["end_to_end_id"])
     if result.state == "settled":
-        return deps.store.transition(
-            payment, [Step(next_status(payment.status, Action.SETTLE, STAGE))], actor, None
-        )
-    if result.state == "rejected":
-        step = Step(
-            next_status(payment.status, Action.FAIL, STAGE),
-            result.reason_code or "clearing_rejected",
-            "rejected by clearing",
-        )
+        step = Step(next_status(payment.status, Action.SETTLE, STAGE))
         return deps.store.transition(payment, [step], actor, None)
-    return payment
+    if result.state == "rejected":
+        return deps.store.transition(payment, [_failed(payment, result)], actor, None)
+    raise SettlementPending(f"{payment.payment_id} is {result.state} at clearing")
 
 
 def _submit(deps: Deps, payment: Payment, actor: Actor) -> Payment:
-    """Submit unless clearing already knows the end-to-end id (a crash after submitting)."""
+    """Submit unless clearing already knows the end-to-end id (a crash or a timeout after
+    submitting): an ambiguous outcome is resolved by asking, never by resubmitting."""
     e2e = payment.fields["end_to_end_id"]
     known = deps.clearing.status(e2e)
     if known.state == "unknown":
@@ -48,13 +64,9 @@ def _submit(deps: Deps, payment: Payment, actor: Actor) -> Payment:
             payment.fields["payee_account"],
             payment.fields["payee_bank_code"],
         )
+        deps.faults.point("interbank.after_submit")
     if known.state == "rejected":
-        step = Step(
-            next_status(payment.status, Action.FAIL, STAGE),
-            known.reason_code or "clearing_rejected",
-            "rejected by clearing",
-        )
-        return deps.store.transition(payment, [step], actor, None)
+        return deps.store.transition(payment, [_failed(payment, known)], actor, None)
     step = Step(next_status(payment.status, Action.SUBMIT, STAGE))
     return deps.store.transition(payment, [step], actor, None)
 
@@ -62,13 +74,7 @@ def _submit(deps: Deps, payment: Payment, actor: Actor) -> Payment:
 def handle_submission(raw: Any, deps: Deps) -> Outcome:
     """authorized -> submitted -> settled | failed. Before submitting, clearing is asked for
     the end-to-end id, so a redelivered message never submits the same payment twice."""
-    payment_id = raw.get("payment_id") if isinstance(raw, dict) else None
-    attempt = Attempt(
-        STAGE,
-        payment_id if isinstance(payment_id, str) and len(payment_id) <= 64 else "pay_invalid",
-        None,
-        Actor(STAGE),
-    )
+    attempt = Attempt(STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, None, Actor(STAGE))
     try:
         try:
             handoff = Handoff.model_validate(raw)

@@ -15,9 +15,11 @@ from pydantic import ValidationError
 from services.query.readmodel import ReadModel
 from shared.keys import Keys
 from shared.messages import StatusEvent
-from shared.streams import stream_entries
+from shared.streams import as_text, stream_entries
 
 GROUP = "query"
+#: A consumer silent for this long is presumed dead; its unacknowledged entries are taken over.
+CLAIM_IDLE_MS = 30_000
 log = structlog.get_logger()
 
 
@@ -54,8 +56,18 @@ class Projector:
         return len(entries)
 
     def _drain_pending(self) -> int:
-        """Entries this consumer read but never acknowledged (it crashed): project them."""
+        """Entries read but never acknowledged — by this consumer before a crash, or by
+        another consumer idle for longer than ``CLAIM_IDLE_MS`` — are projected now."""
         total = 0
+        start = "0-0"
+        while True:
+            # Takes the entries over (they become this consumer's pending ones, read below).
+            reply = self._redis.xautoclaim(
+                self._stream, GROUP, self._consumer, CLAIM_IDLE_MS, start, count=500
+            )
+            start = as_text(reply[0])
+            if start == "0-0":
+                break
         while (n := self._read("0", None)) > 0:
             total += n
         return total
@@ -69,8 +81,30 @@ class Projector:
             if n == 0:
                 return total
 
+    def rebuild(self) -> int:
+        """Recreate the read model from the whole stream; returns how many events."""
+        self._model.reset()
+        total, last = 0, "-"
+        while True:
+            start = "-" if last == "-" else f"({last}"
+            entries = stream_entries(self._redis.xrange(self._stream, min=start, count=1000))
+            if not entries:
+                return total
+            batch = [(sid, StatusEvent.model_validate_json(body)) for sid, body in entries if body]
+            total += self._model.apply_batch(batch)
+            last = entries[-1][0]
+
     def run(self, stop: threading.Event, block_ms: int = 500) -> None:
-        self._drain_pending()
-        log.info("query projector running", consumer=self._consumer)
+        """Project until ``stop`` is set. A Redis outage is waited out; anything else is a bug
+        and ends the projector loudly (its process then exits non-zero)."""
+        started = False
         while not stop.is_set():
-            self._read(">", block_ms)
+            try:
+                if not started:
+                    self._drain_pending()
+                    log.info("query projector running", consumer=self._consumer)
+                    started = True
+                self._read(">", block_ms)
+            except redis.RedisError as error:
+                log.warning("events stream unavailable; retrying", error=type(error).__name__)
+                stop.wait(1.0)

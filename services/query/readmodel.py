@@ -73,6 +73,18 @@ class ReadModel:
         self._engine = engine
         metadata.create_all(engine)
 
+    def reset(self) -> None:
+        """Drop and recreate the tables (for a rebuild from the stream)."""
+        metadata.drop_all(self._engine)
+        metadata.create_all(self._engine)
+
+    def snapshot(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every payment and every event, in a stable order: to compare two read models."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(payments).order_by(payments.c.payment_id)).all()
+            evs = conn.execute(select(events).order_by(events.c.event_id)).all()
+        return [dict(r._mapping) for r in rows], [dict(e._mapping) for e in evs]
+
     def apply(self, stream_id: str, event: StatusEvent) -> bool:
         """Project one event; a repeated event (same event_id) changes nothing."""
         return self.apply_batch([(stream_id, event)]) == 1

@@ -11,23 +11,27 @@ from shared.bootstrap import Deps
 from shared.content import check_content
 from shared.domain import Action, PaymentStatus, check_segregation, next_status
 from shared.errors import ReasonCode, Refusal
-from shared.guard import Attempt, Outcome, authenticate, describe_validation_error, refuse
+from shared.expiry import refuse_if_overdue, transition_before_deadline
+from shared.guard import (
+    UNKNOWN_PAYMENT,
+    Attempt,
+    Outcome,
+    authenticate,
+    describe_validation_error,
+    raw_id,
+    refuse,
+)
 from shared.messages import Handoff, ReviewDecision
-from shared.store import Actor, Step
+from shared.store import Actor, DeadlinePassed, Step
 
 STAGE = "review"
 log = structlog.get_logger()
 
 
-def _raw_id(raw: Any, name: str) -> str:
-    value = raw.get(name) if isinstance(raw, dict) else None
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else "pay_invalid"
-
-
 def handle_intake(raw: Any, deps: Deps) -> Outcome:
     """otp_verified -> pending_review. A repeated hand-off, or one for a payment that has
     moved on, changes nothing."""
-    attempt = Attempt(STAGE, _raw_id(raw, "payment_id"), None, Actor(STAGE))
+    attempt = Attempt(STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, None, Actor(STAGE))
     try:
         try:
             handoff = Handoff.model_validate(raw)
@@ -42,7 +46,11 @@ def handle_intake(raw: Any, deps: Deps) -> Outcome:
             return Outcome("ignored", payment.payment_id, payment.status.value)
         check_content(payment, handoff.content_hash)
         target = next_status(payment.status, Action.INTAKE, STAGE)
-        updated = deps.store.transition(payment, [Step(target)], attempt.actor, None)
+        try:
+            updated = transition_before_deadline(deps, payment, [Step(target)], attempt.actor, None)
+        except DeadlinePassed:
+            # Nobody is refused: the payment simply expired before it was taken in.
+            return Outcome("ignored", payment.payment_id, PaymentStatus.EXPIRED.value)
         return Outcome("accepted", updated.payment_id, updated.status.value)
     except Refusal as refusal:
         return refuse(deps, attempt, refusal)
@@ -50,12 +58,8 @@ def handle_intake(raw: Any, deps: Deps) -> Outcome:
 
 def handle_review_decision(raw: Any, deps: Deps) -> Outcome:
     """pending_review -> pending_auth (approve) or rejected (reject, reason required)."""
-    command_id = raw.get("command_id") if isinstance(raw, dict) else None
     attempt = Attempt(
-        STAGE,
-        _raw_id(raw, "payment_id"),
-        command_id if isinstance(command_id, str) else None,
-        Actor(STAGE),
+        STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, raw_id(raw, "command_id"), Actor(STAGE)
     )
     try:
         try:
@@ -86,12 +90,14 @@ def handle_review_decision(raw: Any, deps: Deps) -> Outcome:
             steps.append(Step(current))
         target = next_status(current, action, STAGE)
         check_content(payment)
+        refuse_if_overdue(deps, payment)
+        deps.faults.point("review.decide")
         if decision.approve:
             steps.append(Step(target))
         else:
             steps.append(Step(target, "rejected_by_reviewer", decision.reason))
-        updated = deps.store.transition(
-            payment, steps, attempt.actor, decision.command_id, {"reviewer_id": user.username}
+        updated = transition_before_deadline(
+            deps, payment, steps, attempt.actor, decision.command_id, {"reviewer_id": user.username}
         )
         return Outcome("accepted", updated.payment_id, updated.status.value)
     except Refusal as refusal:

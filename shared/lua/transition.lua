@@ -4,12 +4,13 @@
 --
 -- KEYS[1] payment hash      KEYS[2] history list     KEYS[3] events stream
 -- KEYS[4] event seq counter KEYS[5] verdict list     KEYS[6] idempotency key
--- KEYS[7] order lock
+-- KEYS[7] order lock        KEYS[8] deadlines sorted set
 -- ARGV[1] mode: "create" | "transition" | "refuse"
 -- ARGV[2] JSON spec (see shared/store.py)
 --
 -- Replies: {"ok", status, version} | {"duplicate", payment_id, content_hash}
 --          {"conflict", status, version} | {"not_found"} | {"refused", reason_code, detail}
+--          {"past_deadline", status, version}
 
 local mode = ARGV[1]
 local spec = cjson.decode(ARGV[2])
@@ -75,6 +76,16 @@ local function apply_steps(status, version)
   if spec.command_id ~= cjson.null and spec.command_id ~= nil then
     redis.call("HSET", KEYS[1], "cmd:" .. spec.command_id, status)
   end
+  -- Deadline of the new status (otp_verified, pending_review, pending_auth), or none.
+  local ttl = spec.deadlines[status]
+  if ttl then
+    local deadline_at = tonumber(spec.now_ms) + tonumber(ttl)
+    redis.call("HSET", KEYS[1], "deadline_at", deadline_at)
+    redis.call("ZADD", KEYS[8], deadline_at, pid)
+  else
+    redis.call("HDEL", KEYS[1], "deadline_at")
+    redis.call("ZREM", KEYS[8], pid)
+  end
   for _, released in ipairs(spec.releases_order) do
     if status == released and redis.call("GET", KEYS[7]) == pid then
       redis.call("DEL", KEYS[7])
@@ -136,5 +147,12 @@ end
 local version = tonumber(redis.call("HGET", KEYS[1], "version"))
 if status ~= spec.expected_status or version ~= tonumber(spec.expected_version) then
   return {"conflict", status, tostring(version)}
+end
+if spec.enforce_deadline then
+  -- A person's decision after the deadline loses, even if no sweeper has expired it yet.
+  local deadline_at = redis.call("HGET", KEYS[1], "deadline_at")
+  if deadline_at and tonumber(spec.now_ms) >= tonumber(deadline_at) then
+    return {"past_deadline", status, tostring(version)}
+  end
 end
 return apply_steps(status, version)

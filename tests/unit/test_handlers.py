@@ -149,10 +149,13 @@ def raw_events(world: World) -> list[dict[str, Any]]:
     return [json.loads(data[b"event"]) for _id, data in entries]
 
 
-def test_an_invalid_request_is_refused_without_echoing_its_secrets(world: World) -> None:
+def test_an_invalid_request_is_refused_and_dead_lettered_without_echoing_its_secrets(
+    world: World,
+) -> None:
     message = world.request(amount="-1")
     outcome = handle_payment_request(message, world.deps)
-    assert (outcome.outcome, outcome.reason_code) == ("refused", "invalid_request")
+    assert (outcome.outcome, outcome.reason_code) == ("dead_lettered", "invalid_request")
+    assert outcome.dead_letter_reason is not None and "amount" in outcome.dead_letter_reason
     assert world.deps.store.get(PID) is None
     [event] = raw_events(world)
     assert (event["kind"], event["reason_code"], event["command_id"]) == (
@@ -166,23 +169,21 @@ def test_an_invalid_request_is_refused_without_echoing_its_secrets(world: World)
     assert message["otp"] not in raw_stream
 
 
-def test_a_message_that_is_not_even_a_dict_is_refused(world: World) -> None:
+def test_a_message_that_is_not_even_a_dict_is_dead_lettered_with_no_event(world: World) -> None:
     outcome = handle_payment_request(["not", "a", "request"], world.deps)
-    assert (outcome.outcome, outcome.reason_code) == ("refused", "invalid_request")
-    assert [e["reason_code"] for e in raw_events(world)] == ["invalid_request"]
+    assert (outcome.outcome, outcome.reason_code) == ("dead_lettered", "invalid_request")
+    assert outcome.dead_letter_reason is not None
+    # It names no payment: there is nothing to attach an event to.
+    assert raw_events(world) == []
 
 
 @pytest.mark.parametrize(
     "send",
     [
-        lambda world: handle_payment_request(world.request(amount="-1"), world.deps),
-        lambda world: handle_payment_request("garbage", world.deps),
         lambda world: world.review(payment_id_for("nope")),
         lambda world: world.authorize(payment_id_for("nope")),
     ],
     ids=[
-        "invalid-request",
-        "not-a-dict",
         "review-of-unknown-payment",
         "authorization-of-unknown-payment",
     ],
@@ -198,6 +199,17 @@ def test_a_refusal_before_any_payment_is_known_is_still_a_valid_status_event(
     assert missing == set(), f"refusal event lacks {sorted(missing)}"
     [decoded] = world.refusals()  # what the query service and `b2bpay events` read
     assert decoded.order_id is None
+
+
+def test_an_invalid_request_naming_a_payment_is_still_a_valid_status_event(world: World) -> None:
+    assert handle_payment_request(world.request(amount="-1"), world.deps).outcome == (
+        "dead_lettered"
+    )
+    [event] = raw_events(world)
+    missing = {"order_id", "enterprise_id", "amount", "currency"} - set(event)
+    assert missing == set(), f"refusal event lacks {sorted(missing)}"
+    [decoded] = world.refusals()
+    assert (decoded.reason_code, decoded.order_id) == ("invalid_request", None)
 
 
 # -- apply: acceptance and idempotency -----------------------------------------------------

@@ -1,0 +1,1 @@
+"""Sweeper: expires payments past their deadline (run with ``b2bpay worker sweeper``)."""
