@@ -75,6 +75,11 @@ class CreateResult:
     status: PaymentStatus | None
 
 
+class RecordedRefusal(Refusal):
+    """Raised when the atomic write itself refused and recorded the refusal (event and
+    verdict): the caller must not record it again."""
+
+
 class DeadlinePassed(Refusal):
     """Raised when a person acts on a payment after its deadline; the payment is expired."""
 
@@ -153,11 +158,17 @@ class PaymentStore:
         )
         reply = self._run("create", payment_id, spec, extra)
         if reply[0] == "refused":
-            raise Refusal(ReasonCode(reply[1]), reply[2])
+            raise RecordedRefusal(ReasonCode(reply[1]), reply[2])
         if reply[0] == "duplicate":
             existing = self.get(reply[1])
             return CreateResult("duplicate", reply[1], existing.status if existing else None)
         return CreateResult("created", payment_id, PaymentStatus(reply[1]))
+
+    def check_order_free(self, enterprise_id: str, order_id: str, payment_id: str) -> None:
+        """Refuse early if another live payment holds the order (the create re-checks)."""
+        holder = self._redis.get(self._keys.order_lock(enterprise_id, order_id))
+        if holder is not None and as_text(holder) != payment_id:
+            raise Refusal(ReasonCode.DUPLICATE_ORDER, "the order already has a live payment")
 
     def transition(
         self,

@@ -23,7 +23,7 @@ from shared.guard import (
     refuse,
 )
 from shared.messages import CancelPayment, Handoff, PaymentRequest, payment_id_for
-from shared.store import Actor, Step
+from shared.store import Actor, RecordedRefusal, Step
 
 STAGE = "apply"
 log = structlog.get_logger()
@@ -77,14 +77,21 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
         }
         structlog.contextvars.bind_contextvars(payment_id=attempt.payment_id)
         fields = fields_for(request)
+        # Who asks comes first: nothing about the payer (its accounts, contracts, or a known
+        # request) is told to anyone but a live applicant session of that payer.
+        user = authenticate(
+            deps, request.session.get_secret_value(), "applicant", request.payer.enterprise_id
+        )
+        attempt.as_user(user)
         existing = deps.store.get(attempt.payment_id)
         if existing is None:
             # Only a new request costs a one-time code; a repeat is answered from the record.
             check_eligibility(deps, request)
-            user = authenticate(
-                deps, request.session.get_secret_value(), "applicant", request.payer.enterprise_id
+            # Checked again atomically at create; checked here so that a refused request
+            # does not spend the applicant's code.
+            deps.store.check_order_free(
+                request.payer.enterprise_id, request.order_id, attempt.payment_id
             )
-            attempt.as_user(user)
             deps.otp.verify(
                 user.username,
                 user.totp_secret,
@@ -111,8 +118,7 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
         outcome = "accepted" if result.outcome == "created" else "duplicate"
         return Outcome(outcome, result.payment_id, result.status.value if result.status else None)
     except Refusal as refusal:
-        if refusal.reason_code in (ReasonCode.IDEMPOTENCY_CONFLICT, ReasonCode.DUPLICATE_ORDER):
-            # Already recorded by the atomic create.
+        if isinstance(refusal, RecordedRefusal):
             return Outcome("refused", attempt.payment_id, None, refusal.reason_code.value)
         return refuse(deps, attempt, refusal)
 

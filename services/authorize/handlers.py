@@ -77,7 +77,8 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
             user.username,
             user.totp_secret,
             decision.otp.get_secret_value(),
-            purpose=f"authorize:{decision.command_id}",
+            # Bound to the payment: one code never authorizes a second payment.
+            purpose=f"authorize:{payment.payment_id}:{decision.command_id}",
         )
         step = (
             Step(target)

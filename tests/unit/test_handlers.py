@@ -47,7 +47,13 @@ def history_statuses(world: World, payment_id: str) -> list[str | None]:
 
 
 def _ineligible(world: World) -> dict[str, Any]:
-    return {"payer": {"enterprise_id": INELIGIBLE_PAYER, "account": "IDLE-001", "name": "Idle Co"}}
+    # Eligibility is told only to the payer's own applicant.
+    own, _ = world.deps.directory.add_user("ivan", INELIGIBLE_PAYER, "applicant", "ivan-password")
+    return {
+        "payer": {"enterprise_id": INELIGIBLE_PAYER, "account": "IDLE-001", "name": "Idle Co"},
+        "session": world.session(own),
+        "otp": world.code(own),
+    }
 
 
 def _retail_bank(world: World) -> dict[str, Any]:
@@ -547,3 +553,47 @@ def test_a_refusal_and_the_later_acceptance_share_one_gapless_sequence(world: Wo
         (3, "transition", "otp_verified"),
     ]
     assert [e.seq for e in world.deps.store.get(PID).history] == [2, 3]  # type: ignore[union-attr]
+
+
+# -- review findings: codes bound to payments, nothing told to strangers --------------------
+
+
+def test_one_authorizer_code_and_command_id_never_authorize_a_second_payment(
+    world: World, clock: Any
+) -> None:
+    first = world.to_pending_review("req-1")
+    assert world.review(first).status == "pending_auth"
+    clock.advance(30)
+    assert world.apply(request_id="req-2", order_id="ORDER-2").outcome == "accepted"
+    world.intake_all()
+    second = payment_id_for("req-2")
+    assert world.review(second).status == "pending_auth"
+    decision = world.auth_decision(first)
+    assert handle_auth_decision(decision, world.deps).status == "authorized"
+
+    stolen = dict(decision, payment_id=second)
+    outcome = handle_auth_decision(stolen, world.deps)
+
+    assert (outcome.outcome, outcome.reason_code) == ("refused", "otp_replayed")
+    world.assert_status(second, "pending_auth")
+
+
+def test_a_known_request_is_not_confirmed_to_someone_without_a_valid_session(
+    world: World,
+) -> None:
+    assert world.apply().outcome == "accepted"
+    outcome = handle_payment_request(world.request(session="not-a-token"), world.deps)
+    assert (outcome.outcome, outcome.reason_code) == ("refused", "session_invalid")
+
+
+def test_a_second_payment_for_a_live_order_is_refused_without_spending_the_code(
+    world: World, clock: Any
+) -> None:
+    assert world.apply().outcome == "accepted"
+    clock.advance(30)
+    code = world.code(world.applicant)
+    refused = world.apply(request_id="req-2", otp=code)
+    assert (refused.outcome, refused.reason_code) == ("refused", "duplicate_order")
+    # The same code still works for the applicant's next, legitimate request.
+    accepted = world.apply(request_id="req-3", order_id="ORDER-3", otp=code)
+    assert accepted.outcome == "accepted", accepted
