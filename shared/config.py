@@ -17,7 +17,7 @@ class Settings(BaseSettings):
 
     #: Redis holding payment state, queues and the events stream.
     redis_url: str = "redis://127.0.0.1:6379/0"
-    #: Broker URL; empty means "the same Redis as redis_url". ``amqp://`` selects RabbitMQ.
+    #: Broker URL; empty means "the same Redis as redis_url" (only Redis brokers for now).
     broker_url: str = ""
     #: Every Redis key and queue namespace of this installation starts with this.
     prefix: str = "b2bpay:"
@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     #: Consecutive failed one-time codes after which a user is locked.
     otp_max_failures: int = 5
     #: Accepted clock drift, in 30-second TOTP steps on either side.
-    otp_valid_window: int = 1
+    otp_valid_window: int = Field(default=1, ge=0, le=1)
     #: How long ``submit``/``review``/``authorize``/``cancel`` wait for the stage's verdict.
     wait_seconds: float = 10.0
     #: A worker that has not sent a heartbeat for this long is considered dead and its

@@ -16,6 +16,8 @@ import structlog
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
+from shared.errors import TransientError
+
 SECRET_KEYS = frozenset({"password", "otp", "session", "token", "secret", "totp_secret", "code"})
 
 
@@ -35,26 +37,55 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None
         if as_json
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
+    common: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*common, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=True,
     )
-    # dramatiq logs through the standard library; keep its lines, at warning and above.
-    logging.basicConfig(
-        stream=out, level=logging.WARNING, format="%(levelname)s %(name)s %(message)s"
+    # dramatiq logs through the standard library: the same renderer and context (stage,
+    # message_id, payment_id), at warning and above, with message arguments hidden.
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+            foreign_pre_chain=[*common, structlog.stdlib.add_logger_name],
+        )
     )
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, HideMessageArguments) for f in handler.filters):
-            handler.addFilter(HideMessageArguments())
+    handler.addFilter(HideMessageArguments())
+    handler.addFilter(QuietRetries())
+    setattr(handler, _OURS, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
+_OURS = "_b2bpay_handler"
+
+
+class QuietRetries(logging.Filter):
+    """A transient fault (a lost race, a held lease, settlement pending) is retried by
+    design: one warning line, not an error with a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, TransientError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = f"{record.msg} Will retry: {type(error).__name__}: {error}"
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 class HideMessageArguments(logging.Filter):

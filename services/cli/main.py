@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+import redis
 import typer
 from pydantic import SecretStr, ValidationError
 
 from services.cli import context
-from services.cli.output import NO_VERDICT, OK, REFUSED, console, emit, fail
+from services.cli.output import NO_VERDICT, OK, REFUSED, UNAVAILABLE, console, emit, fail
 from shared import broker as q
 from shared.directory import ROLES, DirectoryError
 from shared.guard import describe_validation_error
@@ -499,12 +501,18 @@ def events(
 # -- operations ----------------------------------------------------------------------------
 @app.command()
 def worker(
-    stages: list[str] = typer.Argument(..., help="apply review authorize interbank query (any of)"),
+    stages: list[str] = typer.Argument(
+        ..., help="apply review authorize interbank query sweeper (any of)"
+    ),
     processes: int = typer.Option(1, "--processes", min=1, max=64),
     threads: int = typer.Option(4, "--threads", min=1, max=64),
+    as_json: bool = typer.Option(False, "--json", help="Log JSON lines even on a terminal."),
 ) -> None:
     """Run stage workers in this process (or N processes)."""
     from services.cli.worker import STAGES, run
+
+    if as_json:
+        os.environ["B2BPAY_LOG_FORMAT"] = "json"
 
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
@@ -534,6 +542,7 @@ def schema(
         help="payment_request | review_decision | auth_decision | cancel_payment | handoff | "
         "status_event",
     ),
+    as_json: bool = typer.Option(True, "--json", help="Always JSON; accepted for symmetry."),
 ) -> None:
     """Print the JSON Schema of the message contracts (all of them, or one)."""
     from shared.messages import CONTRACTS
@@ -556,7 +565,16 @@ _operations()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except redis.RedisError as error:
+        # Nothing was decided: say so plainly (never a traceback with a token in argv).
+        message = f"Redis is not reachable ({type(error).__name__}); nothing was changed"
+        if "--json" in sys.argv:
+            sys.stdout.write(json.dumps({"error": message}) + "\n")
+        else:
+            sys.stderr.write(f"error: {message}\n")
+        raise SystemExit(UNAVAILABLE) from None
 
 
 if __name__ == "__main__":

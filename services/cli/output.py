@@ -1,5 +1,5 @@
 """How the CLI speaks: one JSON object (or JSON lines) with ``--json``, rich tables without.
-Exit codes: 0 ok, 1 refused, 2 bad input, 3 no verdict in time."""
+Exit codes: 0 ok, 1 refused, 2 bad input, 3 no verdict in time, 4 Redis unreachable."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-OK, REFUSED, BAD_INPUT, NO_VERDICT = 0, 1, 2, 3
+OK, REFUSED, BAD_INPUT, NO_VERDICT, UNAVAILABLE = 0, 1, 2, 3, 4
 console = Console()
 errors = Console(stderr=True)
 

@@ -6,11 +6,14 @@ re-reads its own pending entries, so a crash loses nothing and projects nothing 
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 
 import redis
 import structlog
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from services.query.readmodel import ReadModel
 from shared.keys import Keys
@@ -25,12 +28,13 @@ log = structlog.get_logger()
 
 class Projector:
     def __init__(
-        self, client: redis.Redis, keys: Keys, model: ReadModel, consumer: str = "query-1"
+        self, client: redis.Redis, keys: Keys, model: ReadModel, consumer: str | None = None
     ) -> None:
         self._redis = client
         self._stream = keys.events
         self._model = model
-        self._consumer = consumer
+        # One consumer per process: a crashed one's entries are taken over by the next.
+        self._consumer = consumer or f"query-{socket.gethostname()}-{os.getpid()}"
         try:
             self._redis.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
         except redis.ResponseError as e:
@@ -49,11 +53,46 @@ class Projector:
             except ValidationError:
                 log.error("undecodable status event skipped", stream_id=sid)
         # One transaction for the batch, and only then the acknowledgement: a crash in
-        # between re-projects the batch, which the event_id check makes harmless.
-        self._model.apply_batch(batch)
+        # between re-projects the batch, which the event_id check makes harmless. A database
+        # outage (OperationalError) propagates: nothing is acknowledged, all is read again.
+        try:
+            self._model.apply_batch(batch)
+        except (IntegrityError, DataError):
+            # A projector racing this one, or one entry the database will not take: project
+            # them one at a time so one bad entry does not hold up the rest.
+            for sid, event in batch:
+                self._apply_one(sid, event)
         if entries:
             self._redis.xack(self._stream, GROUP, *[sid for sid, _ in entries])
         return len(entries)
+
+    def _apply_one(self, stream_id: str, event: StatusEvent) -> None:
+        for attempt in (1, 2):
+            try:
+                self._model.apply(stream_id, event)
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+            except DataError as error:
+                log.error(
+                    "status event cannot be stored in the read model; skipped",
+                    stream_id=stream_id,
+                    payment_id=event.payment_id,
+                    error=type(error).__name__,
+                )
+                return
+
+    def _forget_idle_consumers(self) -> None:
+        """Consumers of crashed processes, once their entries were taken over."""
+        for consumer in self._redis.xinfo_consumers(self._stream, GROUP):
+            name = as_text(consumer["name"])
+            if (
+                name != self._consumer
+                and consumer["pending"] == 0
+                and consumer["idle"] > CLAIM_IDLE_MS
+            ):
+                self._redis.xgroup_delconsumer(self._stream, GROUP, name)
 
     def _drain_pending(self) -> int:
         """Entries read but never acknowledged — by this consumer before a crash, or by
@@ -70,6 +109,7 @@ class Projector:
                 break
         while (n := self._read("0", None)) > 0:
             total += n
+        self._forget_idle_consumers()
         return total
 
     def catch_up(self) -> int:
@@ -105,6 +145,8 @@ class Projector:
                     log.info("query projector running", consumer=self._consumer)
                     started = True
                 self._read(">", block_ms)
-            except redis.RedisError as error:
-                log.warning("events stream unavailable; retrying", error=type(error).__name__)
+            except (redis.RedisError, OperationalError) as error:
+                log.warning(
+                    "events stream or read model unavailable; retrying", error=type(error).__name__
+                )
                 stop.wait(1.0)
