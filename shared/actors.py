@@ -18,7 +18,7 @@ from shared.guard import Outcome
 
 log = structlog.get_logger()
 Handler = Callable[[Any, Deps], Outcome]
-StageActor = dramatiq.Actor[[Any], None]
+StageActor = dramatiq.Actor[..., None]
 
 #: No legitimate command comes near this; a larger one is dead-lettered unread.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -27,9 +27,16 @@ MAX_MESSAGE_BYTES = 64 * 1024
 def stage_actor(
     broker: dramatiq.Broker, deps: Deps, handler: Handler, queue: str, name: str
 ) -> StageActor:
-    def run(message: Any) -> None:
+    def run(*args: Any, **kwargs: Any) -> None:
         current = CurrentMessage.get_current_message()
         message_id = str(current.message_id) if current is not None else "?"
+        if len(args) != 1 or kwargs:
+            # Every stage message is exactly one JSON object; anything else is kept aside.
+            reason = f"malformed message: {len(args)} arguments and {len(kwargs)} keywords"
+            deps.deadletters.add(queue, name, message_id, reason, {"args": len(args)})
+            log.warning("message dead-lettered", reason=reason)
+            return
+        message = args[0]
         size = len(json.dumps(message, default=str))
         if size > MAX_MESSAGE_BYTES:
             reason = f"message too large: {size} bytes (limit {MAX_MESSAGE_BYTES})"

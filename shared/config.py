@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     deadline_pending_auth_seconds: float = 86_400
     #: How often the sweeper looks for payments past their deadline (seconds).
     sweep_interval_seconds: float = 1.0
+    #: How long one interbank worker may hold an end-to-end id while it talks to clearing
+    #: (milliseconds). Longer than any clearing call; a killed holder blocks no longer.
+    clearing_lease_ms: int = 15_000
     #: Fault-injection points for the fault suite. Never enable in production.
     fault_hooks: bool = False
     #: Structlog output: "auto" (console on a terminal, JSON otherwise), "json" or "console".

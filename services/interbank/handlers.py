@@ -100,7 +100,7 @@ def handle_submission(raw: Any, deps: Deps) -> Outcome:
         # One worker at a time per end-to-end id: two deliveries of one hand-off must not
         # both find "unknown" at clearing and both submit. The loser is retried and then
         # finds the payment submitted.
-        with deps.leases.hold(f"clearing:{e2e}"):
+        with deps.leases.hold(f"clearing:{e2e}", deps.settings.clearing_lease_ms):
             current = deps.store.get(payment.payment_id)
             assert current is not None
             payment = current
