@@ -1,0 +1,83 @@
+"""Garbage in every queue: dead-lettered with a reason, workers alive, other payments fine."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import dramatiq
+import pytest
+
+from shared import broker as q
+from tests.faults.conftest import FULL_HISTORY, Cluster, wait_until
+
+pytestmark = pytest.mark.faults
+
+ACTOR_OF = {
+    q.APPLY: q.APPLY_PAYMENT,
+    q.OTP_VERIFIED: q.TAKE_IN,
+    q.PENDING_REVIEW: q.DECIDE_REVIEW,
+    q.PENDING_AUTH: q.DECIDE_AUTHORIZATION,
+    q.INTERBANK: q.SUBMIT_TO_CLEARING,
+}
+POISONS = {
+    "wrong schema": ({"hello": "world", "session": "v1.a.b", "otp": "123456"},),
+    "wrong types": ({"payment_id": 42, "approve": "maybe", "request_id": ["x"]},),
+    "not an object": ("just a string",),
+    "huge payload": ({"payment_id": "pay_x", "blob": "x" * 200_000},),
+    "wrong arity": (),
+}
+
+
+def _send_raw_body(cluster: Cluster, queue: str, body: bytes) -> None:
+    """What someone with broker access could write: a body that is no dramatiq message."""
+    namespace = cluster.settings.queue_namespace()
+    message_id = str(uuid.uuid4())
+    client = cluster.deps.redis
+    client.hset(f"{namespace}:{queue}.msgs", message_id, body)
+    client.rpush(f"{namespace}:{queue}", message_id)
+
+
+def test_poison_in_every_queue_is_dead_lettered_and_the_workers_keep_paying(
+    cluster: Cluster,
+) -> None:
+    cluster.enrol("applicant", "applicant")
+    cluster.enrol("reviewer", "reviewer")
+    cluster.enrol("authorizer", "authorizer")
+    workers = cluster.start_all()
+
+    for queue, actor in ACTOR_OF.items():
+        for args in POISONS.values():
+            message: dramatiq.Message[object] = dramatiq.Message(
+                queue_name=queue, actor_name=actor, args=args, kwargs={}, options={}
+            )
+            cluster.deps.broker.enqueue(message)
+        _send_raw_body(cluster, queue, b"{not json at all")
+    expected = len(ACTOR_OF) * (len(POISONS) + 1)
+
+    payment_id = cluster.submit(1, "applicant")
+    cluster.wait_status(payment_id, "pending_review")
+    cluster.review(payment_id, "reviewer")
+    cluster.wait_status(payment_id, "pending_auth")
+    cluster.authorize(payment_id, "authorizer")
+    cluster.wait_status(payment_id, "settled")
+    assert cluster.history(payment_id) == FULL_HISTORY
+
+    letters = wait_until(
+        f"{expected} dead letters",
+        lambda: (found := cluster.deps.deadletters.list(1000)) and len(found) >= expected and found,
+        timeout=30,
+    )
+    assert len(letters) == expected
+    assert {d.queue for d in letters} == set(ACTOR_OF)
+    reasons = " | ".join(d.reason for d in letters)
+    for fragment in ("invalid_request", "too large", "malformed message", "undecodable"):
+        assert fragment in reasons
+    stored = json.dumps([d.as_dict() for d in letters])
+    assert "v1.a.b" not in stored and "123456" not in stored, "secrets must be stripped"
+    assert all(proc.poll() is None for proc in workers.values()), "a worker died"
+    # Nothing was left half-done: no queue holds a message, none waits in dramatiq's own DLQ.
+    namespace = cluster.settings.queue_namespace()
+    for queue in ACTOR_OF:
+        assert cluster.deps.redis.llen(f"{namespace}:{queue}") == 0
+        assert cluster.deps.redis.zcard(f"{namespace}:{queue}.XQ") == 0
