@@ -3,8 +3,6 @@ stages, which expire an overdue payment themselves rather than act on it."""
 
 from __future__ import annotations
 
-import time
-
 from shared.bootstrap import Deps
 from shared.domain import Action, PaymentStatus, next_status
 from shared.errors import ConcurrentUpdate, IllegalTransition, ReasonCode, Refusal
@@ -13,16 +11,15 @@ from shared.store import Actor, DeadlinePassed, Payment, Step
 SWEEPER = Actor("sweeper")
 
 
-def is_overdue(payment: Payment, now: float | None = None) -> bool:
+def is_overdue(payment: Payment, now: float) -> bool:
     deadline_at = payment.fields.get("deadline_at")
-    moment = time.time() if now is None else now
-    return deadline_at is not None and moment * 1000 >= float(deadline_at)
+    return deadline_at is not None and now * 1000 >= float(deadline_at)
 
 
 def expire_if_overdue(deps: Deps, payment: Payment, now: float | None = None) -> Payment:
     """Expire ``payment`` if its deadline has passed. Racing a decision, exactly one of the
     two wins the atomic transition; the loser finds the payment moved on."""
-    if not is_overdue(payment, now):
+    if not is_overdue(payment, deps.store.now() if now is None else now):
         return payment
     try:
         target = next_status(payment.status, Action.EXPIRE, SWEEPER.stage)
@@ -36,7 +33,7 @@ def expire_if_overdue(deps: Deps, payment: Payment, now: float | None = None) ->
 
 def sweep(deps: Deps, now: float | None = None, limit: int = 200) -> int:
     """Expire every overdue payment; returns how many were expired."""
-    moment = time.time() if now is None else now
+    moment = deps.store.now() if now is None else now
     expired = 0
     for payment_id in deps.store.overdue(moment, limit):
         payment = deps.store.get(payment_id)
@@ -50,7 +47,7 @@ def sweep(deps: Deps, now: float | None = None, limit: int = 200) -> int:
 
 def refuse_if_overdue(deps: Deps, payment: Payment) -> None:
     """A person's command on an overdue payment: expire it, and refuse the command."""
-    if is_overdue(payment):
+    if is_overdue(payment, deps.store.now()):
         expire_if_overdue(deps, payment)
         raise Refusal(ReasonCode.DEADLINE_PASSED, "the payment's deadline has passed")
 

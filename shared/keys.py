@@ -80,6 +80,9 @@ class Keys:
     def fault_hold(self, actor_name: str) -> str:
         return f"{self.prefix}fault:hold:{actor_name}"
 
+    def fault_release(self, actor_name: str) -> str:
+        return f"{self.prefix}fault:release:{actor_name}"
+
     def fault_held(self, actor_name: str) -> str:
         return f"{self.prefix}fault:held:{actor_name}"
 

@@ -164,6 +164,10 @@ class PaymentStore:
             return CreateResult("duplicate", reply[1], existing.status if existing else None)
         return CreateResult("created", payment_id, PaymentStatus(reply[1]))
 
+    def now(self) -> float:
+        """The store's clock (seconds): what deadlines are measured against."""
+        return self._clock()
+
     def check_order_free(self, enterprise_id: str, order_id: str, payment_id: str) -> None:
         """Refuse early if another live payment holds the order (the create re-checks)."""
         holder = self._redis.get(self._keys.order_lock(enterprise_id, order_id))

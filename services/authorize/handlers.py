@@ -85,6 +85,7 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
             if decision.approve
             else Step(target, "rejected_by_authorizer", decision.reason)
         )
+        deps.faults.point("authorize.before_transition")
         updated = transition_before_deadline(
             deps,
             payment,

@@ -170,19 +170,14 @@ class Cluster:
 
     # -- fault points ------------------------------------------------------------------
     def hold(self, point: str) -> None:
-        self.deps.redis.set(self.deps.keys.fault_hold(point), "1")
+        self.deps.faults.hold(point)
 
     def wait_held(self, point: str, timeout: float = 30) -> None:
-        reply = self.deps.redis.blpop([self.deps.keys.fault_held(point)], timeout=min(timeout, 4))
-        if reply is None:
-            wait_until(
-                f"a worker held at {point}",
-                lambda: self.deps.redis.lpop(self.deps.keys.fault_held(point)),
-                timeout,
-            )
+        if not self.deps.faults.wait_held(point, timeout):
+            pytest.fail(f"no worker reached {point} within {timeout} s")
 
     def release(self, point: str) -> None:
-        self.deps.redis.delete(self.deps.keys.fault_hold(point))
+        self.deps.faults.release(point)
 
 
 def cleanup(client: redis.Redis, prefix: str) -> None:
