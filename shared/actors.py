@@ -4,11 +4,13 @@ in the dead-letter queue, log the outcome. Nothing else."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import dramatiq
+import redis
 import structlog
 from dramatiq.middleware import CurrentMessage
 
@@ -22,6 +24,35 @@ StageActor = dramatiq.Actor[..., None]
 
 #: No legitimate command comes near this; a larger one is dead-lettered unread.
 MAX_MESSAGE_BYTES = 64 * 1024
+#: How long a handler waits for Redis to come back before giving the message up to retries.
+OUTAGE_PATIENCE_SECONDS = 300.0
+REDIS_OUTAGE = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+def _through_outages(handler: Handler, message: Any, deps: Deps) -> Outcome:
+    """Run the handler; if Redis goes away under it, wait for Redis and run it again.
+
+    Handing the message back to dramatiq instead would need Redis for the retry itself, and
+    dramatiq acknowledges a message whose retry could not be enqueued: it would be lost.
+    Running the handler again is safe: every handler is idempotent (a change already made
+    is recognised by its command id or by the payment's state)."""
+    deadline = time.monotonic() + OUTAGE_PATIENCE_SECONDS
+    pause = 0.2
+    while True:
+        try:
+            return handler(message, deps)
+        except REDIS_OUTAGE as error:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("redis unavailable; will run the message again", error=type(error).__name__)
+        while time.monotonic() < deadline:
+            time.sleep(pause)  # waiting out an outage, bounded by the deadline
+            pause = min(pause * 2, 2.0)
+            try:
+                if deps.redis.ping():
+                    break
+            except REDIS_OUTAGE:
+                continue
 
 
 def stage_actor(
@@ -43,7 +74,7 @@ def stage_actor(
             dead_letter_id = deps.deadletters.add(queue, name, message_id, reason, {"size": size})
             log.warning("message dead-lettered", reason=reason, dead_letter_id=dead_letter_id)
             return
-        outcome = handler(message, deps)
+        outcome = _through_outages(handler, message, deps)
         if outcome.dead_letter_reason is not None:
             dead_letter_id = deps.deadletters.add(
                 queue, name, message_id, outcome.dead_letter_reason, message

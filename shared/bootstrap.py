@@ -15,6 +15,7 @@ import redis
 from shared import broker as queues
 from shared.clearing import ClearingAdapter, SimulatedClearing
 from shared.config import Settings
+from shared.crypto import totp_key_ring
 from shared.deadletter import DeadLetters
 from shared.directory import Directory
 from shared.domain import PaymentStatus
@@ -22,7 +23,7 @@ from shared.faults import FaultPoints
 from shared.keys import Keys
 from shared.lease import Leases
 from shared.otp import OtpVerifier
-from shared.sessions import SessionSigner, session_key
+from shared.sessions import Sessions, SessionSigner, session_key
 from shared.store import PaymentStore
 
 
@@ -33,7 +34,7 @@ class Deps:
     keys: Keys
     store: PaymentStore
     directory: Directory
-    sessions: SessionSigner
+    sessions: Sessions
     otp: OtpVerifier
     clearing: ClearingAdapter
     leases: Leases
@@ -55,6 +56,7 @@ def bootstrap(
     configured = (
         settings.session_secret.get_secret_value().encode() if settings.session_secret else None
     )
+    totp = settings.totp_keys.get_secret_value() if settings.totp_keys else None
     # With no separate broker URL the queues live in the same Redis as the payments.
     broker = queues.build_broker(settings, client if not settings.broker_url else None)
     deadletters = DeadLetters(client, keys)
@@ -67,8 +69,13 @@ def bootstrap(
         redis=client,
         keys=keys,
         store=PaymentStore(client, keys, deadlines_of(settings)),
-        directory=directory or Directory(client, keys),
-        sessions=SessionSigner(session_key(client, keys, configured), settings.session_ttl_seconds),
+        directory=directory or Directory(client, keys, totp_keys=totp_key_ring(client, keys, totp)),
+        sessions=Sessions(
+            client,
+            keys,
+            SessionSigner(session_key(client, keys, configured), settings.session_ttl_seconds),
+            settings.session_idle_seconds,
+        ),
         otp=OtpVerifier(client, keys, settings.otp_max_failures, settings.otp_valid_window),
         clearing=SimulatedClearing(client, keys),
         leases=Leases(client, keys.prefix),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.errors import DecodeError
+from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.middleware import CurrentMessage, Retries
 
 from shared.config import Settings
@@ -52,6 +53,16 @@ class _GuardedConsumer(_RedisConsumer):
                 return super().__next__()  # type: ignore[no-any-return]
             except DecodeError as error:
                 self._set_aside(error.data)
+            except ConnectionClosed:
+                self._take_new_identity()
+                raise
+
+    def _take_new_identity(self) -> None:
+        """After losing Redis, acknowledgements of messages fetched before may have been lost
+        with it; the messages would then wait forever in this worker's set of unacknowledged
+        messages, since the worker keeps its heartbeat alive. A new identity lets the old set
+        look dead, so maintenance hands its messages out again (handlers are idempotent)."""
+        self.broker.broker_id = str(uuid.uuid4())
 
     def _set_aside(self, data: bytes) -> None:
         broker: GuardedRedisBroker = self.broker

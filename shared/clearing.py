@@ -88,17 +88,21 @@ class SimulatedClearing:
         self._delay()
         if self._fault("unavailable"):
             raise ClearingUnavailable("clearing refused the connection")
-        self._redis.rpush(
-            self._keys.clearing_log,
-            json.dumps({"e2e": end_to_end_id, "amount": amount, "currency": currency}),
-        )
         if self._fault("reject_next"):
             code = as_text(self._redis.hget(self._keys.clearing_faults, "reject_code") or b"AC04")
             record: dict[str, str | int] = {"state": "rejected", "reason_code": code}
         else:
             polls = self._redis.hget(self._keys.clearing_faults, "settle_after_polls")
             record = {"state": "accepted", "polls_left": int(as_text(polls or b"0"))}
-        first = self._redis.set(self._keys.clearing(end_to_end_id), json.dumps(record), nx=True)
+        # Received and recorded in one step, as a clearing house does: an instruction that
+        # reached it is known to its status query.
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.rpush(
+            self._keys.clearing_log,
+            json.dumps({"e2e": end_to_end_id, "amount": amount, "currency": currency}),
+        )
+        pipe.set(self._keys.clearing(end_to_end_id), json.dumps(record), nx=True)
+        _, first = pipe.execute()
         if self._fault("timeout_after_accept"):
             raise ClearingTimeout("no answer from clearing within the timeout")
         return self.status(end_to_end_id) if first else ClearingResult("accepted")

@@ -26,8 +26,16 @@ class Settings(BaseSettings):
     #: HMAC key for session tokens. Unset: a random key is generated once and kept in Redis,
     #: which is only acceptable for development (anyone with Redis access could forge tokens).
     session_secret: SecretStr | None = None
-    #: Lifetime of a session token, in seconds.
+    #: Lifetime of a session token, in seconds, however active the session is.
     session_ttl_seconds: int = 900
+    #: A session ends after this many seconds without a successful use (PSD2 RTS Art.
+    #: 4(3)(d) allows at most 5 minutes of inactivity).
+    session_idle_seconds: int = Field(default=300, gt=0)
+    #: Key ring for TOTP secrets at rest (AES-256-GCM): ``kid1:<base64 of 32 bytes>,kid2:...``;
+    #: the first key encrypts, every key decrypts. Unset: a key is generated once and kept in
+    #: Redis, which is only acceptable for development (anyone with Redis access could
+    #: decrypt the secrets).
+    totp_keys: SecretStr | None = None
     #: Consecutive failed one-time codes after which a user is locked.
     otp_max_failures: int = 5
     #: Accepted clock drift, in 30-second TOTP steps on either side.

@@ -33,8 +33,11 @@ class ReasonCode(StrEnum):
     DUPLICATE_ORDER = "duplicate_order"
     #: The session token is malformed, forged or for an unknown user.
     SESSION_INVALID = "session_invalid"
-    #: The session token has expired.
+    #: The session token has expired, or the session ended after a time without use.
     SESSION_EXPIRED = "session_expired"
+    #: The session was ended on purpose: logout, or an administrator revoked the user's
+    #: sessions (also when re-enabling a disabled user).
+    SESSION_REVOKED = "session_revoked"
     #: The session's role may not perform this command at this stage.
     WRONG_ROLE = "wrong_role"
     #: The session's enterprise is not the payer.

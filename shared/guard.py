@@ -18,18 +18,26 @@ log = structlog.get_logger()
 
 
 def authenticate(deps: Deps, token: str, role: str, payer_enterprise: str) -> User:
+    """The user behind a live session who may act here, or a :class:`Refusal`.
+
+    The order matters: everything about authentication (token, session record, the user's
+    state) is checked before the role and the enterprise, so ``wrong_role`` and
+    ``wrong_enterprise`` reach only a person already authenticated (see
+    :mod:`shared.disclosure`). Only a use that passes every check restarts the session's
+    idle timeout."""
     session = deps.sessions.verify(token)
     user = deps.directory.user(session.username)
     if user is None or user.role != session.role or user.enterprise_id != session.enterprise_id:
         raise Refusal(ReasonCode.SESSION_INVALID, "session does not match a known user")
+    if not user.active or deps.otp.is_locked(user.username):
+        raise Refusal(ReasonCode.USER_LOCKED, "user is locked or disabled")
     if session.role != role:
         raise Refusal(ReasonCode.WRONG_ROLE, f"this step needs the {role} role")
     if session.enterprise_id != payer_enterprise:
         raise Refusal(
             ReasonCode.WRONG_ENTERPRISE, "the user does not belong to the payer enterprise"
         )
-    if not user.active or deps.otp.is_locked(user.username):
-        raise Refusal(ReasonCode.USER_LOCKED, "user is locked or disabled")
+    deps.sessions.refresh(session)
     return user
 
 

@@ -59,6 +59,17 @@ class Keys:
     def session_secret(self) -> str:
         return f"{self.prefix}secret:session"
 
+    def session(self, session_id: str) -> str:
+        return f"{self.prefix}session:{session_id}"
+
+    def session_epoch(self, username: str) -> str:
+        """Raised to revoke every session of a user opened before."""
+        return f"{self.prefix}session-epoch:{username}"
+
+    @property
+    def totp_dev_key(self) -> str:
+        return f"{self.prefix}secret:totp"
+
     def clearing(self, end_to_end_id: str) -> str:
         return f"{self.prefix}clearing:{end_to_end_id}"
 

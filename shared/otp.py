@@ -18,6 +18,10 @@ from shared.errors import ReasonCode, Refusal
 from shared.keys import Keys
 
 STEP_SECONDS = 30
+#: Added to the refusal of a failed code that leaves the user one more try: the person is
+#: warned before the attempt that locks them out. It speaks of their own lock, not of which
+#: factor failed, so entrypoints may show it (see :mod:`shared.disclosure`).
+LAST_ATTEMPT_WARNING = "1 attempt left before the user is locked"
 _SCRIPT = resources.files("shared").joinpath("lua/otp.lua").read_text()
 
 
@@ -65,9 +69,10 @@ class OtpVerifier:
         failures = int(reply[1])
         if outcome == "locked" or failures >= self._max_failures:
             raise Refusal(ReasonCode.USER_LOCKED, "too many failed one-time codes; user locked")
+        warning = f"; {LAST_ATTEMPT_WARNING}" if self._max_failures - failures == 1 else ""
         if outcome == "replayed":
-            raise Refusal(ReasonCode.OTP_REPLAYED, "one-time code was already used")
-        raise Refusal(ReasonCode.OTP_INVALID, "one-time code is not valid")
+            raise Refusal(ReasonCode.OTP_REPLAYED, f"one-time code was already used{warning}")
+        raise Refusal(ReasonCode.OTP_INVALID, f"one-time code is not valid{warning}")
 
     def is_locked(self, username: str) -> bool:
         return self._redis.hget(self._keys.otp_state(username), "locked") == b"1"

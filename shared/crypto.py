@@ -1,0 +1,116 @@
+"""Secrets at rest: AES-256-GCM under a ring of named keys.
+
+A sealed value reads ``<key id>:<nonce, base64>:<ciphertext and tag, base64>``. The first key
+of the ring encrypts; any key of the ring decrypts what it sealed, so keys can be rotated: add
+the new key in front, re-encrypt everything (``b2bpay admin rotate-totp-key``), then drop the
+old one. Each value is bound to associated data (for TOTP secrets: the username), so a sealed
+value copied onto another user does not decrypt.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from collections.abc import Sequence
+
+import redis
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from shared.errors import B2bpayError
+from shared.keys import Keys
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+#: The id of the key generated for development when no key ring is configured.
+DEV_KEY_ID = "dev"
+_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+class CryptoError(B2bpayError):
+    """Raised when a sealed value does not decrypt: malformed, sealed under a key the ring
+    does not hold, tampered with, or bound to other associated data."""
+
+
+class KeyRingError(B2bpayError):
+    """Raised when a configured key ring is malformed; the message never holds key material."""
+
+
+class KeyRing:
+    """Named AES-256 keys; the first one encrypts."""
+
+    def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        if not keys:
+            raise KeyRingError("a key ring needs at least one key")
+        self._keys: dict[str, AESGCM] = {}
+        for position, (key_id, key) in enumerate(keys, start=1):
+            if not _KEY_ID.fullmatch(key_id):
+                raise KeyRingError(
+                    f"key {position}: the id must be 1-32 letters, digits, '_' or '-'"
+                )
+            if key_id in self._keys:
+                raise KeyRingError(f"key {position}: the id {key_id!r} is used twice")
+            if len(key) != KEY_BYTES:
+                raise KeyRingError(f"key {key_id!r}: must be exactly {KEY_BYTES} bytes")
+            self._keys[key_id] = AESGCM(key)
+        self.current_id = keys[0][0]
+
+    @classmethod
+    def parse(cls, spec: str) -> KeyRing:
+        """A ring from ``kid1:<base64 of 32 bytes>,kid2:...`` (the first is current)."""
+        keys: list[tuple[str, bytes]] = []
+        for position, entry in enumerate(spec.split(","), start=1):
+            key_id, sep, encoded = entry.strip().partition(":")
+            if not sep:
+                raise KeyRingError(f"key {position}: expected <id>:<base64 key>")
+            try:
+                key = base64.b64decode(encoded.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise KeyRingError(f"key {key_id!r}: not valid base64") from None
+            keys.append((key_id.strip(), key))
+        return cls(keys)
+
+    def key_id_of(self, sealed: str) -> str:
+        return sealed.partition(":")[0]
+
+    def encrypt(self, plaintext: str, associated_data: str) -> str:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._keys[self.current_id].encrypt(
+            nonce, plaintext.encode(), associated_data.encode()
+        )
+        return f"{self.current_id}:{_b64(nonce)}:{_b64(sealed)}"
+
+    def decrypt(self, sealed: str, associated_data: str) -> str:
+        try:
+            key_id, nonce_b64, body_b64 = sealed.split(":")
+            aead = self._keys[key_id]
+            nonce = base64.b64decode(nonce_b64, validate=True)
+            if len(nonce) != NONCE_BYTES:
+                raise ValueError("nonce length")
+            plain = aead.decrypt(
+                nonce, base64.b64decode(body_b64, validate=True), associated_data.encode()
+            )
+            return plain.decode()
+        except KeyError:
+            raise CryptoError("sealed under a key this key ring does not hold") from None
+        except (ValueError, binascii.Error, InvalidTag, UnicodeDecodeError):
+            raise CryptoError(
+                "sealed value is malformed, tampered with or not bound here"
+            ) from None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def totp_key_ring(client: redis.Redis, keys: Keys, configured: str | None) -> KeyRing:
+    """The configured key ring, or (development only) one key generated once and kept in
+    Redis under the id ``dev``, shared by every process of the installation."""
+    if configured:
+        return KeyRing.parse(configured)
+    client.set(keys.totp_dev_key, _b64(secrets.token_bytes(KEY_BYTES)), nx=True)
+    stored = client.get(keys.totp_dev_key)
+    assert stored is not None
+    return KeyRing([(DEV_KEY_ID, base64.b64decode(stored))])

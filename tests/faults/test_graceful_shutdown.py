@@ -1,0 +1,42 @@
+"""SIGTERM lets a worker finish what it holds: nothing half-done, nothing done twice."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.faults.conftest import FULL_HISTORY, Cluster
+
+pytestmark = pytest.mark.faults
+
+
+def test_sigterm_in_the_middle_of_a_clearing_submission_finishes_it_and_exits_cleanly(
+    cluster: Cluster,
+) -> None:
+    cluster.enrol("applicant", "applicant")
+    cluster.enrol("reviewer", "reviewer")
+    cluster.enrol("authorizer", "authorizer")
+    workers = cluster.start_all()
+    pid = cluster.submit(1, "applicant")
+    cluster.wait_status(pid, "pending_review")
+    cluster.review(pid, "reviewer")
+    cluster.wait_status(pid, "pending_auth")
+
+    cluster.hold("interbank.after_submit")
+    cluster.authorize(pid, "authorizer")
+    cluster.wait_held("interbank.after_submit")
+    interbank = workers["interbank"]
+    interbank.send_signal(signal.SIGTERM)
+    cluster.release("interbank.after_submit")
+
+    assert interbank.wait(timeout=45) == 0
+    # No other interbank worker runs: the stopping one finished the payment itself.
+    assert cluster.status(pid) == "settled"
+    assert cluster.history(pid) == FULL_HISTORY
+    payment = cluster.deps.store.get(pid)
+    assert payment is not None
+    assert cluster.deps.clearing.submissions() == [payment.fields["end_to_end_id"]]  # type: ignore[attr-defined]
+    namespace = cluster.settings.queue_namespace()
+    assert cluster.deps.redis.llen(f"{namespace}:interbank") == 0
+    assert cluster.deps.redis.hlen(f"{namespace}:interbank.msgs") == 0, "message not acknowledged"
