@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     #: How long one interbank worker may hold an end-to-end id while it talks to clearing
     #: (milliseconds). Longer than any clearing call; a killed holder blocks no longer.
     clearing_lease_ms: int = 15_000
+    #: A query consumer silent this long is presumed dead and its entries taken over (ms).
+    query_claim_idle_ms: int = 30_000
     #: Fault-injection points for the fault suite. Never enable in production.
     fault_hooks: bool = False
     #: Structlog output: "auto" (console on a terminal, JSON otherwise), "json" or "console".

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import redis
 import typer
@@ -14,8 +14,11 @@ from pydantic import SecretStr, ValidationError
 
 from services.cli import context
 from services.cli.output import NO_VERDICT, OK, REFUSED, UNAVAILABLE, console, emit, fail
+from shared import access
 from shared import broker as q
 from shared.directory import ROLES, DirectoryError
+from shared.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
+from shared.errors import Refusal
 from shared.guard import describe_validation_error
 from shared.messages import (
     AuthDecision,
@@ -90,8 +93,16 @@ def _dispatch_and_wait(
             as_json,
         )
         raise typer.Exit(NO_VERDICT)
-    emit(verdict.model_dump(), as_json, title="verdict")
+    shown = verdict.model_dump()
+    if verdict.outcome == "refused":
+        # Never say which factor failed; the refusal event keeps the precise code.
+        shown["reason_code"], shown["reason"] = for_person(verdict.reason_code, verdict.reason)
+    emit(shown, as_json, title="verdict")
     raise typer.Exit(REFUSED if verdict.outcome == "refused" else OK)
+
+
+def _authentication_failed(as_json: bool) -> NoReturn:
+    fail(GENERIC_REASON, as_json, REFUSED, reason_code=AUTHENTICATION_FAILED)
 
 
 # -- admin ---------------------------------------------------------------------------------
@@ -179,11 +190,51 @@ def add_user(
 @admin.command("unlock")
 def unlock(username: str, as_json: bool = JSON) -> None:
     """Clear a user's failed-code count and lock."""
-    deps = context.deps()
-    if deps.directory.user(username) is None:
+    if not access.unlock(context.deps(), username):
         fail(f"unknown user {username!r}", as_json)
-    deps.otp.unlock(username)
     emit({"username": username, "locked": False}, as_json)
+
+
+@admin.command("revoke")
+def revoke(username: str, as_json: bool = JSON) -> None:
+    """End every session of a user now, in every worker; the user may log in again."""
+    if not access.revoke_sessions(context.deps(), username):
+        fail(f"unknown user {username!r}", as_json)
+    emit({"username": username, "sessions_revoked": True}, as_json)
+
+
+@admin.command("disable")
+def disable(username: str, as_json: bool = JSON) -> None:
+    """Disable a user: no login, and every live session is refused at once."""
+    if not access.disable(context.deps(), username):
+        fail(f"unknown user {username!r}", as_json)
+    emit({"username": username, "active": False}, as_json)
+
+
+@admin.command("enable")
+def enable(username: str, as_json: bool = JSON) -> None:
+    """Enable a disabled user. Sessions from before stay ended: the user logs in again."""
+    if not access.enable(context.deps(), username):
+        fail(f"unknown user {username!r}", as_json)
+    emit({"username": username, "active": True}, as_json)
+
+
+@admin.command("rotate-totp-key")
+def rotate_totp_key(as_json: bool = JSON) -> None:
+    """Re-encrypt every user's TOTP secret under the current key of B2BPAY_TOTP_KEYS (the
+    first); run it after putting a new key in front. Safe to run again."""
+    try:
+        rotation = context.deps().directory.rotate_totp_secrets()
+    except DirectoryError as err:
+        fail(str(err), as_json)
+    emit(
+        {
+            "users": rotation.users,
+            "reencrypted": rotation.reencrypted,
+            "key_id": rotation.key_id,
+        },
+        as_json,
+    )
 
 
 # -- people ------------------------------------------------------------------------------
@@ -195,26 +246,36 @@ def login(
     ),
     as_json: bool = JSON,
 ) -> None:
-    """Check the password and print a signed, expiring session token."""
+    """Check the password and print a signed session token; the session ends at
+    expires_at, or earlier after idle_seconds without use, or at logout."""
     if not password_stdin:
         fail("pass --password-stdin and the password on standard input", as_json)
     password = _read_secret_line("password", as_json)
     deps = context.deps()
-    user = deps.directory.user(username)
-    ok = user is not None and deps.directory.check_password(user, password)
-    if user is None or not ok or not user.active or deps.otp.is_locked(username):
-        # Never say which part failed.
-        fail("login failed", as_json, REFUSED)
-    token, session = deps.sessions.issue(user.username, user.enterprise_id, user.role)
+    opened = access.login(deps, username, password)
+    if opened is None:
+        _authentication_failed(as_json)
+    token, session = opened
     emit(
         {
             "token": token,
             "expires_at": session.expires_at,
-            "username": user.username,
-            "role": user.role,
+            "idle_seconds": deps.sessions.idle_seconds,
+            "username": session.username,
+            "role": session.role,
         },
         as_json,
     )
+
+
+@app.command()
+def logout(session: str = SESSION, as_json: bool = JSON) -> None:
+    """End a session now: every stage refuses its token from then on."""
+    try:
+        context.deps().sessions.revoke(session)
+    except Refusal:
+        _authentication_failed(as_json)
+    emit({"logged_out": True}, as_json)
 
 
 @app.command()

@@ -101,7 +101,13 @@ def run(stages: list[str], processes: int, threads: int) -> int:
     worker = start_stages(deps, stages, threads)
     projector_thread = None
     if "query" in stages:
-        projector = Projector(deps.redis, deps.keys, ReadModel(make_engine(settings.database_url)))
+        projector = Projector(
+            deps.redis,
+            deps.keys,
+            ReadModel(make_engine(settings.database_url)),
+            claim_idle_ms=settings.query_claim_idle_ms,
+            faults=deps.faults,
+        )
         projector_thread = threading.Thread(
             target=projector.run, args=(stop,), name="projector", daemon=True
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 
 import redis
 import structlog
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from services.query.readmodel import ReadModel
+from shared.faults import FaultPoints
 from shared.keys import Keys
 from shared.messages import StatusEvent
 from shared.streams import as_text, stream_entries
@@ -28,8 +30,16 @@ log = structlog.get_logger()
 
 class Projector:
     def __init__(
-        self, client: redis.Redis, keys: Keys, model: ReadModel, consumer: str | None = None
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        model: ReadModel,
+        consumer: str | None = None,
+        claim_idle_ms: int = CLAIM_IDLE_MS,
+        faults: FaultPoints | None = None,
     ) -> None:
+        self._claim_idle_ms = claim_idle_ms
+        self._faults = faults
         self._redis = client
         self._stream = keys.events
         self._model = model
@@ -62,6 +72,8 @@ class Projector:
             # them one at a time so one bad entry does not hold up the rest.
             for sid, event in batch:
                 self._apply_one(sid, event)
+        if self._faults is not None and entries:
+            self._faults.point("query.before_ack")
         if entries:
             self._redis.xack(self._stream, GROUP, *[sid for sid, _ in entries])
         return len(entries)
@@ -90,7 +102,7 @@ class Projector:
             if (
                 name != self._consumer
                 and consumer["pending"] == 0
-                and consumer["idle"] > CLAIM_IDLE_MS
+                and consumer["idle"] > self._claim_idle_ms
             ):
                 self._redis.xgroup_delconsumer(self._stream, GROUP, name)
 
@@ -102,7 +114,7 @@ class Projector:
         while True:
             # Takes the entries over (they become this consumer's pending ones, read below).
             reply = self._redis.xautoclaim(
-                self._stream, GROUP, self._consumer, CLAIM_IDLE_MS, start, count=500
+                self._stream, GROUP, self._consumer, self._claim_idle_ms, start, count=500
             )
             start = as_text(reply[0])
             if start == "0-0":
@@ -137,13 +149,15 @@ class Projector:
     def run(self, stop: threading.Event, block_ms: int = 500) -> None:
         """Project until ``stop`` is set. A Redis outage is waited out; anything else is a bug
         and ends the projector loudly (its process then exits non-zero)."""
-        started = False
+        next_claim = 0.0
+        log.info("query projector running", consumer=self._consumer)
         while not stop.is_set():
             try:
-                if not started:
+                if time.monotonic() >= next_claim:
+                    # Now and then, not only at start: a projector that died a moment ago has
+                    # entries that become claimable only once they have been idle long enough.
                     self._drain_pending()
-                    log.info("query projector running", consumer=self._consumer)
-                    started = True
+                    next_claim = time.monotonic() + self._claim_idle_ms / 1000
                 self._read(">", block_ms)
             except (redis.RedisError, OperationalError) as error:
                 log.warning(

@@ -25,6 +25,8 @@ FULL_HISTORY = [
     "settled",
 ]
 E1, E2, E3 = "ACME-01", "TINY-02", "OTHER-03"
+#: What the CLI shows for every refusal about authentication (the events keep the precise code).
+AUTH_FAILED = "authentication_failed"
 ACC1, ACC2, ACC3 = "62166001000011", "62166001000022", "62166001000033"
 
 
@@ -107,6 +109,19 @@ class World:
         out = self.env.cli("events", "--json").stdout.splitlines()
         return [e for e in map(json.loads, out) if e["payment_id"] == payment_id]
 
+    def recorded_refusals(self) -> dict[str, str]:
+        """The reason code of every refusal on the events stream, by the command it answers."""
+        out = self.env.cli("events", "--json").stdout.splitlines()
+        return {
+            e["command_id"]: e["reason_code"]
+            for e in map(json.loads, out)
+            if e["kind"] == "refusal" and e["command_id"]
+        }
+
+    def login(self, name: str) -> Any:
+        password = self.people[name].password + "\n"
+        return self.env.cli("login", name, "--password-stdin", "--json", stdin=password)
+
     def snapshot(self, payment_id: str) -> tuple[Any, ...]:
         """Everything a refused command must leave unchanged."""
         key = f"{self.env.prefix}payment:{payment_id}"
@@ -157,6 +172,8 @@ def world(e2e: Env) -> World:
         ("auth2", "authorizer", E1),
         ("rev3", "reviewer", E3),
         ("app_tiny", "applicant", E2),
+        ("app_sessions", "applicant", E1),
+        ("app_lockout", "applicant", E1),
     ]
     for name, role, enterprise in roster:
         password = secrets.token_urlsafe(12)
@@ -273,19 +290,32 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
     expired, _ = signer.issue("rev1", E1, "reviewer")
     forged = world.token("rev1")[:-4] + "AAAA"
 
+    # (what, command, the code the person is shown, the code recorded on the events stream)
     cases = [
         (
             "applicant reviews",
             ("review", pid, "--approve", "--session", world.token("app5")),
+            "wrong_role",
             "wrong_role",
         ),
         (
             "other enterprise",
             ("review", pid, "--approve", "--session", world.token("rev3")),
             "wrong_enterprise",
+            "wrong_enterprise",
         ),
-        ("expired session", ("review", pid, "--approve", "--session", expired), "session_expired"),
-        ("forged session", ("review", pid, "--approve", "--session", forged), "session_invalid"),
+        (
+            "expired session",
+            ("review", pid, "--approve", "--session", expired),
+            AUTH_FAILED,
+            "session_expired",
+        ),
+        (
+            "forged session",
+            ("review", pid, "--approve", "--session", forged),
+            AUTH_FAILED,
+            "session_invalid",
+        ),
         (
             "authorize before review",
             (
@@ -298,16 +328,27 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
                 world.code("auth2"),
             ),
             "illegal_transition",
+            "illegal_transition",
         ),
     ]
-    for what, args, reason in cases:
+    answered: dict[str, str] = {}
+    shown_reasons: set[str] = set()
+    for what, args, shown, _recorded in cases:
         result = env.cli(*args, "--json")
-        assert (result.code, result.data.get("reason_code")) == (1, reason), (
+        assert (result.code, result.data.get("reason_code")) == (1, shown), (
             f"{what}: {result.stdout}{result.stderr}"
         )
+        answered[what] = result.data["command_id"]
+        if shown == AUTH_FAILED:
+            shown_reasons.add(result.data["reason"])
         assert world.snapshot(pid) == before, what
+    # Whichever factor failed, the person reads the same words.
+    assert len(shown_reasons) == 1, shown_reasons
+    recorded = world.recorded_refusals()
+    for what, _args, _shown, reason in cases:
+        assert recorded.get(answered[what]) == reason, what
     refusals = [e for e in world.events_of(pid)[events_before:]]
-    assert [e["reason_code"] for e in refusals] == [c[2] for c in cases]
+    assert [e["reason_code"] for e in refusals] == [c[3] for c in cases]
     assert all(e["kind"] == "refusal" and e["status"] == "pending_review" for e in refusals)
     seqs = [e["seq"] for e in world.events_of(pid)]
     assert seqs == list(range(1, len(seqs) + 1))
@@ -321,9 +362,10 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
             "app6",
             f"{(int(world.code('app6')) + 1) % 10**6:06d}",
             {},
+            AUTH_FAILED,
             "otp_invalid",
         ),
-        ("replayed code", "e2e-replay", "ORDER-X2", "app8", None, {}, "otp_replayed"),
+        ("replayed code", "e2e-replay", "ORDER-X2", "app8", None, {}, AUTH_FAILED, "otp_replayed"),
         (
             "second payment for a live order",
             "e2e-dup-order",
@@ -331,6 +373,7 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
             "app7",
             None,
             {},
+            "duplicate_order",
             "duplicate_order",
         ),
         (
@@ -341,6 +384,7 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
             None,
             {"enterprise": E2, "account": ACC2},
             "payer_not_eligible",
+            "payer_not_eligible",
         ),
         (
             "bank without B2B",
@@ -350,20 +394,37 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
             None,
             {"bank": "NOB2B"},
             "bank_not_b2b",
+            "bank_not_b2b",
         ),
-        ("reviewer submits", "e2e-role", "ORDER-X5", "rev1", "123456", {}, "wrong_role"),
+        (
+            "reviewer submits",
+            "e2e-role",
+            "ORDER-X5",
+            "rev1",
+            "123456",
+            {},
+            "wrong_role",
+            "wrong_role",
+        ),
     ]
-    for what, request_id, order, user, code, extra, reason in new_cases:
+    answered = {}
+    for what, request_id, order, user, code, extra, shown, _recorded in new_cases:
         if what == "replayed code":
             # app8 spends a code on a payment, then types the same code for another one.
             code = world.code("app8")
             spent = world.submit(world.request_file("e2e-replay-first", "ORDER-X2a"), "app8", code)
             assert spent.code == 0, spent.stdout
         result = world.submit(world.request_file(request_id, order, **extra), user, code)
-        assert (result.code, result.data.get("reason_code")) == (1, reason), (
+        assert (result.code, result.data.get("reason_code")) == (1, shown), (
             f"{what}: {result.stdout}{result.stderr}"
         )
+        if shown == AUTH_FAILED:
+            assert result.data["reason"] in shown_reasons, what
+        answered[what] = result.data["command_id"]
         assert env.client.exists(f"{env.prefix}payment:{result.data['payment_id']}") == 0, what
+    recorded = world.recorded_refusals()
+    for what, *_rest, reason in new_cases:
+        assert recorded.get(answered[what]) == reason, what
     assert world.snapshot(pid) == before
 
 
@@ -384,6 +445,95 @@ def test_bad_input_is_refused_before_anything_is_enqueued(world: World) -> None:
     assert result.code == 2 and "amount" in result.data["error"]
     assert env.client.llen(queue_key) == 0
     assert env.client.xlen(f"{env.prefix}events") == stream_len
+
+
+def test_logout_revoke_and_disable_end_sessions_at_once(
+    world: World,
+) -> None:
+    env = world.env
+    name = "app_sessions"
+    counter = iter(range(100))
+
+    def submit(token: str) -> Any:
+        n = next(counter)
+        path = world.request_file(f"e2e-sessions-{n}", f"ORDER-SESSIONS-{n}")
+        return env.cli("submit", str(path), "--session", token, "--otp", world.code(name), "--json")
+
+    def refused_as(result: Any, recorded: str) -> None:
+        assert (result.code, result.data.get("reason_code")) == (1, AUTH_FAILED), result.stdout
+        assert world.recorded_refusals().get(result.data["command_id"]) == recorded
+        assert env.client.exists(f"{env.prefix}payment:{result.data['payment_id']}") == 0
+
+    first, second = world.login(name), world.login(name)
+    assert first.code == second.code == 0
+    assert first.data["idle_seconds"] == 300
+
+    logged_out = env.cli("logout", "--session", first.data["token"], "--json")
+    assert (logged_out.code, logged_out.data) == (0, {"logged_out": True})
+    refused_as(submit(first.data["token"]), "session_revoked")
+
+    disabled = env.cli("admin", "disable", name, "--json")
+    assert (disabled.code, disabled.data["active"]) == (0, False)
+    refused_as(submit(second.data["token"]), "user_locked")
+    refused_login = world.login(name)
+    wrong_password = env.cli(
+        "login", name, "--password-stdin", "--json", stdin="not the password\n"
+    )
+    unknown_user = env.cli("login", "nobody", "--password-stdin", "--json", stdin="whatever1\n")
+    # Disabled, wrong password or no such user: the same answer.
+    assert refused_login.code == wrong_password.code == unknown_user.code == 1
+    assert refused_login.data == wrong_password.data == unknown_user.data
+    assert refused_login.data["reason_code"] == AUTH_FAILED
+
+    enabled = env.cli("admin", "enable", name, "--json")
+    assert (enabled.code, enabled.data["active"]) == (0, True)
+    # Enabling does not bring the sessions from before back.
+    refused_as(submit(second.data["token"]), "session_revoked")
+    fresh = world.login(name)
+    assert fresh.code == 0, fresh.stdout
+    accepted = submit(fresh.data["token"])
+    assert (accepted.code, accepted.data["status"]) == (0, "otp_verified"), accepted.stdout
+
+    revoked = env.cli("admin", "revoke", name, "--json")
+    assert (revoked.code, revoked.data["sessions_revoked"]) == (0, True)
+    refused_as(submit(fresh.data["token"]), "session_revoked")
+    assert env.cli("admin", "revoke", "nobody", "--json").code == 2
+
+
+def test_the_person_is_warned_before_the_failed_code_that_locks_them_and_unlock_lets_them_in(
+    world: World,
+) -> None:
+    env = world.env
+    name = "app_lockout"
+
+    def submit(n: int, code: str) -> Any:
+        return world.submit(
+            world.request_file(f"e2e-lockout-{n}", f"ORDER-LOCKOUT-{n}"), name, code
+        )
+
+    wrong = f"{(int(world.code(name)) + 1) % 10**6:06d}"
+    shown = [submit(n, wrong) for n in range(5)]
+    assert [r.code for r in shown] == [1] * 5
+    assert {r.data["reason_code"] for r in shown} == {AUTH_FAILED}
+    warned = ["1 attempt left before the user is locked" in r.data["reason"] for r in shown]
+    assert warned == [False, False, False, True, False]
+    recorded = world.recorded_refusals()
+    assert [recorded[r.data["command_id"]] for r in shown] == ["otp_invalid"] * 4 + ["user_locked"]
+
+    locked = submit(5, world.code(name))
+    assert (locked.code, locked.data["reason_code"]) == (1, AUTH_FAILED)
+    assert world.login(name).code == 1
+
+    unlocked = env.cli("admin", "unlock", name, "--json")
+    assert (unlocked.code, unlocked.data["locked"]) == (0, False)
+    accepted = submit(6, world.code(name))
+    assert (accepted.code, accepted.data["status"]) == (0, "otp_verified"), accepted.stdout
+
+
+def test_rotating_the_totp_key_without_a_new_key_changes_nothing(world: World) -> None:
+    rotated = world.env.cli("admin", "rotate-totp-key", "--json")
+    assert rotated.code == 0, rotated.stdout + rotated.stderr
+    assert rotated.data == {"users": len(world.people), "reencrypted": 0, "key_id": "dev"}
 
 
 def test_no_password_token_or_totp_secret_reaches_a_log_line_or_an_event(world: World) -> None:

@@ -20,6 +20,7 @@ from shared.config import Settings
 from shared.directory import Directory
 from shared.keys import Keys
 from shared.otp import OtpVerifier
+from shared.sessions import Sessions, SessionSigner
 from tests.unit.support import (
     B2B_BANK,
     INELIGIBLE_PAYER,
@@ -73,7 +74,8 @@ def settings(prefix: str) -> Settings:
 @pytest.fixture
 def deps(settings: Settings, redis_client: fakeredis.FakeRedis, clock: Clock) -> Iterator[Deps]:
     """Real dependencies on a fake Redis. The password hasher is argon2 at its cheapest (the
-    handlers never check passwords) and the one-time-code verifier reads the test's clock."""
+    handlers never check passwords); the one-time-code verifier and the sessions read the
+    test's clock."""
     keys = Keys(settings.prefix)
     fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     built = bootstrap(
@@ -82,6 +84,13 @@ def deps(settings: Settings, redis_client: fakeredis.FakeRedis, clock: Clock) ->
     built.otp = OtpVerifier(
         redis_client, keys, settings.otp_max_failures, settings.otp_valid_window, clock=clock
     )
+    assert settings.session_secret is not None
+    signer = SessionSigner(
+        settings.session_secret.get_secret_value().encode(),
+        settings.session_ttl_seconds,
+        clock=clock,
+    )
+    built.sessions = Sessions(redis_client, keys, signer, settings.session_idle_seconds)
     yield built
     structlog.contextvars.clear_contextvars()
 

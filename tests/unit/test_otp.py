@@ -8,7 +8,7 @@ import pytest
 
 from shared.errors import ReasonCode, Refusal
 from shared.keys import Keys
-from shared.otp import STEP_SECONDS, OtpVerifier, code_for
+from shared.otp import LAST_ATTEMPT_WARNING, STEP_SECONDS, OtpVerifier, code_for
 from tests.unit.support import Clock, wrong_code
 
 #: A fixed secret, so every code below is deterministic (no one-in-a-million collisions).
@@ -238,3 +238,59 @@ def test_a_purpose_does_not_revive_an_older_steps_code(verifier: OtpVerifier, cl
     with pytest.raises(Refusal) as raised:
         verifier.verify(USER, SECRET, code(clock, 0), purpose="authorize:cmd-1")
     assert raised.value.reason_code is ReasonCode.OTP_REPLAYED
+
+
+def refusal(verifier: OtpVerifier, the_code: str) -> Refusal:
+    with pytest.raises(Refusal) as raised:
+        verifier.verify(USER, SECRET, the_code)
+    return raised.value
+
+
+def test_the_failure_that_leaves_one_attempt_warns_of_the_lock(
+    verifier: OtpVerifier, clock: Clock
+) -> None:
+    bad = wrong_code(SECRET, clock())
+    refusals = [refusal(verifier, bad) for _ in range(5)]
+    warned = [LAST_ATTEMPT_WARNING in r.detail for r in refusals]
+    assert warned == [False, False, False, True, False]
+    assert refusals[3].reason_code is ReasonCode.OTP_INVALID
+    assert (
+        refusals[3].detail == "one-time code is not valid; 1 attempt left before the user is locked"
+    )
+    assert refusals[4].reason_code is ReasonCode.USER_LOCKED
+
+
+def test_a_replay_that_leaves_one_attempt_warns_of_the_lock(
+    verifier: OtpVerifier, clock: Clock
+) -> None:
+    the_code = code(clock)
+    verifier.verify(USER, SECRET, the_code)
+    for _ in range(3):
+        assert LAST_ATTEMPT_WARNING not in refusal(verifier, the_code).detail
+    last = refusal(verifier, the_code)
+    assert last.reason_code is ReasonCode.OTP_REPLAYED
+    assert LAST_ATTEMPT_WARNING in last.detail
+
+
+def test_the_warning_follows_the_configured_limit(
+    redis_client: fakeredis.FakeRedis, keys: Keys, clock: Clock
+) -> None:
+    strict = OtpVerifier(redis_client, keys, max_failures=2, clock=clock)
+    bad = wrong_code(SECRET, clock())
+    first = refusal(strict, bad)
+    assert (first.reason_code, LAST_ATTEMPT_WARNING in first.detail) == (
+        ReasonCode.OTP_INVALID,
+        True,
+    )
+    assert refusal(strict, bad).reason_code is ReasonCode.USER_LOCKED
+
+
+def test_after_an_unlock_the_warning_comes_again_before_the_last_attempt(
+    verifier: OtpVerifier, clock: Clock
+) -> None:
+    bad = wrong_code(SECRET, clock())
+    for _ in range(5):
+        refusal(verifier, bad)
+    verifier.unlock(USER)
+    warned = [LAST_ATTEMPT_WARNING in refusal(verifier, bad).detail for _ in range(4)]
+    assert warned == [False, False, False, True]

@@ -1,0 +1,99 @@
+"""People's access as operators change it (shared.access): login, disable, enable, revoke,
+unlock, each seen by the stages at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from shared import access
+from shared.bootstrap import Deps
+from shared.directory import User
+from shared.errors import ReasonCode, Refusal
+from shared.guard import authenticate
+from tests.unit.support import PAYER, World, wrong_code
+
+PASSWORD = "alice-password"  # as enrolled by the world fixture
+
+
+def refused(world: World, token: str) -> ReasonCode:
+    with pytest.raises(Refusal) as raised:
+        authenticate(world.deps, token, "applicant", PAYER)
+    return raised.value.reason_code
+
+
+def lock(world: World, user: User) -> None:
+    bad = wrong_code(user.totp_secret, world.clock())
+    for _ in range(world.deps.settings.otp_max_failures):
+        with pytest.raises(Refusal):
+            world.deps.otp.verify(user.username, user.totp_secret, bad)
+
+
+def test_login_with_the_right_password_opens_a_live_session(world: World) -> None:
+    opened = access.login(world.deps, "alice", PASSWORD)
+    assert opened is not None
+    token, session = opened
+    assert (session.username, session.role, session.enterprise_id) == ("alice", "applicant", PAYER)
+    assert authenticate(world.deps, token, "applicant", PAYER) == world.applicant
+
+
+def test_login_is_refused_alike_for_a_wrong_password_an_unknown_user_a_disabled_and_a_locked_one(
+    world: World,
+) -> None:
+    assert access.login(world.deps, "alice", "wrong password") is None
+    assert access.login(world.deps, "ghost", PASSWORD) is None
+    access.disable(world.deps, "alice")
+    assert access.login(world.deps, "alice", PASSWORD) is None
+    access.enable(world.deps, "alice")
+    lock(world, world.applicant)
+    assert access.login(world.deps, "alice", PASSWORD) is None
+    access.unlock(world.deps, "alice")
+    assert access.login(world.deps, "alice", PASSWORD) is not None
+
+
+def test_disabling_refuses_the_users_live_sessions_at_once(world: World) -> None:
+    token = world.session(world.applicant)
+    assert access.disable(world.deps, "alice")
+    assert refused(world, token) is ReasonCode.USER_LOCKED
+
+
+def test_enabling_does_not_bring_back_the_sessions_from_before(world: World) -> None:
+    token = world.session(world.applicant)
+    access.disable(world.deps, "alice")
+    assert access.enable(world.deps, "alice")
+    assert refused(world, token) is ReasonCode.SESSION_REVOKED
+    opened = access.login(world.deps, "alice", PASSWORD)
+    assert opened is not None
+    assert authenticate(world.deps, opened[0], "applicant", PAYER) == world.applicant
+
+
+def test_revoking_ends_every_session_of_the_user_who_may_log_in_again(world: World) -> None:
+    tokens = [world.session(world.applicant) for _ in range(2)]
+    assert access.revoke_sessions(world.deps, "alice")
+    assert [refused(world, t) for t in tokens] == [ReasonCode.SESSION_REVOKED] * 2
+    assert access.login(world.deps, "alice", PASSWORD) is not None
+
+
+def test_unlocking_clears_the_lock_and_the_failure_count(world: World) -> None:
+    token = world.session(world.applicant)
+    lock(world, world.applicant)
+    assert refused(world, token) is ReasonCode.USER_LOCKED
+    assert access.unlock(world.deps, "alice")
+    assert not world.deps.otp.is_locked("alice")
+    assert authenticate(world.deps, token, "applicant", PAYER) == world.applicant
+    bad = wrong_code(world.applicant.totp_secret, world.clock())
+    with pytest.raises(Refusal) as raised:
+        world.deps.otp.verify("alice", world.applicant.totp_secret, bad)
+    assert raised.value.reason_code is ReasonCode.OTP_INVALID
+
+
+@pytest.mark.parametrize(
+    "change", [access.disable, access.enable, access.revoke_sessions, access.unlock]
+)
+def test_changing_an_unknown_users_access_changes_nothing(
+    world: World, change: Callable[[Deps, str], bool]
+) -> None:
+    before = sorted(world.deps.redis.keys("*"))
+    assert change(world.deps, "ghost") is False
+    assert sorted(world.deps.redis.keys("*")) == before

@@ -1,0 +1,189 @@
+"""The CLI's access commands and what it shows of refusals, on a fake Redis (no workers)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import fakeredis
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from services.cli import context
+from services.cli.main import app
+from shared.bootstrap import Deps, bootstrap
+from shared.config import Settings
+from shared.crypto import KeyRing
+from shared.directory import TOTP_FIELD, Directory
+from shared.disclosure import AUTHENTICATION_FAILED
+from shared.keys import Keys
+from shared.messages import Verdict
+from shared.otp import LAST_ATTEMPT_WARNING
+from tests.unit.support import PAYER, PAYER_ACCOUNT, World
+
+OLD = "k1:" + base64.b64encode(bytes(range(32))).decode()
+NEW = "k2:" + base64.b64encode(bytes(range(100, 132))).decode()
+
+
+def run(monkeypatch: pytest.MonkeyPatch, deps: Deps, *args: str, stdin: str = "") -> Any:
+    monkeypatch.setattr(context, "deps", lambda: deps)
+    monkeypatch.setattr(context, "settings", lambda: deps.settings)
+    result = CliRunner().invoke(app, [*args, "--json"], input=stdin)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    return result.exit_code, json.loads(lines[-1]) if lines else {}
+
+
+def test_login_prints_a_token_with_its_lifetime_and_idle_timeout(
+    monkeypatch: pytest.MonkeyPatch, world: World
+) -> None:
+    code, data = run(
+        monkeypatch, world.deps, "login", "alice", "--password-stdin", stdin="alice-password\n"
+    )
+    assert code == 0
+    assert (data["username"], data["role"], data["idle_seconds"]) == ("alice", "applicant", 300)
+    assert world.deps.sessions.verify(data["token"]).username == "alice"
+
+
+def test_a_refused_login_says_only_that_authentication_failed(
+    monkeypatch: pytest.MonkeyPatch, world: World
+) -> None:
+    wrong = run(monkeypatch, world.deps, "login", "alice", "--password-stdin", stdin="nope\n")
+    unknown = run(monkeypatch, world.deps, "login", "ghost", "--password-stdin", stdin="nope\n")
+    world.deps.directory.set_active("alice", False)
+    disabled = run(
+        monkeypatch, world.deps, "login", "alice", "--password-stdin", stdin="alice-password\n"
+    )
+    assert wrong == unknown == disabled
+    assert wrong[0] == 1 and wrong[1]["reason_code"] == AUTHENTICATION_FAILED
+
+
+def test_logout_ends_the_session(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
+    token = world.session(world.applicant)
+    assert run(monkeypatch, world.deps, "logout", "--session", token) == (
+        0,
+        {"logged_out": True},
+    )
+    code, data = run(monkeypatch, world.deps, "logout", "--session", token[:-3] + "AAA")
+    assert (code, data["reason_code"]) == (1, AUTHENTICATION_FAILED)
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        (("admin", "disable", "alice"), {"username": "alice", "active": False}),
+        (("admin", "enable", "alice"), {"username": "alice", "active": True}),
+        (("admin", "revoke", "alice"), {"username": "alice", "sessions_revoked": True}),
+        (("admin", "unlock", "alice"), {"username": "alice", "locked": False}),
+    ],
+)
+def test_the_admin_access_commands_report_what_they_did_and_refuse_unknown_users(
+    monkeypatch: pytest.MonkeyPatch, world: World, command: tuple[str, ...], shown: dict[str, Any]
+) -> None:
+    assert run(monkeypatch, world.deps, *command) == (0, shown)
+    code, data = run(monkeypatch, world.deps, *command[:-1], "ghost")
+    assert code == 2 and "unknown user" in data["error"]
+
+
+def test_rotate_totp_key_re_encrypts_under_the_new_key_and_then_has_nothing_to_do(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+    redis_client: fakeredis.FakeRedis,
+    keys: Keys,
+) -> None:
+    before = Directory(redis_client, keys, totp_keys=KeyRing.parse(OLD))
+    before.add_bank("BANK", "Bank", True)
+    before.add_enterprise(PAYER, "Acme", ["BANK"], [PAYER_ACCOUNT], True)
+    users = [before.add_user(n, PAYER, "applicant", "password1")[0] for n in ("ann", "ben")]
+    deps = bootstrap(
+        settings.model_copy(update={"totp_keys": SecretStr(f"{NEW},{OLD}")}), redis_client
+    )
+
+    assert run(monkeypatch, deps, "admin", "rotate-totp-key") == (
+        0,
+        {"users": 2, "reencrypted": 2, "key_id": "k2"},
+    )
+    assert run(monkeypatch, deps, "admin", "rotate-totp-key")[1]["reencrypted"] == 0
+    after = Directory(redis_client, keys, totp_keys=KeyRing.parse(NEW))
+    for user in users:
+        assert redis_client.hget(keys.user(user.username), TOTP_FIELD).startswith(b"k2:")
+        found = after.user(user.username)
+        assert found is not None and found.totp_secret == user.totp_secret
+
+
+def _submit_answered_by(
+    monkeypatch: pytest.MonkeyPatch, world: World, tmp_path: Path, verdict: Verdict
+) -> tuple[int, dict[str, Any]]:
+    """Submit through the CLI; the stage's answer is already waiting for it."""
+    request = {k: v for k, v in world.request().items() if k not in ("session", "otp")}
+    request["command_id"] = verdict.command_id
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(request))
+    world.deps.redis.rpush(world.deps.keys.verdict(verdict.command_id), verdict.model_dump_json())
+    code, data = run(
+        monkeypatch,
+        world.deps,
+        "submit",
+        str(path),
+        "--session",
+        world.session(world.applicant),
+        "--otp",
+        "123456",
+    )
+    return code, data
+
+
+@pytest.mark.parametrize("reason_code", ["otp_invalid", "session_revoked", "user_locked"])
+def test_an_authentication_refusal_is_shown_without_saying_which_factor_failed(
+    monkeypatch: pytest.MonkeyPatch, world: World, tmp_path: Path, reason_code: str
+) -> None:
+    verdict = Verdict(
+        command_id="cmd-1",
+        outcome="refused",
+        payment_id="pay_x",
+        status=None,
+        reason_code=reason_code,
+        reason="the precise reason",
+    )
+    code, data = _submit_answered_by(monkeypatch, world, tmp_path, verdict)
+    assert code == 1
+    assert (data["command_id"], data["reason_code"]) == ("cmd-1", AUTHENTICATION_FAILED)
+    assert "precise" not in data["reason"]
+
+
+def test_the_warning_before_the_last_attempt_is_shown(
+    monkeypatch: pytest.MonkeyPatch, world: World, tmp_path: Path
+) -> None:
+    verdict = Verdict(
+        command_id="cmd-2",
+        outcome="refused",
+        payment_id="pay_x",
+        status=None,
+        reason_code="otp_invalid",
+        reason=f"one-time code is not valid; {LAST_ATTEMPT_WARNING}",
+    )
+    code, data = _submit_answered_by(monkeypatch, world, tmp_path, verdict)
+    assert (code, data["reason_code"]) == (1, AUTHENTICATION_FAILED)
+    assert data["reason"].endswith(LAST_ATTEMPT_WARNING)
+    assert "one-time code is not valid" not in data["reason"]
+
+
+def test_other_refusals_are_shown_with_their_own_code(
+    monkeypatch: pytest.MonkeyPatch, world: World, tmp_path: Path
+) -> None:
+    verdict = Verdict(
+        command_id="cmd-3",
+        outcome="refused",
+        payment_id="pay_x",
+        status=None,
+        reason_code="wrong_role",
+        reason="this step needs the applicant role",
+    )
+    code, data = _submit_answered_by(monkeypatch, world, tmp_path, verdict)
+    assert (code, data["reason_code"], data["reason"]) == (
+        1,
+        "wrong_role",
+        "this step needs the applicant role",
+    )
