@@ -105,7 +105,9 @@ class SimulatedClearing:
         _, first = pipe.execute()
         if self._fault("timeout_after_accept"):
             raise ClearingTimeout("no answer from clearing within the timeout")
-        return self.status(end_to_end_id) if first else ClearingResult("accepted")
+        if first and record["state"] == "rejected":
+            return ClearingResult("rejected", str(record["reason_code"]))
+        return ClearingResult("accepted")
 
     def status(self, end_to_end_id: str) -> ClearingResult:
         self._delay()
