@@ -347,3 +347,9 @@ def test_a_validation_report_is_bounded() -> None:
     report = describe_validation_error(raised.value)
     assert 0 < len(report) <= 500
     assert "x" * 20 not in report
+
+
+@pytest.mark.parametrize("code", ["ZZZ", "XAU", "ABC"])
+def test_a_currency_that_is_not_an_iso_4217_circulating_code_is_refused(code: str) -> None:
+    with pytest.raises(ValidationError, match="ISO 4217"):
+        request(currency=code)
