@@ -24,6 +24,7 @@ from shared.keys import Keys
 from shared.lease import Leases
 from shared.otp import OtpVerifier
 from shared.sessions import Sessions, SessionSigner, session_key
+from shared.signing import StageSigner, stage_signer
 from shared.store import PaymentStore
 
 
@@ -36,6 +37,8 @@ class Deps:
     directory: Directory
     sessions: Sessions
     otp: OtpVerifier
+    #: Signs what this process's stages hand on; verifies what the stage before handed on.
+    signer: StageSigner
     clearing: ClearingAdapter
     leases: Leases
     deadletters: DeadLetters
@@ -77,6 +80,7 @@ def bootstrap(
             settings.session_idle_seconds,
         ),
         otp=OtpVerifier(client, keys, settings.otp_max_failures, settings.otp_valid_window),
+        signer=stage_signer(client, keys, settings),
         clearing=SimulatedClearing(client, keys),
         leases=Leases(client, keys.prefix),
         deadletters=deadletters,

@@ -7,6 +7,7 @@ entrypoint and hands it to its composition root.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,10 +37,35 @@ class Settings(BaseSettings):
     #: Redis, which is only acceptable for development (anyone with Redis access could
     #: decrypt the secrets).
     totp_keys: SecretStr | None = None
+    #: Stage signing keys (Ed25519, :mod:`shared.signing`): a folder written by ``b2bpay
+    #: admin keys`` holding every stage's ``<stage>.pub`` and the ``<stage>.key`` of the
+    #: stages this process runs. None of the signing settings set: a key pair per stage is
+    #: generated once and kept in Redis, which is only acceptable for development (anyone
+    #: with Redis access could then sign as every stage).
+    signing_keys_dir: Path | None = None
+    #: Every stage's public key, ``apply:<base64>,review:<base64>,...`` (instead of the
+    #: ``.pub`` files).
+    signing_public_keys: str | None = None
+    #: A stage's private key (PEM, or base64 of the 32-byte seed), instead of its ``.key``
+    #: file; give each process only the keys of the stages it runs.
+    signing_key_apply: SecretStr | None = None
+    signing_key_review: SecretStr | None = None
+    signing_key_authorize: SecretStr | None = None
+    signing_key_interbank: SecretStr | None = None
     #: Consecutive failed one-time codes after which a user is locked.
     otp_max_failures: int = 5
     #: Accepted clock drift, in 30-second TOTP steps on either side.
     otp_valid_window: int = Field(default=1, ge=0, le=1)
+    #: The authorizer's one-time code: "ocra" binds it to the payment's amount, currency and
+    #: payee (dynamic linking, :mod:`shared.linking`); "totp" is a plain time-based code.
+    authorizer_otp: Literal["ocra", "totp"] = "ocra"
+    #: HMAC-SHA-256 key ring of the audit chain, ``kid1:<base64 of 32 bytes>,kid2:...``; the
+    #: first key extends the chain, every key verifies. Unset: a key is generated once and
+    #: kept in Redis, which is only acceptable for development (anyone with Redis access
+    #: could then rewrite the chain undetected).
+    audit_keys: SecretStr | None = None
+    #: An audit consumer silent this long is presumed dead and its entries taken over (ms).
+    audit_claim_idle_ms: int = 30_000
     #: How long ``submit``/``review``/``authorize``/``cancel`` wait for the stage's verdict.
     wait_seconds: float = 10.0
     #: A worker that has not sent a heartbeat for this long is considered dead and its

@@ -42,35 +42,15 @@ class KeyRing:
     """Named AES-256 keys; the first one encrypts."""
 
     def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
-        if not keys:
-            raise KeyRingError("a key ring needs at least one key")
-        self._keys: dict[str, AESGCM] = {}
-        for position, (key_id, key) in enumerate(keys, start=1):
-            if not _KEY_ID.fullmatch(key_id):
-                raise KeyRingError(
-                    f"key {position}: the id must be 1-32 letters, digits, '_' or '-'"
-                )
-            if key_id in self._keys:
-                raise KeyRingError(f"key {position}: the id {key_id!r} is used twice")
-            if len(key) != KEY_BYTES:
-                raise KeyRingError(f"key {key_id!r}: must be exactly {KEY_BYTES} bytes")
-            self._keys[key_id] = AESGCM(key)
+        self._keys: dict[str, AESGCM] = {
+            key_id: AESGCM(key) for key_id, key in check_keys(keys).items()
+        }
         self.current_id = keys[0][0]
 
     @classmethod
     def parse(cls, spec: str) -> KeyRing:
         """A ring from ``kid1:<base64 of 32 bytes>,kid2:...`` (the first is current)."""
-        keys: list[tuple[str, bytes]] = []
-        for position, entry in enumerate(spec.split(","), start=1):
-            key_id, sep, encoded = entry.strip().partition(":")
-            if not sep:
-                raise KeyRingError(f"key {position}: expected <id>:<base64 key>")
-            try:
-                key = base64.b64decode(encoded.strip(), validate=True)
-            except (binascii.Error, ValueError):
-                raise KeyRingError(f"key {key_id!r}: not valid base64") from None
-            keys.append((key_id.strip(), key))
-        return cls(keys)
+        return cls(parse_key_spec(spec))
 
     def key_id_of(self, sealed: str) -> str:
         return sealed.partition(":")[0]
@@ -99,6 +79,38 @@ class KeyRing:
             raise CryptoError(
                 "sealed value is malformed, tampered with or not bound here"
             ) from None
+
+
+def check_keys(keys: Sequence[tuple[str, bytes]]) -> dict[str, bytes]:
+    """Named 32-byte keys, in order, or a :class:`KeyRingError` (ids unique, well formed)."""
+    if not keys:
+        raise KeyRingError("a key ring needs at least one key")
+    checked: dict[str, bytes] = {}
+    for position, (key_id, key) in enumerate(keys, start=1):
+        if not _KEY_ID.fullmatch(key_id):
+            raise KeyRingError(f"key {position}: the id must be 1-32 letters, digits, '_' or '-'")
+        if key_id in checked:
+            raise KeyRingError(f"key {position}: the id {key_id!r} is used twice")
+        if len(key) != KEY_BYTES:
+            raise KeyRingError(f"key {key_id!r}: must be exactly {KEY_BYTES} bytes")
+        checked[key_id] = key
+    return checked
+
+
+def parse_key_spec(spec: str) -> list[tuple[str, bytes]]:
+    """``kid1:<base64 of 32 bytes>,kid2:...`` as ``(id, key)`` pairs, in order, checked."""
+    keys: list[tuple[str, bytes]] = []
+    for position, entry in enumerate(spec.split(","), start=1):
+        key_id, sep, encoded = entry.strip().partition(":")
+        if not sep:
+            raise KeyRingError(f"key {position}: expected <id>:<base64 key>")
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise KeyRingError(f"key {key_id!r}: not valid base64") from None
+        keys.append((key_id.strip(), key))
+    check_keys(keys)
+    return keys
 
 
 def _b64(data: bytes) -> str:

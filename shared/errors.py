@@ -62,6 +62,9 @@ class ReasonCode(StrEnum):
     DEADLINE_PASSED = "deadline_passed"
     #: The clearing system rejected the payment.
     CLEARING_REJECTED = "clearing_rejected"
+    #: A hand-off or a stored approval is unsigned, badly signed, signed by the wrong stage,
+    #: or signed for another state than the stored payment's.
+    INVALID_SIGNATURE = "invalid_signature"
 
 
 class B2bpayError(Exception):

@@ -70,6 +70,30 @@ class Keys:
     def totp_dev_key(self) -> str:
         return f"{self.prefix}secret:totp"
 
+    @property
+    def audit_dev_key(self) -> str:
+        return f"{self.prefix}secret:audit"
+
+    @property
+    def audit_log(self) -> str:
+        """The hash-chained audit entries, oldest first (a list)."""
+        return f"{self.prefix}audit:log"
+
+    @property
+    def audit_head(self) -> str:
+        """The seq and mac of the last audit entry."""
+        return f"{self.prefix}audit:head"
+
+    @property
+    def audit_sources(self) -> str:
+        """Events stream id -> seq of its audit entry: each event is chained once."""
+        return f"{self.prefix}audit:sources"
+
+    @property
+    def signing_dev_keys(self) -> str:
+        """Development only: the stage signing keys generated when none are configured."""
+        return f"{self.prefix}secret:signing"
+
     def clearing(self, end_to_end_id: str) -> str:
         return f"{self.prefix}clearing:{end_to_end_id}"
 

@@ -185,18 +185,33 @@ class CancelPayment(Contract):
 
 
 class Handoff(Contract):
-    """What a stage hands to the next queue: ids only, never content or secrets."""
+    """What a stage hands to the next queue: ids only, never content or secrets, signed by
+    the handing stage (:mod:`shared.signing`).
 
-    schema_: Literal["b2bpay.handoff.v1"] = Field(default="b2bpay.handoff.v1", alias="schema")
+    v2 added ``status``, ``version`` and ``signature``; a v1 hand-off is refused as invalid."""
+
+    schema_: Literal["b2bpay.handoff.v2"] = Field(default="b2bpay.handoff.v2", alias="schema")
     payment_id: Identifier
     content_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     from_stage: Literal["apply", "review", "authorize"]
     command_id: Identifier
+    #: The payment's status and version when it was handed on: the receiving stage checks
+    #: that the stored payment had exactly this status at this version.
+    status: Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
+    version: Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+    #: The handing stage's Ed25519 signature over every other field (base64url). Optional
+    #: in the schema so that an unsigned hand-off is refused as ``invalid_signature`` (and
+    #: recorded), not dead-lettered as malformed.
+    signature: Annotated[str, Field(max_length=128)] | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def to_wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
+
+    def signed_content(self) -> dict[str, Any]:
+        """What the signature covers: every field but the signature, as on the wire."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"signature"})
 
 
 class StatusEvent(BaseModel):

@@ -16,6 +16,7 @@ import redis
 
 from shared.errors import ReasonCode, Refusal
 from shared.keys import Keys
+from shared.ocra import code_at_step
 
 STEP_SECONDS = 30
 #: Added to the refusal of a failed code that leaves the user one more try: the person is
@@ -41,25 +42,40 @@ class OtpVerifier:
         self._clock = clock
         self._script = client.register_script(_SCRIPT)
 
-    def matching_step(self, secret: str, code: str) -> int:
-        """The TOTP step within the window whose code equals ``code`` (constant-time), or -1."""
+    def matching_step(self, secret: str, code: str, challenge: str | None = None) -> int:
+        """The step within the window whose code equals ``code`` (constant-time), or -1.
+
+        Without ``challenge`` the code is a TOTP code; with one, it is the OCRA response to
+        that challenge (:mod:`shared.ocra`), whose steps are counted the same way."""
         now = self._clock()
         totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
         current = int(now) // STEP_SECONDS
         matched = -1
         for offset in range(-self._window, self._window + 1):
-            expected = totp.at(now, counter_offset=offset)
+            if challenge is None:
+                expected = totp.at(now, counter_offset=offset)
+            else:
+                expected = code_at_step(secret, challenge, current + offset)
             if hmac.compare_digest(expected.encode(), code.encode()):
                 matched = current + offset
         return matched
 
-    def verify(self, username: str, secret: str, code: str, purpose: str = "") -> None:
+    def verify(
+        self,
+        username: str,
+        secret: str,
+        code: str,
+        purpose: str = "",
+        challenge: str | None = None,
+    ) -> None:
         """Accept the code once, or raise a :class:`Refusal` (invalid, replayed, locked).
 
         ``purpose`` names what the code is spent on: the same code shown again for the same
         purpose (two deliveries of one idempotent request racing) is accepted, so that the
-        atomic create, not the code check, decides which of them wins."""
-        matched = self.matching_step(secret, code)
+        atomic create, not the code check, decides which of them wins. With ``challenge``
+        the code must be the OCRA response to it (dynamic linking); the bookkeeping (one
+        code per user and step, failures, lock) is the same either way."""
+        matched = self.matching_step(secret, code, challenge)
         reply = self._script(
             keys=[self._keys.otp_state(username)], args=[matched, self._max_failures, purpose]
         )

@@ -22,17 +22,19 @@ from shared.guard import (
     raw_id,
     refuse,
 )
-from shared.messages import CancelPayment, Handoff, PaymentRequest, payment_id_for
+from shared.messages import CancelPayment, PaymentRequest, payment_id_for
+from shared.signing import signed_handoff
 from shared.store import Actor, RecordedRefusal, Step
 
 STAGE = "apply"
 log = structlog.get_logger()
 
 
-def _hand_to_review(deps: Deps, payment_id: str, content_hash: str, command_id: str) -> None:
-    handoff = Handoff(
-        payment_id=payment_id, content_hash=content_hash, from_stage="apply", command_id=command_id
-    )
+def _hand_to_review(deps: Deps, payment_id: str, command_id: str) -> None:
+    """Hand the payment on as stored now (status, version, content hash), signed."""
+    payment = deps.store.get(payment_id)
+    assert payment is not None, "a payment just created or found is never gone"
+    handoff = signed_handoff(deps.signer, payment, STAGE, command_id)
     deps.dispatch(q.OTP_VERIFIED, q.TAKE_IN, handoff.to_wire())
 
 
@@ -114,7 +116,7 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
         if result.status == PaymentStatus.OTP_VERIFIED:
             # Also on a duplicate: the first hand-off may have been lost in a crash; the
             # review intake ignores a second one.
-            _hand_to_review(deps, result.payment_id, fields["content_hash"], request.command_id)
+            _hand_to_review(deps, result.payment_id, request.command_id)
         outcome = "accepted" if result.outcome == "created" else "duplicate"
         return Outcome(outcome, result.payment_id, result.status.value if result.status else None)
     except Refusal as refusal:

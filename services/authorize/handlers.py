@@ -22,7 +22,9 @@ from shared.guard import (
     raw_id,
     refuse,
 )
-from shared.messages import AuthDecision, Handoff
+from shared.linking import challenge_of, is_linked
+from shared.messages import AuthDecision
+from shared.signing import authorization_fields, check_review_approval, signed_handoff
 from shared.store import Actor, Payment, Step
 
 STAGE = "authorize"
@@ -30,12 +32,7 @@ log = structlog.get_logger()
 
 
 def _hand_to_interbank(deps: Deps, payment: Payment, command_id: str) -> None:
-    handoff = Handoff(
-        payment_id=payment.payment_id,
-        content_hash=payment.fields["content_hash"],
-        from_stage="authorize",
-        command_id=command_id,
-    )
+    handoff = signed_handoff(deps.signer, payment, STAGE, command_id)
     deps.dispatch(q.INTERBANK, q.SUBMIT_TO_CLEARING, handoff.to_wire())
 
 
@@ -71,6 +68,9 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
         if not decision.approve and not decision.reason:
             raise Refusal(ReasonCode.REASON_REQUIRED, "a rejection needs a reason")
         check_content(payment)
+        # Only a payment the review stage approved, as stored: its signature covers the
+        # content hash and the reviewer (a record written straight into Redis has none).
+        check_review_approval(deps.signer, payment)
         refuse_if_overdue(deps, payment)
         # Seed step 13: the authorization is final only with the authorizer's one-time code.
         deps.otp.verify(
@@ -79,6 +79,9 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
             decision.otp.get_secret_value(),
             # Bound to the payment: one code never authorizes a second payment.
             purpose=f"authorize:{payment.payment_id}:{decision.command_id}",
+            # Dynamic linking: the code answers this payment's challenge, which commits to
+            # its amount, currency and payee (content hash checked just above).
+            challenge=challenge_of(payment) if is_linked(deps.settings.authorizer_otp) else None,
         )
         step = (
             Step(target)
@@ -92,7 +95,10 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
             [step],
             attempt.actor,
             decision.command_id,
-            {"authorizer_id": user.username},
+            # An approval is signed by this stage; the interbank stage checks it.
+            authorization_fields(deps.signer, payment, user.username)
+            if decision.approve
+            else {"authorizer_id": user.username},
         )
         deps.faults.point("authorize.after_transition")
         if updated.status == PaymentStatus.AUTHORIZED:

@@ -26,15 +26,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from services.audit.auditor import Auditor, audit_log_of
 from services.cli.worker import start_stages
 from services.query.projector import Projector
 from services.query.readmodel import ReadModel, make_engine
 from shared import broker as q
+from shared.audit import AuditLog
 from shared.bootstrap import Deps, bootstrap
 from shared.config import Settings
 from shared.directory import Directory, User
 from shared.domain import TERMINAL
 from shared.keys import Keys
+from shared.linking import authorizer_code, is_linked
 from shared.logging import configure_logging
 from shared.messages import (
     AuthDecision,
@@ -66,7 +69,11 @@ MANUAL_STEPS = [
     (10, "review success, awaiting authorization", "status pending_auth"),
     (11, "authorizer login", "session of {authorizer} (authorizer)"),
     (12, "authorize", "{authorizer} approves"),
-    (13, "authorizer dynamic password", "one-time code checked, used once"),
+    (
+        13,
+        "authorizer dynamic password",
+        "one-time code answering the payment's challenge (amount, payee), used once",
+    ),
     (14, "authorization success", "status authorized"),
     (
         15,
@@ -119,7 +126,13 @@ class Demo:
         self.refusals: Counter[str] = Counter()
         self.refused_commands: dict[str, str] = {}
         self.duplicate_command: str | None = None
-        self.spent_codes: dict[str, str] = {}
+        #: Carol's code for payment 0, and when her token made it.
+        self.carol_spent: tuple[str, float] | None = None
+        self.carol_authorized = False
+        #: The payment on which an authorizer's code for another payment is tried; its own
+        #: authorization waits until those attempts are answered.
+        self.linking_index = 5
+        self.linking_waiting: str | None = None
         self.last_event = "0"
         self.rng = random.Random(7)
 
@@ -152,6 +165,14 @@ class Demo:
 
     def code(self, name: str) -> str:
         return code_for(self.users[name].totp_secret)
+
+    def auth_code(self, name: str, payment_id: str, at: float | None = None) -> str:
+        """The authorizer's code for this payment: their token's answer to the challenge
+        that ``b2bpay challenge`` shows with amount and payee (or a plain code in totp mode)."""
+        payment = self.deps.store.get(payment_id)
+        assert payment is not None
+        mode = self.deps.settings.authorizer_otp
+        return authorizer_code(mode, self.users[name].totp_secret, payment, at)
 
     def request(
         self,
@@ -200,6 +221,7 @@ class Demo:
         reject_auth = set(
             self.rng.sample(sorted(set(range(3, n)) - reject_review), max(1, n // 25))
         )
+        self.linking_index = next(i for i in range(5, n) if i not in reject_review)
         for i in range(n):
             applicant = "alice" if i == 0 else f"applicant-{i:03d}"
             reviewer = "bob" if i == 0 else f"reviewer-{i % 8:02d}"
@@ -278,35 +300,72 @@ class Demo:
             )
             self.send(q.PENDING_REVIEW, q.DECIDE_REVIEW, decision.to_wire())
         elif event.status == "pending_auth":
-            code = self.code(plan.authorizer)
-            if plan.index == 5 and "carol" in self.spent_codes:
-                # Carol's code for payment 0, typed again for another payment: refused.
-                replay = AuthDecision(
-                    payment_id=pid,
-                    approve=True,
-                    session=SecretStr(self.tokens["carol"]),
-                    otp=SecretStr(self.spent_codes["carol"]),
-                    command_id="replayed-otp",
-                )
-                self.send(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, replay.to_wire())
-                self.expect_refusal(
-                    "authorizer replays a used one-time code", replay.command_id, "otp_replayed"
-                )
+            if plan.index == self.linking_index:
+                self.linking_waiting = pid
+                self.try_carols_codes_elsewhere()
+                return
+            code = None
             if plan.index == 0:
-                self.spent_codes["carol"] = code
-            authorization = AuthDecision(
-                payment_id=pid,
-                approve=plan.auth_approves,
-                reason=""
-                if plan.auth_approves
-                else "over the daily limit agreed with the supplier",
-                session=SecretStr(self.tokens[plan.authorizer]),
-                otp=SecretStr(code),
-            )
-            self.send(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, authorization.to_wire())
+                made_at = time.time()
+                code = self.auth_code("carol", pid, made_at)
+                self.carol_spent = (code, made_at)
+            self.authorize(plan, pid, code)
+        elif event.status == "authorized" and plan.index == 0:
+            self.carol_authorized = True
+            self.try_carols_codes_elsewhere()
         elif event.status in TERMINAL:
             plan.final = event.status
             plan.finished_at = time.monotonic()
+
+    def authorize(self, plan: Plan, pid: str, code: str | None = None) -> None:
+        authorization = AuthDecision(
+            payment_id=pid,
+            approve=plan.auth_approves,
+            reason="" if plan.auth_approves else "over the daily limit agreed with the supplier",
+            session=SecretStr(self.tokens[plan.authorizer]),
+            otp=SecretStr(code or self.auth_code(plan.authorizer, pid)),
+        )
+        self.send(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, authorization.to_wire())
+
+    def try_carols_codes_elsewhere(self) -> None:
+        """Once carol's code has authorized payment 0 and another payment waits for its
+        authorizer: carol types her spent code for that payment (bound to payment 0: not
+        valid there), then a code her token makes for that payment in the time step she has
+        spent (a replay). Each is answered before the next is sent; then the payment's own
+        authorizer acts."""
+        pid = self.linking_waiting
+        if pid is None or not self.carol_authorized or self.carol_spent is None:
+            return
+        self.linking_waiting = None
+        spent, made_at = self.carol_spent
+        linked = is_linked(self.deps.settings.authorizer_otp)
+        attempts = [
+            (
+                "authorizer's code for one payment typed for another",
+                "code-for-another-payment",
+                spent,
+                # Plain TOTP codes are bound to nothing: there it is a replay.
+                "otp_invalid" if linked else "otp_replayed",
+            ),
+            (
+                "authorizer replays a used time step",
+                "replayed-otp",
+                self.auth_code("carol", pid, made_at),
+                "otp_replayed",
+            ),
+        ]
+        for what, command_id, code, reason_code in attempts:
+            attempt = AuthDecision(
+                payment_id=pid,
+                approve=True,
+                session=SecretStr(self.tokens["carol"]),
+                otp=SecretStr(code),
+                command_id=command_id,
+            )
+            self.send(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, attempt.to_wire())
+            self.expect_refusal(what, command_id, reason_code)
+            self.deps.store.wait_verdict(command_id, 10)
+        self.authorize(self.plans[pid], pid)
 
     def pump_events(self) -> list[StatusEvent]:
         batch = self.deps.store.follow_events(self.last_event, block_ms=50)
@@ -364,7 +423,7 @@ def run_demo(payments: int, redis_url: str | None, threads: int, as_json: bool) 
     )
     console.rule("[bold]b2bpay demo")
     console.print(
-        "Stages: apply, review, authorize, interbank, query — "
+        "Stages: apply, review, authorize, interbank, query, audit — "
         f"on {where}; read model {workdir / 'read.db'}"
     )
     demo = Demo(deps, console, payments)
@@ -393,6 +452,10 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
     stop = threading.Event()
     projector_thread = threading.Thread(target=projector.run, args=(stop, 100), daemon=True)
     projector_thread.start()
+    audit = audit_log_of(deps)
+    auditor = Auditor(deps.redis, deps.keys, audit)
+    auditor_thread = threading.Thread(target=auditor.run, args=(stop, 100), daemon=True)
+    auditor_thread.start()
     progress = Progress(
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -427,13 +490,15 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
             len(demo.refused_commands) < len(demo.expected_refusals)
             or deps.redis.xpending(deps.keys.events, "query")["pending"]
             or model.count_events() < deps.redis.xlen(deps.keys.events)
+            or audit.audited() < deps.redis.xlen(deps.keys.events)
         ):
             demo.pump_events()
     finally:
         stop.set()
         worker.stop(timeout=10_000)
         projector_thread.join(timeout=5)
-    return _report(demo, model, elapsed, as_json, console)
+        auditor_thread.join(timeout=5)
+    return _report(demo, model, elapsed, as_json, console, audit)
 
 
 #: Which stage's bar a transition advances, and which later bars it takes a payment off.
@@ -462,7 +527,9 @@ def _count(
         progress.update(tasks[later], total=(task.total or 1) - 1)
 
 
-def _report(demo: Demo, model: ReadModel, elapsed: float, as_json: bool, console: Console) -> int:
+def _report(
+    demo: Demo, model: ReadModel, elapsed: float, as_json: bool, console: Console, audit: AuditLog
+) -> int:
     plans = list(demo.plans.values())
     outcomes = Counter(p.final or "unfinished" for p in plans)
     settled = [p for p in plans if p.final == "settled"]
@@ -486,6 +553,17 @@ def _report(demo: Demo, model: ReadModel, elapsed: float, as_json: bool, console
             "expected": "same payment, executed once",
             "got": "one payment, one history" if dup_single else "two executions",
             "ok": dup_ok and dup_single,
+        }
+    )
+    events = int(demo.deps.redis.xlen(demo.deps.keys.events))
+    verified = audit.verify()
+    checks.append(
+        {
+            "scenario": "the audit trail: every event hash-chained",
+            "expected": f"{events} entries, chain intact",
+            "got": f"{verified.entries} entries, "
+            + ("chain intact" if verified.ok else f"broken: {verified.broken}"),
+            "ok": verified.ok and verified.entries == events,
         }
     )
     summary: dict[str, Any] = {

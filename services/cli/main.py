@@ -237,6 +237,48 @@ def rotate_totp_key(as_json: bool = JSON) -> None:
     )
 
 
+@admin.command("keys")
+def admin_keys(
+    directory: Path = typer.Option(
+        Path(".b2bpay/keys"), "--dir", help="Folder to write the key pairs to."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace existing keys (in-flight hand-offs will be refused)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Generate the stage signing keys (Ed25519, one pair per stage): <stage>.key (mode 0600)
+    and <stage>.pub; prints the settings that use them. Needs no Redis."""
+    from shared.signing import SigningKeyError, public_keys_spec, write_key_pairs
+
+    try:
+        pairs = write_key_pairs(directory, overwrite=force)
+    except (SigningKeyError, OSError) as err:
+        fail(str(err), as_json)
+    folder = str(directory.resolve())
+    env = {
+        "B2BPAY_SIGNING_KEYS_DIR": folder,
+        "B2BPAY_SIGNING_PUBLIC_KEYS": public_keys_spec({p.stage: p.public_key for p in pairs}),
+    }
+    if as_json:
+        emit(
+            {
+                "dir": folder,
+                "private_keys": {p.stage: str(p.private_path.resolve()) for p in pairs},
+                "public_keys": {p.stage: str(p.public_path.resolve()) for p in pairs},
+                "env": env,
+            },
+            True,
+        )
+        return
+    sys.stdout.write(
+        f"Wrote {len(pairs)} key pairs to {folder} (<stage>.key mode 0600, <stage>.pub).\n"
+        "Every process needs every public key; each stage process only its own private key\n"
+        '(its <stage>.key in the folder, or B2BPAY_SIGNING_KEY_<STAGE>="$(cat <stage>.key)").\n'
+        + "".join(f"export {name}='{value}'\n" for name, value in env.items())
+    )
+
+
 # -- people ------------------------------------------------------------------------------
 @app.command()
 def login(
@@ -281,18 +323,34 @@ def logout(session: str = SESSION, as_json: bool = JSON) -> None:
 @app.command()
 def otp(
     offset: int = typer.Option(0, "--offset", help="Steps of 30 s from now."),
+    challenge: str | None = typer.Option(
+        None,
+        "--challenge",
+        help="Answer this challenge (from `b2bpay challenge PAYMENT_ID`): the authorizer's "
+        "code, bound to the payment.",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """A software token for demos and tests: reads an otpauth:// URI (or base32 secret) on
-    stdin and prints the current one-time code."""
+    stdin and prints the current one-time code, or with --challenge the OCRA response."""
     import pyotp
 
+    from shared.ocra import ChallengeError, code_for_challenge, normalize_challenge
     from shared.otp import STEP_SECONDS, code_for
 
+    if challenge is not None:
+        try:
+            challenge = normalize_challenge(challenge)
+        except ChallengeError as err:
+            fail(str(err), as_json)
     line = _read_secret_line("otpauth:// URI or secret", as_json)
+    at = __import__("time").time() + offset * STEP_SECONDS
     try:
         secret = pyotp.parse_uri(line).secret if line.startswith("otpauth://") else line
-        code = code_for(secret, __import__("time").time() + offset * STEP_SECONDS)
+        if challenge is None:
+            code = code_for(secret, at)
+        else:
+            code = code_for_challenge(secret, challenge, at)
     except (ValueError, TypeError):
         fail("not an otpauth:// URI or base32 secret", as_json)
     emit({"code": code}, as_json)
@@ -563,7 +621,7 @@ def events(
 @app.command()
 def worker(
     stages: list[str] = typer.Argument(
-        ..., help="apply review authorize interbank query sweeper (any of)"
+        ..., help="apply review authorize interbank query sweeper audit (any of)"
     ),
     processes: int = typer.Option(1, "--processes", min=1, max=64),
     threads: int = typer.Option(4, "--threads", min=1, max=64),
@@ -617,9 +675,12 @@ def schema(
 
 def _operations() -> None:
     from services.cli.ops import dlq, query
+    from services.cli.security import audit, challenge
 
     app.add_typer(dlq, name="dlq")
     app.add_typer(query, name="query")
+    app.add_typer(audit, name="audit")
+    app.command("challenge")(challenge)
 
 
 _operations()

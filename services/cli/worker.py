@@ -19,6 +19,7 @@ import redis
 import structlog
 
 from services.apply import actors as apply_actors
+from services.audit.auditor import Auditor, audit_log_of
 from services.authorize import actors as authorize_actors
 from services.interbank import actors as interbank_actors
 from services.query.projector import Projector
@@ -30,8 +31,9 @@ from shared.bootstrap import Deps, bootstrap
 from shared.config import Settings
 from shared.expiry import sweep
 from shared.logging import configure_logging
+from shared.signing import SIGNING_STAGES
 
-STAGES = ("apply", "review", "authorize", "interbank", "query", "sweeper")
+STAGES = ("apply", "review", "authorize", "interbank", "query", "sweeper", "audit")
 REGISTRARS: dict[str, Callable[[dramatiq.Broker, Deps], list[StageActor]]] = {
     "apply": apply_actors.register,
     "review": review_actors.register,
@@ -90,6 +92,13 @@ def run(stages: list[str], processes: int, threads: int) -> int:
     settings = Settings()
     configure_logging(settings.log_format, settings.log_level)
     deps = bootstrap(settings)
+    unsigned = [s for s in stages if s in SIGNING_STAGES and not deps.signer.can_sign(s)]
+    if unsigned:
+        # Better now than a hand-off that can never be signed, retried for ever.
+        log.error("no private signing key for these stages", stages=unsigned)
+        return 2
+    if deps.signer.development:
+        log.warning("stage signing keys are development keys kept in Redis; configure keys")
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -112,6 +121,15 @@ def run(stages: list[str], processes: int, threads: int) -> int:
             target=projector.run, args=(stop,), name="projector", daemon=True
         )
         projector_thread.start()
+    auditor_thread = None
+    if "audit" in stages:
+        auditor = Auditor(
+            deps.redis, deps.keys, audit_log_of(deps), claim_idle_ms=settings.audit_claim_idle_ms
+        )
+        auditor_thread = threading.Thread(
+            target=auditor.run, args=(stop,), name="auditor", daemon=True
+        )
+        auditor_thread.start()
     sweeper_thread = None
     if "sweeper" in stages:
         sweeper_thread = threading.Thread(
@@ -121,7 +139,8 @@ def run(stages: list[str], processes: int, threads: int) -> int:
     log.info("worker started", stages=stages, pid=os.getpid(), threads=threads)
     failed = False
     while not stop.wait(1.0):
-        if any(t is not None and not t.is_alive() for t in (projector_thread, sweeper_thread)):
+        watched = (projector_thread, sweeper_thread, auditor_thread)
+        if any(t is not None and not t.is_alive() for t in watched):
             log.error("a worker thread died; stopping")
             failed = True
             stop.set()
@@ -129,7 +148,7 @@ def run(stages: list[str], processes: int, threads: int) -> int:
     if worker is not None:
         # Lets in-flight messages finish; unstarted prefetched ones go back to the queue.
         worker.stop(timeout=30_000)
-    for thread in (projector_thread, sweeper_thread):
+    for thread in (projector_thread, sweeper_thread, auditor_thread):
         if thread is not None:
             thread.join(timeout=10)
     return 1 if failed else 0

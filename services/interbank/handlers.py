@@ -21,6 +21,7 @@ from shared.guard import (
     refuse,
 )
 from shared.messages import Handoff
+from shared.signing import check_authorization, check_handoff
 from shared.store import Actor, Payment, Step
 
 STAGE = "interbank"
@@ -80,15 +81,14 @@ def handle_submission(raw: Any, deps: Deps) -> Outcome:
             handoff = Handoff.model_validate(raw)
         except ValidationError as e:
             raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
-        if handoff.from_stage != "authorize":
-            raise Refusal(
-                ReasonCode.INVALID_REQUEST, "interbank takes hand-offs from authorize only"
-            )
         structlog.contextvars.bind_contextvars(payment_id=handoff.payment_id)
         payment = deps.store.get(handoff.payment_id)
         if payment is None:
             raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, "hand-off for an unknown payment")
         attempt.summary = payment.summary()
+        # Before anything else: only what the authorize stage signed (and no other stage),
+        # for this stored state.
+        check_handoff(deps.signer, handoff, "authorize", payment)
         if payment.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.SUBMITTED):
             if payment.status in (PaymentStatus.SETTLED, PaymentStatus.FAILED):
                 return Outcome("ignored", payment.payment_id, payment.status.value)
@@ -96,6 +96,9 @@ def handle_submission(raw: Any, deps: Deps) -> Outcome:
                 ReasonCode.ILLEGAL_TRANSITION, f"payment is {payment.status.value}, not authorized"
             )
         check_content(payment, handoff.content_hash)
+        # The stored authorization must be the authorize stage's too: it binds the
+        # authorizer and the end-to-end id clearing knows the payment by.
+        check_authorization(deps.signer, payment)
         e2e = payment.fields["end_to_end_id"]
         # One worker at a time per end-to-end id: two deliveries of one hand-off must not
         # both find "unknown" at clearing and both submit. The loser is retried and then

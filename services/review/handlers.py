@@ -22,6 +22,7 @@ from shared.guard import (
     refuse,
 )
 from shared.messages import Handoff, ReviewDecision
+from shared.signing import check_handoff, review_approval_fields
 from shared.store import Actor, DeadlinePassed, Step
 
 STAGE = "review"
@@ -42,6 +43,8 @@ def handle_intake(raw: Any, deps: Deps) -> Outcome:
         if payment is None:
             raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, "hand-off for an unknown payment")
         attempt.summary = payment.summary()
+        # Before anything else: only what the apply stage signed, for this stored state.
+        check_handoff(deps.signer, handoff, "apply", payment)
         if payment.status != PaymentStatus.OTP_VERIFIED:
             return Outcome("ignored", payment.payment_id, payment.status.value)
         check_content(payment, handoff.content_hash)
@@ -96,8 +99,14 @@ def handle_review_decision(raw: Any, deps: Deps) -> Outcome:
             steps.append(Step(target))
         else:
             steps.append(Step(target, "rejected_by_reviewer", decision.reason))
+        # An approval is signed by this stage; the authorize stage checks it (shared.signing).
+        recorded = (
+            review_approval_fields(deps.signer, payment, user.username)
+            if decision.approve
+            else {"reviewer_id": user.username}
+        )
         updated = transition_before_deadline(
-            deps, payment, steps, attempt.actor, decision.command_id, {"reviewer_id": user.username}
+            deps, payment, steps, attempt.actor, decision.command_id, recorded
         )
         return Outcome("accepted", updated.payment_id, updated.status.value)
     except Refusal as refusal:

@@ -19,7 +19,7 @@ import pyotp
 import pytest
 import redis
 
-STAGES = ("apply", "review", "authorize", "interbank", "query")
+STAGES = ("apply", "review", "authorize", "interbank", "query", "audit")
 
 
 @dataclass

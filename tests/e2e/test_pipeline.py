@@ -25,6 +25,7 @@ FULL_HISTORY = [
     "settled",
 ]
 E1, E2, E3 = "ACME-01", "TINY-02", "OTHER-03"
+ACC_PAYEE = "62220200001234"
 #: What the CLI shows for every refusal about authentication (the events keep the precise code).
 AUTH_FAILED = "authentication_failed"
 ACC1, ACC2, ACC3 = "62166001000011", "62166001000022", "62166001000033"
@@ -50,6 +51,16 @@ class World:
 
     def code(self, name: str) -> str:
         return code_of(self.people[name].uri)
+
+    def auth_code(self, name: str, payment_id: str) -> str:
+        """The authorizer's code as a person gets it: the challenge the CLI shows for the
+        payment, answered by their token (dynamic linking)."""
+        shown = self.env.cli("challenge", payment_id, "--json")
+        assert shown.code == 0, shown.stdout + shown.stderr
+        uri = self.people[name].uri + "\n"
+        answered = self.env.cli("otp", "--challenge", shown.data["challenge"], "--json", stdin=uri)
+        assert answered.code == 0, answered.stdout + answered.stderr
+        return str(answered.data["code"])
 
     def request_file(
         self,
@@ -174,6 +185,9 @@ def world(e2e: Env) -> World:
         ("app_tiny", "applicant", E2),
         ("app_sessions", "applicant", E1),
         ("app_lockout", "applicant", E1),
+        ("app_link_a", "applicant", E1),
+        ("app_link_b", "applicant", E1),
+        ("auth_link", "authorizer", E1),
     ]
     for name, role, enterprise in roster:
         password = secrets.token_urlsafe(12)
@@ -216,7 +230,7 @@ def test_a_payment_goes_from_request_to_settled_through_five_worker_processes(wo
         "--session",
         world.token("auth1"),
         "--otp",
-        world.code("auth1"),
+        world.auth_code("auth1", pid),
         "--json",
     )
     assert (authorized.code, authorized.data["status"]) == (0, "authorized"), authorized.stdout
@@ -530,10 +544,81 @@ def test_the_person_is_warned_before_the_failed_code_that_locks_them_and_unlock_
     assert (accepted.code, accepted.data["status"]) == (0, "otp_verified"), accepted.stdout
 
 
+def test_the_authorizer_sees_amount_and_payee_and_a_code_for_one_payment_fails_another(
+    world: World,
+) -> None:
+    paths = {
+        "a": world.request_file("e2e-link-a", "ORDER-LINK-A", amount="300.00"),
+        "b": world.request_file("e2e-link-b", "ORDER-LINK-B", amount="900.00"),
+    }
+    pids = {}
+    for key, path in paths.items():
+        submitted = world.submit(path, f"app_link_{key}")
+        assert submitted.code == 0, submitted.stdout + submitted.stderr
+        pids[key] = submitted.data["payment_id"]
+        reviewed = world.env.cli(
+            "review", pids[key], "--approve", "--session", world.token("rev1"), "--json"
+        )
+        assert (reviewed.code, reviewed.data["status"]) == (0, "pending_auth"), reviewed.stdout
+
+    shown = world.env.cli("challenge", pids["a"], "--json")
+    assert shown.code == 0, shown.stdout + shown.stderr
+    assert (shown.data["amount"], shown.data["currency"]) == ("300.00", "CNY")
+    assert (shown.data["payee_name"], shown.data["payee_account"]) == ("Supplier Co.", ACC_PAYEE)
+    code_for_a = world.auth_code("auth_link", pids["a"])
+
+    def authorize(pid: str) -> Any:
+        return world.env.cli(
+            "authorize",
+            pid,
+            "--approve",
+            "--session",
+            world.token("auth_link"),
+            "--otp",
+            code_for_a,
+            "--json",
+        )
+
+    refused = authorize(pids["b"])
+    assert (refused.code, refused.data["reason_code"]) == (1, AUTH_FAILED), refused.stdout
+    assert world.recorded_refusals()[refused.data["command_id"]] == "otp_invalid"
+    accepted = authorize(pids["a"])
+    assert (accepted.code, accepted.data["status"]) == (0, "authorized"), accepted.stdout
+
+
 def test_rotating_the_totp_key_without_a_new_key_changes_nothing(world: World) -> None:
     rotated = world.env.cli("admin", "rotate-totp-key", "--json")
     assert rotated.code == 0, rotated.stdout + rotated.stderr
     assert rotated.data == {"users": len(world.people), "reencrypted": 0, "key_id": "dev"}
+
+
+def test_the_audit_worker_chains_every_event_and_verify_names_a_tampered_entry(
+    world: World,
+) -> None:
+    env = world.env
+
+    def caught_up() -> Any:
+        result = env.cli("audit", "verify", "--json")
+        return result if result.data.get("events_not_yet_chained") == 0 else None
+
+    intact = env.wait_for("the audit worker to chain every event", caught_up)
+    events = env.cli("events", "--json").stdout.splitlines()
+    assert (intact.code, intact.data["ok"], intact.data["broken"]) == (0, True, None)
+    assert intact.data["entries"] == intact.data["head_seq"] >= len(events) > 0
+
+    key = f"{env.prefix}audit:log"
+    original = env.client.lindex(key, 2)
+    assert original is not None
+    edited = original.replace(b'\\"status\\":', b'\\"status\\": ', 1)
+    assert edited != original
+    env.client.lset(key, 2, edited)
+    try:
+        broken = env.cli("audit", "verify", "--json")
+    finally:
+        env.client.lset(key, 2, original)
+    assert (broken.code, broken.data["ok"], broken.data["broken"]["position"]) == (1, False, 3)
+    assert "entry 3 was altered" in broken.data["broken"]["reason"]
+    assert env.cli("audit", "verify", "--json").code == 0
 
 
 def test_no_password_token_or_totp_secret_reaches_a_log_line_or_an_event(world: World) -> None:

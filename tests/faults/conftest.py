@@ -25,6 +25,7 @@ from shared.bootstrap import Deps, bootstrap
 from shared.config import Settings
 from shared.directory import Directory, User
 from shared.keys import Keys
+from shared.linking import authorizer_code
 from shared.messages import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
 from shared.otp import code_for
 
@@ -40,6 +41,14 @@ FULL_HISTORY = [
     "settled",
 ]
 STAGE_PROCESSES = ("apply", "review", "authorize", "interbank", "query")
+
+
+def linked_code(deps: Deps, payment_id: str, secret: str) -> str:
+    """What an authorizer's token shows for this payment now: the code linked to its
+    challenge (the payment must exist), or a plain code in totp mode."""
+    payment = deps.store.get(payment_id)
+    assert payment is not None, f"{payment_id} does not exist yet"
+    return authorizer_code(deps.settings.authorizer_otp, secret, payment)
 
 
 def wait_until(what: str, condition: Callable[[], Any], timeout: float) -> Any:
@@ -113,6 +122,9 @@ class Cluster:
     def code(self, name: str) -> str:
         return code_for(self.people[name].totp_secret)
 
+    def auth_code(self, payment_id: str, name: str) -> str:
+        return linked_code(self.deps, payment_id, self.people[name].totp_secret)
+
     # -- driving -----------------------------------------------------------------------
     def request(self, n: int, applicant: str) -> PaymentRequest:
         return PaymentRequest.model_validate(
@@ -146,7 +158,7 @@ class Cluster:
             payment_id=payment_id,
             approve=True,
             session=SecretStr(self.token(authorizer)),
-            otp=SecretStr(self.code(authorizer)),
+            otp=SecretStr(self.auth_code(payment_id, authorizer)),
         )
         self.deps.dispatch(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, decision.to_wire())
         return decision

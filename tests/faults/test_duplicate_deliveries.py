@@ -29,7 +29,7 @@ from shared.guard import Outcome
 from shared.keys import Keys
 from shared.messages import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
 from shared.otp import code_for
-from tests.faults.conftest import FULL_HISTORY, cleanup
+from tests.faults.conftest import FULL_HISTORY, cleanup, linked_code
 
 pytestmark = pytest.mark.faults
 
@@ -137,7 +137,7 @@ def test_a_thousand_payments_with_duplicate_shuffled_deliveries_each_happen_once
             payment_id=pid,
             approve=True,
             session=token(users[("authorizer", i)]),
-            otp=SecretStr(code_for(users[("authorizer", i)].totp_secret)),
+            otp=SecretStr(linked_code(deps, pid, users[("authorizer", i)].totp_secret)),
         ).to_wire()
         for i, pid in enumerate(pids)
     ]

@@ -26,9 +26,8 @@ from shared.expiry import expire_if_overdue, sweep
 from shared.faults import FaultPoints
 from shared.keys import Keys
 from shared.messages import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
-from shared.otp import code_for
 from shared.store import Actor, PaymentStore, Step
-from tests.faults.conftest import cleanup
+from tests.faults.conftest import cleanup, linked_code
 
 pytestmark = pytest.mark.faults
 
@@ -141,7 +140,7 @@ def test_expiry_racing_an_authorization_has_exactly_one_winner_every_time(race: 
             payment_id=pid,
             approve=True,
             session=SecretStr(token),
-            otp=SecretStr(code_for(user.totp_secret)),
+            otp=SecretStr(linked_code(race, pid, user.totp_secret)),
         ).to_wire()
         payment = race.store.get(pid)
         assert payment is not None
@@ -174,7 +173,7 @@ def test_a_decision_after_the_deadline_is_refused_even_before_the_sweeper_runs(r
         payment_id=pid,
         approve=True,
         session=SecretStr(token),
-        otp=SecretStr(code_for(user.totp_secret)),
+        otp=SecretStr(linked_code(race, pid, user.totp_secret)),
     )
 
     outcome = handle_auth_decision(decision.to_wire(), later)

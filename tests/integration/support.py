@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from shared.bootstrap import Deps
 from shared.directory import User
 from shared.domain import PaymentStatus
+from shared.linking import authorizer_code
 from shared.messages import AuthDecision, Payee, Payer, PaymentRequest, ReviewDecision, StatusEvent
 from shared.otp import STEP_SECONDS, code_for
 from shared.store import Actor, Payment, Step
@@ -121,8 +122,17 @@ class World:
             approve=approve,
             reason=reason,
             session=self.token(self.authorizer),
-            otp=otp if otp is not None else code_for(self.authorizer.totp_secret),
+            otp=otp if otp is not None else self.auth_code(payment_id),
         )
+
+    def auth_code(self, payment_id: str) -> str:
+        """What the authorizer's token shows for this payment now: the code linked to its
+        challenge (a plain code in totp mode, or for a payment that does not exist)."""
+        payment = self.deps.store.get(payment_id)
+        if payment is None:
+            return code_for(self.authorizer.totp_secret)
+        mode = self.deps.settings.authorizer_otp
+        return authorizer_code(mode, self.authorizer.totp_secret, payment)
 
 
 def seed_world(deps: Deps) -> World:

@@ -14,7 +14,8 @@ from shared.content import fields_for
 from shared.domain import PaymentStatus
 from shared.errors import TransientError
 from shared.guard import Outcome
-from shared.messages import Handoff, PaymentRequest, payment_id_for
+from shared.messages import PaymentRequest, payment_id_for
+from shared.signing import authorization_fields, signed_handoff
 from shared.store import Actor, Step
 
 pytestmark = pytest.mark.integration
@@ -44,20 +45,18 @@ def _authorized(deps: Deps, n: int) -> dict[str, Any]:
         Actor("apply"),
         f"create-{n}",
     )
-    for status in (
-        PaymentStatus.PENDING_REVIEW,
-        PaymentStatus.PENDING_AUTH,
-        PaymentStatus.AUTHORIZED,
-    ):
+    for status in (PaymentStatus.PENDING_REVIEW, PaymentStatus.PENDING_AUTH):
         payment = deps.store.get(pid)
         assert payment is not None
         deps.store.transition(payment, [Step(status)], Actor("test"), None)
-    return Handoff(
-        payment_id=pid,
-        content_hash=fields["content_hash"],
-        from_stage="authorize",
-        command_id=f"auth-{n}",
-    ).to_wire()
+    payment = deps.store.get(pid)
+    assert payment is not None
+    # Signed as the authorize stage would: interbank takes nothing else.
+    signed = authorization_fields(deps.signer, payment, "authorizer")
+    authorized = deps.store.transition(
+        payment, [Step(PaymentStatus.AUTHORIZED)], Actor("test"), None, signed
+    )
+    return signed_handoff(deps.signer, authorized, "authorize", f"auth-{n}").to_wire()
 
 
 def _deliver_until_done(

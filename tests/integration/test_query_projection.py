@@ -17,7 +17,7 @@ from services.interbank.handlers import handle_submission
 from services.query.projector import GROUP, Projector
 from services.query.readmodel import ReadModel, make_engine
 from services.review.handlers import handle_intake, handle_review_decision
-from shared.messages import Handoff
+from shared.signing import signed_handoff
 from tests.integration.support import World, events_of, must_get, wrong_code
 
 pytestmark = pytest.mark.integration
@@ -40,13 +40,7 @@ def _settle_one_payment(world: World) -> str:
     applied = handle_payment_request(world.payment_request().to_wire(), deps)
     assert applied.status == "otp_verified"
     payment = must_get(deps, applied.payment_id)
-    content_hash = payment.fields["content_hash"]
-    intake = Handoff(
-        payment_id=payment.payment_id,
-        content_hash=content_hash,
-        from_stage="apply",
-        command_id="c-in",
-    )
+    intake = signed_handoff(deps.signer, payment, "apply", "c-in")
     assert handle_intake(intake.to_wire(), deps).status == "pending_review"
     assert (
         handle_review_decision(world.review(payment.payment_id).to_wire(), deps).status
@@ -56,12 +50,8 @@ def _settle_one_payment(world: World) -> str:
     assert handle_auth_decision(bad.to_wire(), deps).reason_code == "otp_invalid"
     decision = world.authorize(payment.payment_id)
     assert handle_auth_decision(decision.to_wire(), deps).status == "authorized"
-    submit = Handoff(
-        payment_id=payment.payment_id,
-        content_hash=content_hash,
-        from_stage="authorize",
-        command_id=decision.command_id,
-    )
+    authorized = must_get(deps, payment.payment_id)
+    submit = signed_handoff(deps.signer, authorized, "authorize", decision.command_id)
     assert handle_submission(submit.to_wire(), deps).status == "settled"
     return payment.payment_id
 
@@ -147,13 +137,8 @@ def test_events_arriving_after_a_catch_up_are_projected_by_the_next_one(
     assert first is not None
     assert first["status"] == "otp_verified"
 
-    content_hash = must_get(world.deps, applied.payment_id).fields["content_hash"]
-    intake = Handoff(
-        payment_id=applied.payment_id,
-        content_hash=content_hash,
-        from_stage="apply",
-        command_id="c-in",
-    )
+    verified = must_get(world.deps, applied.payment_id)
+    intake = signed_handoff(world.deps.signer, verified, "apply", "c-in")
     handle_intake(intake.to_wire(), world.deps)
     assert projector.catch_up() == 1
 

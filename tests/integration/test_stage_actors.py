@@ -23,7 +23,8 @@ from shared.domain import PaymentStatus
 from shared.errors import TransientError
 from shared.guard import Outcome
 from shared.keys import Keys
-from shared.messages import Handoff, Verdict, payment_id_for
+from shared.messages import Verdict, payment_id_for
+from shared.signing import signed_handoff
 from shared.store import Payment
 from tests.integration.support import (
     World,
@@ -295,11 +296,8 @@ def test_two_deliveries_of_one_interbank_hand_off_handled_at_once_submit_to_clea
     world.deps.dispatch(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, decision.to_wire())
     assert _verdict(world.deps, decision.command_id).status == "authorized"
     authorized = must_get(world.deps, payment_id)
-    handoff: dict[str, Any] = Handoff(
-        payment_id=payment_id,
-        content_hash=authorized.fields["content_hash"],
-        from_stage="authorize",
-        command_id=decision.command_id,
+    handoff: dict[str, Any] = signed_handoff(
+        world.deps.signer, authorized, "authorize", decision.command_id
     ).to_wire()
     world.deps.clearing = _LockstepClearing(world.deps.redis, world.deps.keys, parties=2)
 

@@ -16,6 +16,7 @@ from shared import broker as q
 from shared.bootstrap import Deps
 from shared.directory import User
 from shared.guard import Outcome
+from shared.linking import authorizer_code
 from shared.messages import StatusEvent, payment_id_for
 from shared.otp import STEP_SECONDS, code_for
 
@@ -80,6 +81,16 @@ class World:
     def code(self, user: User) -> str:
         return code_for(user.totp_secret, self.clock())
 
+    def auth_code(self, payment_id: str, user: User | None = None) -> str:
+        """What the authorizer's token shows for this payment: the code linked to its
+        challenge (or a plain code in totp mode, or for a payment that does not exist)."""
+        user = user or self.authorizer
+        payment = self.deps.store.get(payment_id)
+        if payment is None:
+            return self.code(user)
+        mode = self.deps.settings.authorizer_otp
+        return authorizer_code(mode, user.totp_secret, payment, self.clock())
+
     def command_id(self, label: str) -> str:
         self.counter[0] += 1
         return f"cmd-{label}-{self.counter[0]}"
@@ -123,7 +134,7 @@ class World:
             "approve": approve,
             "reason": "",
             "session": self.session(self.authorizer),
-            "otp": self.code(self.authorizer),
+            "otp": self.auth_code(payment_id),
             "command_id": self.command_id("auth"),
         }
         message.update(overrides)

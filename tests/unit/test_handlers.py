@@ -14,6 +14,7 @@ from services.review.handlers import handle_intake, handle_review_decision
 from shared import broker as q
 from shared.messages import payment_id_for
 from shared.otp import STEP_SECONDS
+from shared.signing import signed_handoff
 from tests.unit.support import (
     INELIGIBLE_PAYER,
     OTHER_ENTERPRISE,
@@ -339,10 +340,19 @@ def test_a_repeated_intake_changes_nothing(world: World) -> None:
     assert history_statuses(world, PID) == ["requested", "otp_verified", "pending_review"]
 
 
-def test_an_intake_with_another_content_hash_is_refused(world: World) -> None:
+def test_an_intake_whose_content_hash_was_changed_after_signing_is_refused(world: World) -> None:
     world.apply()
     [handoff] = queued(world.deps, q.OTP_VERIFIED)
     outcome = handle_intake({**handoff, "content_hash": "0" * 64}, world.deps)
+    assert (outcome.outcome, outcome.reason_code) == ("refused", "invalid_signature")
+    world.assert_status(PID, "otp_verified")
+
+
+def test_an_intake_of_a_payment_whose_stored_content_changed_is_refused(world: World) -> None:
+    world.apply()
+    [handoff] = queued(world.deps, q.OTP_VERIFIED)
+    world.deps.redis.hset(world.deps.keys.payment(PID), "amount", "9999.00")
+    outcome = handle_intake(handoff, world.deps)
     assert (outcome.outcome, outcome.reason_code) == ("refused", "content_mismatch")
     world.assert_status(PID, "otp_verified")
 
@@ -518,14 +528,10 @@ def test_interbank_refuses_a_handoff_for_a_payment_that_is_not_authorized(world:
     payment_id = world.to_pending_review()
     payment = world.deps.store.get(payment_id)
     assert payment is not None
-    forged = {
-        "schema": "b2bpay.handoff.v1",
-        "payment_id": payment_id,
-        "content_hash": payment.get("content_hash"),
-        "from_stage": "authorize",
-        "command_id": "cmd-forged",
-    }
-    outcome = handle_submission(forged, world.deps)
+    # Signed by the authorize stage (as a buggy or compromised authorize worker could), for
+    # the payment's true state: the signature holds, the state machine still says no.
+    handoff = signed_handoff(world.deps.signer, payment, "authorize", "cmd-early")
+    outcome = handle_submission(handoff.to_wire(), world.deps)
     assert (outcome.outcome, outcome.reason_code) == ("refused", "illegal_transition")
     world.assert_status(payment_id, "pending_review")
     assert world.deps.clearing.submissions() == []  # type: ignore[attr-defined]
@@ -558,9 +564,16 @@ def test_a_refusal_and_the_later_acceptance_share_one_gapless_sequence(world: Wo
 # -- review findings: codes bound to payments, nothing told to strangers --------------------
 
 
+@pytest.mark.parametrize(
+    ("mode", "reason_code"),
+    # Linked (ocra), the code does not answer the second payment's challenge at all; plain
+    # (totp), it is a code of a time step the authorizer has spent.
+    [("ocra", "otp_invalid"), ("totp", "otp_replayed")],
+)
 def test_one_authorizer_code_and_command_id_never_authorize_a_second_payment(
-    world: World, clock: Any
+    world: World, clock: Any, mode: str, reason_code: str
 ) -> None:
+    world.deps.settings = world.deps.settings.model_copy(update={"authorizer_otp": mode})
     first = world.to_pending_review("req-1")
     assert world.review(first).status == "pending_auth"
     clock.advance(30)
@@ -574,7 +587,7 @@ def test_one_authorizer_code_and_command_id_never_authorize_a_second_payment(
     stolen = dict(decision, payment_id=second)
     outcome = handle_auth_decision(stolen, world.deps)
 
-    assert (outcome.outcome, outcome.reason_code) == ("refused", "otp_replayed")
+    assert (outcome.outcome, outcome.reason_code) == ("refused", reason_code)
     world.assert_status(second, "pending_auth")
 
 
