@@ -56,6 +56,7 @@ SIGNATURE_BYTES = 64
 KEY_BYTES = 32
 
 HANDOFF = "handoff"
+APPLICATION = "application"
 REVIEW_APPROVAL = "review_approval"
 AUTHORIZATION = "authorization"
 
@@ -200,6 +201,32 @@ def _status_at(payment: Payment, version: int) -> str | None:
     if not 1 <= version <= min(payment.version, len(payment.history)):
         return None
     return payment.history[version - 1].status
+
+
+def _application_document(payment_id: str, fields: Mapping[str, str]) -> dict[str, str | int]:
+    return {
+        "payment_id": payment_id,
+        "content_hash": fields.get("content_hash", ""),
+        "status": "otp_verified",
+        "applicant_id": fields.get("applicant_id", ""),
+        "end_to_end_id": fields.get("end_to_end_id", ""),
+    }
+
+
+def application_fields(
+    signer: StageSigner, payment_id: str, fields: Mapping[str, str]
+) -> dict[str, str]:
+    """What the apply stage stores with a new payment: its signature over the content the
+    applicant confirmed (seed step 2), so a later rewrite of content and hash together in
+    Redis is caught before anyone reviews it."""
+    document = _application_document(payment_id, fields)
+    return {"apply_signature": signer.sign("apply", APPLICATION, document)}
+
+
+def check_application(signer: StageSigner, payment: Payment) -> None:
+    """Refuse unless the apply stage signed this payment's content and applicant."""
+    document = _application_document(payment.payment_id, payment.fields)
+    signer.verify("apply", APPLICATION, document, payment.get("apply_signature"))
 
 
 def _review_document(payment: Payment, reviewer_id: str) -> dict[str, str | int]:

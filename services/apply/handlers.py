@@ -23,7 +23,7 @@ from shared.guard import (
     refuse,
 )
 from shared.messages import CancelPayment, PaymentRequest, payment_id_for
-from shared.signing import signed_handoff
+from shared.signing import application_fields, signed_handoff
 from shared.store import Actor, RecordedRefusal, Step
 
 STAGE = "apply"
@@ -103,6 +103,7 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
             fields["applicant_id"] = user.username
             deps.faults.point("apply.after_otp")
             fields["end_to_end_id"] = "E2E" + attempt.payment_id[4:].upper()
+            fields.update(application_fields(deps.signer, attempt.payment_id, fields))
         result = deps.store.create(
             attempt.payment_id,
             fields,

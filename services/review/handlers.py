@@ -22,7 +22,7 @@ from shared.guard import (
     refuse,
 )
 from shared.messages import Handoff, ReviewDecision
-from shared.signing import check_handoff, review_approval_fields
+from shared.signing import check_application, check_handoff, review_approval_fields
 from shared.store import Actor, DeadlinePassed, Step
 
 STAGE = "review"
@@ -93,6 +93,7 @@ def handle_review_decision(raw: Any, deps: Deps) -> Outcome:
             steps.append(Step(current))
         target = next_status(current, action, STAGE)
         check_content(payment)
+        check_application(deps.signer, payment)
         refuse_if_overdue(deps, payment)
         deps.faults.point("review.decide")
         if decision.approve:

@@ -26,6 +26,7 @@ from shared.expiry import expire_if_overdue, sweep
 from shared.faults import FaultPoints
 from shared.keys import Keys
 from shared.messages import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
+from shared.signing import application_fields
 from shared.store import Actor, PaymentStore, Step
 from tests.faults.conftest import cleanup, linked_code
 
@@ -79,6 +80,7 @@ def _pending_auth(deps: Deps, n: int) -> str:
     )
     pid = payment_id_for(request.request_id)
     fields = {**fields_for(request), "applicant_id": "applicant", "end_to_end_id": f"E2E-RACE-{n}"}
+    fields.update(application_fields(deps.signer, pid, fields))
     steps = [Step(PaymentStatus.REQUESTED), Step(PaymentStatus.OTP_VERIFIED)]
     deps.store.create(pid, fields, steps, Actor("apply", "applicant", "applicant"), f"c-{n}")
     payment = deps.store.get(pid)
