@@ -4,15 +4,15 @@ role, of the payer enterprise, for an active, unlocked user."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from shared.bootstrap import Deps
 from shared.directory import User
 from shared.errors import ReasonCode, Refusal
-from shared.store import Actor
+from shared.store import Actor, Payment
 
 log = structlog.get_logger()
 
@@ -39,6 +39,30 @@ def authenticate(deps: Deps, token: str, role: str, payer_enterprise: str) -> Us
         )
     deps.sessions.refresh(session)
     return user
+
+
+Contract = TypeVar("Contract", bound=BaseModel)
+
+
+def decode(contract: type[Contract], raw: Any) -> Contract:
+    """The message as its contract, or an ``invalid_request`` refusal that never echoes it."""
+    try:
+        return contract.model_validate(raw)
+    except ValidationError as e:
+        raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
+
+
+def load_payment(
+    deps: Deps, attempt: Attempt, payment_id: str, missing: str = "no such payment"
+) -> Payment:
+    """The payment a command names (bound to the log context and the refusal record), or a
+    ``payment_not_found`` refusal."""
+    structlog.contextvars.bind_contextvars(payment_id=payment_id)
+    payment = deps.store.get(payment_id)
+    if payment is None:
+        raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, missing)
+    attempt.summary = payment.summary()
+    return payment
 
 
 def describe_validation_error(error: ValidationError) -> str:

@@ -49,6 +49,15 @@ def new_command_id() -> str:
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
+    def to_wire(self) -> dict[str, Any]:
+        """The message as it goes on the queue: the only place its secrets (session token,
+        one-time code) are revealed, for the stage that checks them."""
+        data = self.model_dump(mode="json", by_alias=True)
+        for name, value in self:
+            if isinstance(value, SecretStr):
+                data[name] = value.get_secret_value()
+        return data
+
 
 class Payer(Contract):
     enterprise_id: Identifier
@@ -115,13 +124,6 @@ class PaymentRequest(PaymentContent):
             self.model_dump(include=set(PaymentContent.model_fields), mode="json")
         )
 
-    def to_wire(self) -> dict[str, Any]:
-        """The message as it goes on the queue (secrets revealed only here, for the stage)."""
-        data = self.model_dump(mode="json", by_alias=True)
-        data["session"] = self.session.get_secret_value()
-        data["otp"] = self.otp.get_secret_value()
-        return data
-
 
 class ReviewDecision(Contract):
     """A reviewer's decision: CLI/API -> ``pending-review``."""
@@ -136,11 +138,6 @@ class ReviewDecision(Contract):
     session: SecretStr
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    def to_wire(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json", by_alias=True)
-        data["session"] = self.session.get_secret_value()
-        return data
 
 
 class AuthDecision(Contract):
@@ -158,12 +155,6 @@ class AuthDecision(Contract):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    def to_wire(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json", by_alias=True)
-        data["session"] = self.session.get_secret_value()
-        data["otp"] = self.otp.get_secret_value()
-        return data
-
 
 class CancelPayment(Contract):
     """The applicant withdraws a payment before authorization: CLI/API -> ``apply``."""
@@ -177,11 +168,6 @@ class CancelPayment(Contract):
     session: SecretStr
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    def to_wire(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json", by_alias=True)
-        data["session"] = self.session.get_secret_value()
-        return data
 
 
 class Handoff(Contract):
@@ -205,9 +191,6 @@ class Handoff(Contract):
     signature: Annotated[str, Field(max_length=128)] | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    def to_wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
 
     def signed_content(self) -> dict[str, Any]:
         """What the signature covers: every field but the signature, as on the wire."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
 from shared import broker as q
 from shared.bootstrap import Deps
@@ -18,7 +17,8 @@ from shared.guard import (
     Attempt,
     Outcome,
     authenticate,
-    describe_validation_error,
+    decode,
+    load_payment,
     raw_id,
     refuse,
 )
@@ -66,10 +66,7 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
         Actor(STAGE),
     )
     try:
-        try:
-            request = PaymentRequest.model_validate(raw)
-        except ValidationError as e:
-            raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
+        request = decode(PaymentRequest, raw)
         attempt.command_id = request.command_id
         attempt.summary = {
             "order_id": request.order_id,
@@ -131,15 +128,8 @@ def handle_cancel(raw: Any, deps: Deps) -> Outcome:
         STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, raw_id(raw, "command_id"), Actor(STAGE)
     )
     try:
-        try:
-            command = CancelPayment.model_validate(raw)
-        except ValidationError as e:
-            raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
-        structlog.contextvars.bind_contextvars(payment_id=command.payment_id)
-        payment = deps.store.get(command.payment_id)
-        if payment is None:
-            raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, "no such payment")
-        attempt.summary = payment.summary()
+        command = decode(CancelPayment, raw)
+        payment = load_payment(deps, attempt, command.payment_id)
         if payment.applied(command.command_id):
             return Outcome("duplicate", payment.payment_id, payment.status.value)
         user = authenticate(

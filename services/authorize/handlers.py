@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
 from shared import broker as q
 from shared.bootstrap import Deps
@@ -18,7 +17,8 @@ from shared.guard import (
     Attempt,
     Outcome,
     authenticate,
-    describe_validation_error,
+    decode,
+    load_payment,
     raw_id,
     refuse,
 )
@@ -42,15 +42,8 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
         STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, raw_id(raw, "command_id"), Actor(STAGE)
     )
     try:
-        try:
-            decision = AuthDecision.model_validate(raw)
-        except ValidationError as e:
-            raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
-        structlog.contextvars.bind_contextvars(payment_id=decision.payment_id)
-        payment = deps.store.get(decision.payment_id)
-        if payment is None:
-            raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, "no such payment")
-        attempt.summary = payment.summary()
+        decision = decode(AuthDecision, raw)
+        payment = load_payment(deps, attempt, decision.payment_id)
         if payment.applied(decision.command_id):
             # A redelivery: the code was spent already; only make sure interbank heard of it.
             if payment.status == PaymentStatus.AUTHORIZED:

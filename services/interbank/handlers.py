@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
 from shared.bootstrap import Deps
 from shared.clearing import ISO_REJECT_REASONS, ClearingResult
@@ -16,7 +15,8 @@ from shared.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
     Outcome,
-    describe_validation_error,
+    decode,
+    load_payment,
     raw_id,
     refuse,
 )
@@ -77,15 +77,8 @@ def handle_submission(raw: Any, deps: Deps) -> Outcome:
     the end-to-end id, so a redelivered message never submits the same payment twice."""
     attempt = Attempt(STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, None, Actor(STAGE))
     try:
-        try:
-            handoff = Handoff.model_validate(raw)
-        except ValidationError as e:
-            raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
-        structlog.contextvars.bind_contextvars(payment_id=handoff.payment_id)
-        payment = deps.store.get(handoff.payment_id)
-        if payment is None:
-            raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, "hand-off for an unknown payment")
-        attempt.summary = payment.summary()
+        handoff = decode(Handoff, raw)
+        payment = load_payment(deps, attempt, handoff.payment_id, "hand-off for an unknown payment")
         # Before anything else: only what the authorize stage signed (and no other stage),
         # for this stored state.
         check_handoff(deps.signer, handoff, "authorize", payment)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
 from shared.bootstrap import Deps
 from shared.content import check_content
@@ -17,7 +16,8 @@ from shared.guard import (
     Attempt,
     Outcome,
     authenticate,
-    describe_validation_error,
+    decode,
+    load_payment,
     raw_id,
     refuse,
 )
@@ -34,15 +34,8 @@ def handle_intake(raw: Any, deps: Deps) -> Outcome:
     moved on, changes nothing."""
     attempt = Attempt(STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, None, Actor(STAGE))
     try:
-        try:
-            handoff = Handoff.model_validate(raw)
-        except ValidationError as e:
-            raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
-        structlog.contextvars.bind_contextvars(payment_id=handoff.payment_id)
-        payment = deps.store.get(handoff.payment_id)
-        if payment is None:
-            raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, "hand-off for an unknown payment")
-        attempt.summary = payment.summary()
+        handoff = decode(Handoff, raw)
+        payment = load_payment(deps, attempt, handoff.payment_id, "hand-off for an unknown payment")
         # Before anything else: only what the apply stage signed, for this stored state.
         check_handoff(deps.signer, handoff, "apply", payment)
         if payment.status != PaymentStatus.OTP_VERIFIED:
@@ -65,15 +58,8 @@ def handle_review_decision(raw: Any, deps: Deps) -> Outcome:
         STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, raw_id(raw, "command_id"), Actor(STAGE)
     )
     try:
-        try:
-            decision = ReviewDecision.model_validate(raw)
-        except ValidationError as e:
-            raise Refusal(ReasonCode.INVALID_REQUEST, describe_validation_error(e)) from None
-        structlog.contextvars.bind_contextvars(payment_id=decision.payment_id)
-        payment = deps.store.get(decision.payment_id)
-        if payment is None:
-            raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, "no such payment")
-        attempt.summary = payment.summary()
+        decision = decode(ReviewDecision, raw)
+        payment = load_payment(deps, attempt, decision.payment_id)
         if payment.applied(decision.command_id):
             return Outcome("duplicate", payment.payment_id, payment.status.value)
         user = authenticate(
