@@ -25,11 +25,13 @@ class Keys:
     def verdict(self, command_id: str) -> str:
         return f"{self.prefix}verdict:{command_id}"
 
-    def idempotency(self, request_id: str) -> str:
-        return f"{self.prefix}request:{request_id}"
+    def idempotency(self, payment_id: str) -> str:
+        """The request a payment was made from (its id derives from payer and request id)."""
+        return f"{self.prefix}request:{payment_id}"
 
     def order_lock(self, enterprise_id: str, order_id: str) -> str:
-        return f"{self.prefix}order:{enterprise_id}:{order_id}"
+        # Length-prefixed: enterprise "A:B" with order "C" is not enterprise "A" with "B:C".
+        return f"{self.prefix}order:{len(enterprise_id)}:{enterprise_id}:{order_id}"
 
     def bank(self, code: str) -> str:
         return f"{self.prefix}bank:{code}"

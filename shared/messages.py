@@ -238,10 +238,12 @@ class Verdict(BaseModel):
     reason: str | None = None
 
 
-def payment_id_for(request_id: str) -> str:
-    """Payment ids derive from the upstream idempotency key, so a redelivered or repeated
-    request lands on the same payment."""
-    return "pay_" + hashlib.sha256(f"b2bpay:{request_id}".encode()).hexdigest()[:24]
+def payment_id_for(enterprise_id: str, request_id: str) -> str:
+    """Payment ids derive from the upstream idempotency key, scoped to the payer: a
+    redelivered or repeated request lands on the same payment, and no enterprise can take
+    a request id another will use. (The length prefix keeps the encoding unambiguous.)"""
+    scoped = f"b2bpay:{len(enterprise_id)}:{enterprise_id}:{request_id}"
+    return "pay_" + hashlib.sha256(scoped.encode()).hexdigest()[:24]
 
 
 #: The versioned public contracts, by name, for ``b2bpay schema``.

@@ -153,7 +153,7 @@ class PaymentStore:
             "currency": fields["currency"],
         }
         extra = (
-            self._keys.idempotency(fields["request_id"]),
+            self._keys.idempotency(payment_id),
             self._keys.order_lock(fields["enterprise_id"], fields["order_id"]),
         )
         reply = self._run("create", payment_id, spec, extra)

@@ -59,9 +59,10 @@ def check_eligibility(deps: Deps, request: PaymentRequest) -> None:
 
 def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
     request_id = raw_id(raw, "request_id")
+    payer_id = raw_id(raw.get("payer") if isinstance(raw, dict) else None, "enterprise_id")
     attempt = Attempt(
         STAGE,
-        payment_id_for(request_id) if request_id else UNKNOWN_PAYMENT,
+        payment_id_for(payer_id, request_id) if request_id and payer_id else UNKNOWN_PAYMENT,
         raw_id(raw, "command_id"),
         Actor(STAGE),
     )

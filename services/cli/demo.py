@@ -232,7 +232,7 @@ class Demo:
                 plan.review_approves, plan.expect = False, "rejected"
             elif i in reject_auth:
                 plan.auth_approves, plan.expect = False, "rejected"
-            pid = payment_id_for(request.request_id)
+            pid = payment_id_for(request.payer.enterprise_id, request.request_id)
             self.plans[pid] = plan
             plan.submitted_at = time.monotonic()
             if i == 1:
@@ -542,7 +542,7 @@ def _report(
     dup_ok = (
         demo.duplicate_command is not None and demo.duplicate_command not in demo.refused_commands
     )
-    dup_pid = payment_id_for("LD-REQ-00002")
+    dup_pid = payment_id_for(ENTERPRISE, "LD-REQ-00002")
     dup_history = demo.deps.store.get(dup_pid)
     dup_single = (
         dup_history is not None and [e.status for e in dup_history.history].count("requested") == 1
@@ -584,7 +584,7 @@ def _report(
             for p in mismatched
         ],
     }
-    featured_pid = payment_id_for("LD-REQ-00000")
+    featured_pid = payment_id_for(ENTERPRISE, "LD-REQ-00000")
     timeline = _timeline(demo, model, featured_pid)
     ok = not mismatched and all(c["ok"] for c in checks)
     summary["ok"] = ok

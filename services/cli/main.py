@@ -387,7 +387,7 @@ def submit(
         q.APPLY_PAYMENT,
         request.to_wire(),
         request.command_id,
-        payment_id_for(request.request_id),
+        payment_id_for(request.payer.enterprise_id, request.request_id),
         wait,
         no_wait,
         as_json,

@@ -144,7 +144,7 @@ class Cluster:
     def submit(self, n: int, applicant: str) -> str:
         request = self.request(n, applicant)
         self.deps.dispatch(q.APPLY, q.APPLY_PAYMENT, request.to_wire())
-        return payment_id_for(request.request_id)
+        return payment_id_for(request.payer.enterprise_id, request.request_id)
 
     def review(self, payment_id: str, reviewer: str) -> ReviewDecision:
         decision = ReviewDecision(

@@ -122,7 +122,7 @@ def test_a_thousand_payments_with_duplicate_shuffled_deliveries_each_happen_once
         ).to_wire()
         for i in range(PAYMENTS)
     ]
-    pids = [payment_id_for(f"dup-{i}") for i in range(PAYMENTS)]
+    pids = [payment_id_for(ENTERPRISE, f"dup-{i}") for i in range(PAYMENTS)]
 
     _deliver(handle_payment_request, requests, deps, rng)
     _deliver(handle_intake, _drain(deps, q.OTP_VERIFIED), deps, rng)

@@ -78,7 +78,7 @@ def _pending_auth(deps: Deps, n: int) -> str:
             "otp": "000000",
         }
     )
-    pid = payment_id_for(request.request_id)
+    pid = payment_id_for(request.payer.enterprise_id, request.request_id)
     fields = {**fields_for(request), "applicant_id": "applicant", "end_to_end_id": f"E2E-RACE-{n}"}
     fields.update(application_fields(deps.signer, pid, fields))
     steps = [Step(PaymentStatus.REQUESTED), Step(PaymentStatus.OTP_VERIFIED)]

@@ -36,7 +36,7 @@ def _authorized(deps: Deps, n: int) -> dict[str, Any]:
             "otp": "000000",
         }
     )
-    pid = payment_id_for(request.request_id)
+    pid = payment_id_for(request.payer.enterprise_id, request.request_id)
     fields = {**fields_for(request), "applicant_id": "a", "end_to_end_id": f"E2E-CLR-{n}"}
     deps.store.create(
         pid,

@@ -38,7 +38,7 @@ def _create(
     store: PaymentStore, request_id: str, order_id: str, content_hash: str = "a" * 64
 ) -> CreateResult:
     return store.create(
-        payment_id_for(request_id),
+        payment_id_for("ent-1", request_id),
         payment_fields(request_id, order_id, content_hash=content_hash),
         requested_steps(),
         APPLY_ACTOR,
@@ -61,7 +61,7 @@ def test_ten_concurrent_creates_with_one_request_id_make_one_payment_and_nine_du
     assert all(isinstance(r, CreateResult) for r in results), [repr(r) for r in results]
     outcomes = sorted(r.outcome for r in results)
     assert outcomes == ["created"] + ["duplicate"] * (CONTENDERS - 1)
-    payment_id = payment_id_for("req-same")
+    payment_id = payment_id_for("ent-1", "req-same")
     assert {r.payment_id for r in results} == {payment_id}
     assert {r.status for r in results} == {S.OTP_VERIFIED}
     payment = must_get(deps, payment_id)
@@ -86,7 +86,7 @@ def test_ten_concurrent_identical_apply_requests_make_one_payment_and_are_otherw
     assert all(isinstance(r, Outcome) for r in results), [repr(r) for r in results]
     outcomes = sorted((r.outcome, r.reason_code) for r in results)
     assert outcomes == [("accepted", None)] + [("duplicate", None)] * (CONTENDERS - 1)
-    payment = must_get(world.deps, payment_id_for(wire["request_id"]))
+    payment = must_get(world.deps, payment_id_for(world.enterprise_id, wire["request_id"]))
     assert payment.status == S.OTP_VERIFIED
     assert len(payment.history) == 2
     assert not world.deps.otp.is_locked(world.applicant.username)
@@ -127,7 +127,7 @@ def test_the_same_request_id_with_other_content_is_refused_as_a_conflict_and_cha
     refusals = [e for e in events_of(deps, created.payment_id) if e.kind == "refusal"]
     assert [e.reason_code for e in refusals] == ["idempotency_conflict"]
     assert (
-        deps.redis.get(deps.keys.idempotency("req-1"))
+        deps.redis.get(deps.keys.idempotency(created.payment_id))
         == f"{created.payment_id}|{'a' * 64}".encode()
     )
     assert _order_holder(deps, "ord-1") == created.payment_id.encode()
@@ -161,10 +161,10 @@ def test_a_second_request_for_an_order_with_a_live_payment_is_refused_as_duplica
         _create(deps.store, "req-2", "ord-1")
 
     assert refused.value.reason_code == ReasonCode.DUPLICATE_ORDER
-    assert deps.store.get(payment_id_for("req-2")) is None
+    assert deps.store.get(payment_id_for("ent-1", "req-2")) is None
     assert deps.redis.get(deps.keys.idempotency("req-2")) is None
     assert _order_holder(deps, "ord-1") == first.payment_id.encode()
-    refusals = events_of(deps, payment_id_for("req-2"))
+    refusals = events_of(deps, payment_id_for("ent-1", "req-2"))
     assert [(e.kind, e.reason_code) for e in refusals] == [("refusal", "duplicate_order")]
 
 
@@ -196,7 +196,7 @@ def test_a_new_payment_for_the_order_is_accepted_once_the_first_has_ended_withou
     second = _create(deps.store, "req-2", "ord-1")
 
     assert second.outcome == "created"
-    assert second.payment_id == payment_id_for("req-2")
+    assert second.payment_id == payment_id_for("ent-1", "req-2")
     assert _order_holder(deps, "ord-1") == second.payment_id.encode()
     assert must_get(deps, first.payment_id).status == ending
 
@@ -239,7 +239,7 @@ def test_a_settled_payment_keeps_its_order_locked(deps: Deps) -> None:
         _create(deps.store, "req-2", "ord-1")
 
     assert refused.value.reason_code == ReasonCode.DUPLICATE_ORDER
-    assert deps.store.get(payment_id_for("req-2")) is None
+    assert deps.store.get(payment_id_for("ent-1", "req-2")) is None
     assert _order_holder(deps, "ord-1") == first.payment_id.encode()
 
 
@@ -248,7 +248,7 @@ def test_the_order_lock_is_per_enterprise(deps: Deps) -> None:
     fields = {**payment_fields("req-2", "ord-1"), "enterprise_id": "ent-2"}
 
     other = deps.store.create(
-        payment_id_for("req-2"), fields, requested_steps(), APPLY_ACTOR, "cmd-req-2"
+        payment_id_for("ent-2", "req-2"), fields, requested_steps(), APPLY_ACTOR, "cmd-req-2"
     )
 
     assert other.outcome == "created"

@@ -52,7 +52,7 @@ def _pending_review(world: World, steps_ahead: int = 0) -> str:
     assert applied.outcome == "accepted", applied
     for handoff in queued(world.deps, q.OTP_VERIFIED):
         handle_intake(handoff, world.deps)
-    payment_id = payment_id_for(request.request_id)
+    payment_id = payment_id_for(request.payer.enterprise_id, request.request_id)
     assert must_get(world.deps, payment_id).status.value == "pending_review"
     return payment_id
 

@@ -97,7 +97,7 @@ def test_the_apply_actor_verifies_a_valid_request_and_review_takes_it_in(
     verdict = _verdict(world.deps, request.command_id)
     assert verdict.outcome == "accepted"
     assert verdict.status == "otp_verified"
-    assert verdict.payment_id == payment_id_for(request.request_id)
+    assert verdict.payment_id == payment_id_for(request.payer.enterprise_id, request.request_id)
     payment = _reaches(world.deps, verdict.payment_id, PaymentStatus.PENDING_REVIEW)
     assert [h.status for h in payment.history] == ["requested", "otp_verified", "pending_review"]
     assert payment.history[1].actor_id == world.applicant.username
@@ -120,7 +120,7 @@ def test_the_apply_actor_refuses_a_request_with_a_wrong_code_and_creates_nothing
         "otp_invalid",
         None,
     )
-    payment_id = payment_id_for(request.request_id)
+    payment_id = payment_id_for(request.payer.enterprise_id, request.request_id)
     assert world.deps.store.get(payment_id) is None
     events = events_of(world.deps, payment_id)
     assert [(e.kind, e.reason_code, e.actor_id) for e in events] == [

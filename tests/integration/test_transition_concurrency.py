@@ -30,7 +30,7 @@ REVIEW = Actor("review")
 
 
 def _new_payment(deps: Deps, request_id: str = "req-race", order_id: str = "ord-race") -> Payment:
-    payment_id = payment_id_for(request_id)
+    payment_id = payment_id_for("ent-1", request_id)
     result = deps.store.create(
         payment_id,
         payment_fields(request_id, order_id),

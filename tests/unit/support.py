@@ -162,7 +162,7 @@ class World:
         outcome = self.apply(request_id=request_id)
         assert outcome.outcome == "accepted", outcome
         self.intake_all()
-        payment_id = payment_id_for(request_id)
+        payment_id = payment_id_for(PAYER, request_id)
         self.assert_status(payment_id, "pending_review")
         return payment_id
 

@@ -26,7 +26,7 @@ from shared.bootstrap import Deps
 from shared.crypto import KeyRingError
 from shared.keys import Keys
 from shared.messages import payment_id_for
-from tests.unit.support import World
+from tests.unit.support import PAYER, World
 
 K1 = "k1:" + base64.b64encode(bytes(range(32))).decode()
 K2 = "k2:" + base64.b64encode(bytes(range(50, 82))).decode()
@@ -284,7 +284,7 @@ def test_the_auditor_chains_every_transition_and_refusal_once_in_stream_order(
 ) -> None:
     deps = world.deps
     world.to_pending_review()
-    assert world.review(payment_id_for("nope")).reason_code == "payment_not_found"
+    assert world.review(payment_id_for(PAYER, "nope")).reason_code == "payment_not_found"
     stream = [
         (sid.decode(), body[b"event"].decode())
         for sid, body in deps.redis.xrange(deps.keys.events, "-", "+")

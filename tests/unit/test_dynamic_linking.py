@@ -24,7 +24,7 @@ from shared.messages import payment_id_for
 from shared.ocra import code_for_challenge
 from shared.signing import review_approval_fields
 from shared.store import Payment
-from tests.unit.support import Clock, World, queued, wrong_code
+from tests.unit.support import PAYER, Clock, World, queued, wrong_code
 
 
 def pending_auth(world: World, request_id: str = "req-1", order_id: str = "ORD-1") -> Payment:
@@ -34,7 +34,7 @@ def pending_auth(world: World, request_id: str = "req-1", order_id: str = "ORD-1
     world.clock.advance(30)
     assert outcome.outcome == "accepted", outcome
     world.intake_all()
-    payment_id = payment_id_for(request_id)
+    payment_id = payment_id_for(PAYER, request_id)
     assert world.review(payment_id).status == "pending_auth"
     payment = world.deps.store.get(payment_id)
     assert payment is not None
@@ -211,7 +211,7 @@ def test_challenge_shows_what_is_signed(monkeypatch: pytest.MonkeyPatch, world: 
 def test_challenge_of_an_unknown_payment_is_refused(
     monkeypatch: pytest.MonkeyPatch, world: World
 ) -> None:
-    code, shown = run(monkeypatch, world.deps, "challenge", payment_id_for("nope"))
+    code, shown = run(monkeypatch, world.deps, "challenge", payment_id_for(PAYER, "nope"))
     assert code == 1 and "no payment" in shown["error"]
 
 

@@ -18,6 +18,7 @@ from shared.signing import signed_handoff
 from tests.unit.support import (
     INELIGIBLE_PAYER,
     OTHER_ENTERPRISE,
+    PAYER,
     PAYER_ACCOUNT,
     RETAIL_BANK,
     UNCONTRACTED_BANK,
@@ -26,7 +27,7 @@ from tests.unit.support import (
     wrong_code,
 )
 
-PID = payment_id_for("req-1")
+PID = payment_id_for(PAYER, "req-1")
 HAPPY_STATUSES = [
     "requested",
     "otp_verified",
@@ -115,17 +116,19 @@ def test_a_refused_application_leaves_no_payment_and_one_refusal_event(
     world: World, reason_code: str, make: Any
 ) -> None:
     message = world.request(**make(world))
+    # The payment the request would have made: its id is scoped to the payer it names.
+    pid = payment_id_for(message["payer"]["enterprise_id"], message["request_id"])
     outcome = handle_payment_request(message, world.deps)
 
     assert (outcome.outcome, outcome.reason_code, outcome.payment_id) == (
         "refused",
         reason_code,
-        PID,
+        pid,
     )
-    assert world.deps.store.get(PID) is None
+    assert world.deps.store.get(pid) is None
     events = world.events()
     assert [(e.kind, e.reason_code, e.command_id, e.payment_id) for e in events] == [
-        ("refusal", reason_code, message["command_id"], PID)
+        ("refusal", reason_code, message["command_id"], pid)
     ]
     assert events[0].status is None
     assert queued(world.deps, q.OTP_VERIFIED) == []
@@ -187,8 +190,8 @@ def test_a_message_that_is_not_even_a_dict_is_dead_lettered_with_no_event(world:
 @pytest.mark.parametrize(
     "send",
     [
-        lambda world: world.review(payment_id_for("nope")),
-        lambda world: world.authorize(payment_id_for("nope")),
+        lambda world: world.review(payment_id_for(PAYER, "nope")),
+        lambda world: world.authorize(payment_id_for(PAYER, "nope")),
     ],
     ids=[
         "review-of-unknown-payment",
@@ -297,7 +300,7 @@ def test_a_second_live_payment_for_the_same_order_is_a_duplicate_order(world: Wo
     message = world.request(request_id="req-2")
     outcome = handle_payment_request(message, world.deps)
 
-    other = payment_id_for("req-2")
+    other = payment_id_for(PAYER, "req-2")
     assert (outcome.outcome, outcome.reason_code, outcome.payment_id) == (
         "refused",
         "duplicate_order",
@@ -414,7 +417,7 @@ def test_a_review_that_overtakes_the_intake_takes_the_payment_in(world: World) -
 
 
 def test_a_review_of_an_unknown_payment_is_refused(world: World) -> None:
-    outcome = world.review(payment_id_for("nope"))
+    outcome = world.review(payment_id_for(PAYER, "nope"))
     assert (outcome.outcome, outcome.reason_code) == ("refused", "payment_not_found")
 
 
@@ -579,7 +582,7 @@ def test_one_authorizer_code_and_command_id_never_authorize_a_second_payment(
     clock.advance(30)
     assert world.apply(request_id="req-2", order_id="ORDER-2").outcome == "accepted"
     world.intake_all()
-    second = payment_id_for("req-2")
+    second = payment_id_for(PAYER, "req-2")
     assert world.review(second).status == "pending_auth"
     decision = world.auth_decision(first)
     assert handle_auth_decision(decision, world.deps).status == "authorized"
@@ -610,3 +613,22 @@ def test_a_second_payment_for_a_live_order_is_refused_without_spending_the_code(
     # The same code still works for the applicant's next, legitimate request.
     accepted = world.apply(request_id="req-3", order_id="ORDER-3", otp=code)
     assert accepted.outcome == "accepted", accepted
+
+
+def test_another_enterprise_using_the_same_request_id_first_does_not_block_the_payer(
+    world: World,
+) -> None:
+    mallory, _ = world.deps.directory.add_user(
+        "mallory", OTHER_ENTERPRISE, "applicant", "mallory-password"
+    )
+    squatted = world.apply(
+        payer={"enterprise_id": OTHER_ENTERPRISE, "account": "GLOBEX-001", "name": "Globex"},
+        session=world.session(mallory),
+        otp=world.code(mallory),
+    )
+    assert squatted.outcome == "accepted"
+
+    genuine = world.apply()
+
+    assert (genuine.outcome, genuine.payment_id) == ("accepted", PID)
+    assert squatted.payment_id != PID

@@ -18,6 +18,7 @@ from shared.messages import (
     payment_id_for,
 )
 
+PAYER = "ACME"
 SESSION = "v1.SESSION-TOKEN-SECRET-d41d8cd98f00b204.mac-3f2a"
 OTP = "493817"
 
@@ -247,9 +248,12 @@ def test_the_content_excludes_every_secret_and_attempt_field() -> None:
 
 
 def test_payment_ids_derive_from_the_request_id_only() -> None:
-    assert payment_id_for("req-1") == payment_id_for("req-1")
-    assert payment_id_for("req-1") != payment_id_for("req-2")
-    assert re.fullmatch(r"pay_[0-9a-f]{24}", payment_id_for("req-1"))
+    assert payment_id_for(PAYER, "req-1") == payment_id_for(PAYER, "req-1")
+    assert payment_id_for(PAYER, "req-1") != payment_id_for(PAYER, "req-2")
+    assert re.fullmatch(r"pay_[0-9a-f]{24}", payment_id_for(PAYER, "req-1"))
+    # Scoped to the payer: another enterprise's request with the same id is another payment.
+    assert payment_id_for(PAYER, "req-1") != payment_id_for("GLOBEX", "req-1")
+    assert payment_id_for("A:B", "C") != payment_id_for("A", "B:C")
 
 
 # -- secrets -------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from shared.signing import (
     write_key_pairs,
 )
 from shared.store import Payment
-from tests.unit.support import World, queued
+from tests.unit.support import PAYER, World, queued
 
 DOCUMENT = {"payment_id": "pay_1", "content_hash": "a" * 64, "status": "otp_verified", "v": 2}
 
@@ -162,7 +162,7 @@ def test_keys_that_are_not_a_pair_or_incomplete_are_refused_at_start() -> None:
 def verified_payment(world: World) -> tuple[Payment, Handoff]:
     assert world.apply().outcome == "accepted"
     [wire] = queued(world.deps, q.OTP_VERIFIED)
-    payment = world.deps.store.get(payment_id_for("req-1"))
+    payment = world.deps.store.get(payment_id_for(PAYER, "req-1"))
     assert payment is not None
     return payment, Handoff.model_validate(wire)
 
@@ -253,7 +253,7 @@ def test_a_review_approval_is_bound_to_the_payment_its_content_and_its_reviewer(
     for name, value in [("reviewer_id", "mallory"), ("content_hash", "c" * 64)]:
         changed = dataclasses.replace(approved, fields={**approved.fields, name: value})
         refused_as_invalid_signature(lambda p=changed: check_review_approval(signer, p))
-    other = dataclasses.replace(approved, payment_id=payment_id_for("req-other"))
+    other = dataclasses.replace(approved, payment_id=payment_id_for(PAYER, "req-other"))
     refused_as_invalid_signature(lambda: check_review_approval(signer, other))
     missing = dataclasses.replace(
         approved, fields={k: v for k, v in approved.fields.items() if k != "review_signature"}
