@@ -11,12 +11,13 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.middleware import Retries
 
 from shared import broker as queues
 from shared.clearing import ClearingAdapter, SimulatedClearing
 from shared.config import Settings
 from shared.crypto import totp_key_ring
-from shared.deadletter import DeadLetters
+from shared.deadletter import DeadLetters, KeepFailedMessages
 from shared.directory import Directory
 from shared.domain import PaymentStatus
 from shared.faults import FaultPoints
@@ -63,6 +64,9 @@ def bootstrap(
     # With no separate broker URL the queues live in the same Redis as the payments.
     broker = queues.build_broker(settings, client if not settings.broker_url else None)
     deadletters = DeadLetters(client, keys)
+    # Before Retries in the list: dramatiq runs "after" hooks in reverse, so this one sees
+    # the message after Retries has decided it failed for good.
+    broker.add_middleware(KeepFailedMessages(deadletters), before=Retries)
     if isinstance(broker, queues.GuardedRedisBroker):
         broker.on_undecodable = lambda queue, message_id, body: _keep_undecodable(
             deadletters, queue, message_id, body

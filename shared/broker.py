@@ -100,6 +100,9 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> drama
         "namespace": settings.queue_namespace(),
         "heartbeat_timeout": settings.heartbeat_timeout_ms,
         "maintenance_chance": settings.maintenance_chance,
+        # Failed messages may carry a session token and a one-time code: dramatiq keeps
+        # them only this long; the secret-free copy is in our dead-letter queue.
+        "dead_message_ttl": settings.dead_message_ttl_ms,
     }
     broker = (
         GuardedRedisBroker(client=client, **kwargs)

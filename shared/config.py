@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     deadline_pending_auth_seconds: float = 86_400
     #: How often the sweeper looks for payments past their deadline (seconds).
     sweep_interval_seconds: float = 1.0
+    #: How long dramatiq keeps its own copy of a failed message (milliseconds). The copy
+    #: holds whatever secrets the message carried; ours in the dead-letter queue does not.
+    dead_message_ttl_ms: int = 60_000
     #: How long one interbank worker may hold an end-to-end id while it talks to clearing
     #: (milliseconds). Longer than any clearing call; a killed holder blocks no longer.
     clearing_lease_ms: int = 15_000

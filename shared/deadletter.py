@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from dramatiq import Broker
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
 
 from shared.keys import Keys
 from shared.streams import as_text
@@ -129,6 +132,35 @@ class DeadLetters:
 
     def count(self) -> int:
         return int(self._redis.zcard(self._keys.dead_letters))
+
+
+class KeepFailedMessages(Middleware):
+    """A message that failed for good (a bug, or a transient fault that outlasted every
+    retry) goes to the dead-letter queue too, secrets stripped, for an operator to see and
+    retry. dramatiq's own copy of it, secrets and all, is kept only briefly
+    (``B2BPAY_DEAD_MESSAGE_TTL_MS``)."""
+
+    def __init__(self, deadletters: DeadLetters) -> None:
+        self._deadletters = deadletters
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None or not message.failed:
+            return
+        payload = message.args[0] if len(message.args) == 1 else {"args": len(message.args)}
+        self._deadletters.add(
+            message.queue_name,
+            message.actor_name,
+            str(message.message_id),
+            f"failed: {type(exception).__name__} (not retried any more)",
+            payload,
+        )
 
 
 def _digest(data: bytes) -> str:
