@@ -43,3 +43,17 @@ def test_the_ci_script_runs_the_readme_test_command() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
+
+
+def test_compose_gives_each_signing_stage_only_its_own_private_key() -> None:
+    services = _compose()["services"]
+    for stage in ("apply", "review", "authorize", "interbank", "query", "sweeper", "audit"):
+        env = services[stage]["environment"]
+        assert env["B2BPAY_SIGNING_PUBLIC_KEYS"].startswith("${B2BPAY_SIGNING_PUBLIC_KEYS:?")
+        private = {k for k in env if k.startswith("B2BPAY_SIGNING_KEY_")}
+        expected = (
+            {f"B2BPAY_SIGNING_KEY_{stage.upper()}"}
+            if stage in ("apply", "review", "authorize")
+            else set()
+        )
+        assert private == expected, stage
