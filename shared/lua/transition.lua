@@ -95,12 +95,23 @@ local function apply_steps(status, version)
   return {"ok", status, tostring(version)}
 end
 
+-- A refusal naming a payment that does not exist (yet) still gets its event and seq; the
+-- counter is let go after a week unless the payment is created, so garbage naming made-up
+-- payments cannot grow Redis for ever.
+local ORPHAN_SEQ_TTL = 604800
+local function forget_later_if_orphan()
+  if redis.call("EXISTS", KEYS[1]) == 0 then
+    redis.call("EXPIRE", KEYS[4], ORPHAN_SEQ_TTL)
+  end
+end
+
 if mode == "refuse" then
   local current = redis.call("HGET", KEYS[1], "status")
   local step = {kind = "refusal", status = current or cjson.null,
                 previous_status = current or cjson.null,
                 reason_code = spec.reason_code, reason = spec.reason}
   publish(step)
+  forget_later_if_orphan()
   answer("refused", current or cjson.null, spec.reason_code, spec.reason)
   return {"refused", spec.reason_code, spec.reason}
 end
@@ -116,6 +127,7 @@ if mode == "create" then
                     reason_code = "idempotency_conflict",
                     reason = "request_id was used for a different payment content"}
       publish(step)
+      forget_later_if_orphan()
       answer("refused", cjson.null, step.reason_code, step.reason)
       return {"refused", step.reason_code, step.reason}
     end
@@ -128,6 +140,7 @@ if mode == "create" then
                   reason_code = "duplicate_order",
                   reason = "the order already has a live payment"}
     publish(step)
+    forget_later_if_orphan()
     answer("refused", cjson.null, step.reason_code, step.reason)
     return {"refused", step.reason_code, step.reason}
   end
@@ -136,6 +149,7 @@ if mode == "create" then
   end
   redis.call("SET", KEYS[6], pid .. "|" .. spec.fields.content_hash)
   redis.call("SET", KEYS[7], pid)
+  redis.call("PERSIST", KEYS[4])
   return apply_steps(cjson.null, 0)
 end
 

@@ -148,3 +148,19 @@ def test_per_payment_event_seq_is_gapless_and_in_order_across_transitions_refusa
     assert payment.version == len(payment.history)
     other_events = events_of(deps, other.payment_id)
     assert [e.seq for e in other_events] == [1, 2, 3]
+
+
+def test_a_refusal_for_a_payment_that_never_exists_lets_its_counter_expire(deps: Deps) -> None:
+    """Garbage naming made-up payments must not grow Redis for ever; a real payment's
+    counter, started by a refusal before it was created, is kept for good."""
+    deps.store.refuse("pay_madeup", REVIEW, Refusal(ReasonCode.PAYMENT_NOT_FOUND), None)
+    assert 0 < deps.redis.ttl(deps.keys.event_seq("pay_madeup")) <= 7 * 86400
+
+    early = payment_id_for("ent-1", "req-later")
+    deps.store.refuse(early, REVIEW, Refusal(ReasonCode.OTP_INVALID), None)
+    assert deps.redis.ttl(deps.keys.event_seq(early)) > 0
+    created = _new_payment(deps, "req-later", "ord-later")
+    assert created.payment_id == early
+    assert deps.redis.ttl(deps.keys.event_seq(early)) == -1
+    seqs = [e.seq for _sid, e in deps.store.read_events() if e.payment_id == early]
+    assert seqs == [1, 2, 3]
