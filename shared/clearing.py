@@ -99,7 +99,15 @@ class SimulatedClearing:
         pipe = self._redis.pipeline(transaction=True)
         pipe.rpush(
             self._keys.clearing_log,
-            json.dumps({"e2e": end_to_end_id, "amount": amount, "currency": currency}),
+            json.dumps(
+                {
+                    "e2e": end_to_end_id,
+                    "amount": amount,
+                    "currency": currency,
+                    "payee_account": payee_account,
+                    "payee_bank": payee_bank,
+                }
+            ),
         )
         pipe.set(self._keys.clearing(end_to_end_id), json.dumps(record), nx=True)
         _, first = pipe.execute()
@@ -122,6 +130,10 @@ class SimulatedClearing:
             self._redis.set(self._keys.clearing(end_to_end_id), json.dumps(record))
             return ClearingResult("accepted")
         return ClearingResult("settled")
+
+    def instructions(self) -> list[dict[str, str]]:
+        """Every instruction ever received, in order: what clearing would pay, and to whom."""
+        return [json.loads(x) for x in self._redis.lrange(self._keys.clearing_log, 0, -1)]
 
     def submissions(self) -> list[str]:
         """Every end-to-end id ever submitted, in order (duplicates included)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -20,6 +21,7 @@ from shared.guard import (
     raw_id,
     refuse,
 )
+from shared.lease import Lease
 from shared.messages import Handoff
 from shared.signing import check_authorization, check_handoff
 from shared.store import Actor, Payment, Step
@@ -41,9 +43,37 @@ def _failed(payment: Payment, result: ClearingResult) -> Step:
     )
 
 
-def _settle_or_fail(deps: Deps, payment: Payment, actor: Actor) -> Payment:
+@dataclass(frozen=True)
+class Instruction:
+    """What clearing is told, taken once from the read the stage verified (content hash,
+    authorization signature) and never from a later read: Redis may change in between."""
+
+    end_to_end_id: str
+    amount: str
+    currency: str
+    payee_account: str
+    payee_bank_code: str
+
+    @classmethod
+    def of(cls, payment: Payment) -> Instruction:
+        f = payment.fields
+        return cls(
+            f["end_to_end_id"], f["amount"], f["currency"], f["payee_account"], f["payee_bank_code"]
+        )
+
+
+def _moved(verified: Payment, fresh: Payment) -> Payment:
+    """The payment at its new status and version, with the verified fields kept: the read
+    after a transition is not verified, and the next event's amount comes from these."""
+    return replace(verified, status=fresh.status, version=fresh.version, history=fresh.history)
+
+
+def _settle_or_fail(
+    deps: Deps, payment: Payment, instruction: Instruction, actor: Actor, lease: Lease
+) -> Payment:
     """Ask clearing how the submitted payment ended and record it."""
-    result = deps.clearing.status(payment.fields["end_to_end_id"])
+    result = deps.clearing.status(instruction.end_to_end_id)
+    lease.check()
     if result.state == "settled":
         step = Step(next_status(payment.status, Action.SETTLE, STAGE))
         return deps.store.transition(payment, [step], actor, None)
@@ -52,20 +82,24 @@ def _settle_or_fail(deps: Deps, payment: Payment, actor: Actor) -> Payment:
     raise SettlementPending(f"{payment.payment_id} is {result.state} at clearing")
 
 
-def _submit(deps: Deps, payment: Payment, actor: Actor) -> Payment:
+def _submit(
+    deps: Deps, payment: Payment, instruction: Instruction, actor: Actor, lease: Lease
+) -> Payment:
     """Submit unless clearing already knows the end-to-end id (a crash or a timeout after
     submitting): an ambiguous outcome is resolved by asking, never by resubmitting."""
-    e2e = payment.fields["end_to_end_id"]
-    known = deps.clearing.status(e2e)
+    known = deps.clearing.status(instruction.end_to_end_id)
     if known.state == "unknown":
         known = deps.clearing.submit(
-            e2e,
-            payment.fields["amount"],
-            payment.fields["currency"],
-            payment.fields["payee_account"],
-            payment.fields["payee_bank_code"],
+            instruction.end_to_end_id,
+            instruction.amount,
+            instruction.currency,
+            instruction.payee_account,
+            instruction.payee_bank_code,
         )
         deps.faults.point("interbank.after_submit")
+    # Lost during the call: another worker may have moved the payment on since our read, so
+    # nothing is recorded from it; the retry asks clearing and never submits again.
+    lease.check()
     if known.state == "rejected":
         return deps.store.transition(payment, [_failed(payment, known)], actor, None)
     step = Step(next_status(payment.status, Action.SUBMIT, STAGE))
@@ -78,32 +112,35 @@ def handle_submission(raw: Any, deps: Deps) -> Outcome:
     attempt = Attempt(STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, None, Actor(STAGE))
     try:
         handoff = decode(Handoff, raw)
-        payment = load_payment(deps, attempt, handoff.payment_id, "hand-off for an unknown payment")
-        # Before anything else: only what the authorize stage signed (and no other stage),
-        # for this stored state.
-        check_handoff(deps.signer, handoff, "authorize", payment)
-        if payment.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.SUBMITTED):
-            if payment.status in (PaymentStatus.SETTLED, PaymentStatus.FAILED):
-                return Outcome("ignored", payment.payment_id, payment.status.value)
-            raise Refusal(
-                ReasonCode.ILLEGAL_TRANSITION, f"payment is {payment.status.value}, not authorized"
+        # The lease first, keyed by the payment id (a Redis key name, not a field an attacker
+        # can rewrite): one worker at a time per payment, so two deliveries of one hand-off
+        # cannot both find "unknown" at clearing and both submit. Then one read, verified
+        # under the lease, and exactly the verified values go to clearing.
+        with deps.leases.hold(
+            f"clearing:{handoff.payment_id}", deps.settings.clearing_lease_ms
+        ) as lease:
+            payment = load_payment(
+                deps, attempt, handoff.payment_id, "hand-off for an unknown payment"
             )
-        check_content(payment, handoff.content_hash)
-        # The stored authorization must be the authorize stage's too: it binds the
-        # authorizer and the end-to-end id clearing knows the payment by.
-        check_authorization(deps.signer, payment)
-        e2e = payment.fields["end_to_end_id"]
-        # One worker at a time per end-to-end id: two deliveries of one hand-off must not
-        # both find "unknown" at clearing and both submit. The loser is retried and then
-        # finds the payment submitted.
-        with deps.leases.hold(f"clearing:{e2e}", deps.settings.clearing_lease_ms):
-            current = deps.store.get(payment.payment_id)
-            assert current is not None
-            payment = current
+            # Before anything else: only what the authorize stage signed (and no other
+            # stage), for this stored state.
+            check_handoff(deps.signer, handoff, "authorize", payment)
+            if payment.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.SUBMITTED):
+                if payment.status in (PaymentStatus.SETTLED, PaymentStatus.FAILED):
+                    return Outcome("ignored", payment.payment_id, payment.status.value)
+                raise Refusal(
+                    ReasonCode.ILLEGAL_TRANSITION,
+                    f"payment is {payment.status.value}, not authorized",
+                )
+            check_content(payment, handoff.content_hash)
+            # The stored authorization must be the authorize stage's too: it binds the
+            # authorizer and the end-to-end id clearing knows the payment by.
+            check_authorization(deps.signer, payment)
+            instruction = Instruction.of(payment)
             if payment.status == PaymentStatus.AUTHORIZED:
-                payment = _submit(deps, payment, attempt.actor)
+                payment = _moved(payment, _submit(deps, payment, instruction, attempt.actor, lease))
             if payment.status == PaymentStatus.SUBMITTED:
-                payment = _settle_or_fail(deps, payment, attempt.actor)
+                payment = _settle_or_fail(deps, payment, instruction, attempt.actor, lease)
         return Outcome("accepted", payment.payment_id, payment.status.value)
     except Refusal as refusal:
         return refuse(deps, attempt, refusal)
