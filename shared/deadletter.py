@@ -1,6 +1,7 @@
 """The dead-letter queue: messages a stage could not decode or validate, kept with the
 reason for an operator (``b2bpay dlq list|show|retry|purge``). Secrets are stripped before
-a message is kept; an undecodable body is kept only as its size, hash and a short prefix."""
+a message is kept (by key name, at any depth); an undecodable body is kept only as its size
+and SHA-256 hash."""
 
 from __future__ import annotations
 
@@ -19,16 +20,33 @@ from dramatiq.middleware import Middleware
 from shared.keys import Keys
 from shared.streams import as_text
 
-SECRET_FIELDS = frozenset({"session", "otp", "password", "token"})
+#: A key containing any of these (in any case) names a secret, at any depth of a message:
+#: ``session_token``, ``OTP``, ``Password``, ``client_secret``, ``auth_code`` ...
+SECRET_NAME_PARTS = ("session", "token", "otp", "password", "secret", "code")
+#: Fields of b2bpay's own contracts that match a part above but hold no secret; kept so a
+#: dead letter still says where a payment was going (and can be sent again). Exact names
+#: only: ``Bank_Code`` or ``bank_code2`` are stripped like any other.
+NOT_SECRET_FIELDS = frozenset({"bank_code", "reason_code"})
+REMOVED = "[removed]"
 MAX_KEPT_BYTES = 8_192
 
 
+def is_secret_name(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    if key in NOT_SECRET_FIELDS:
+        return False
+    folded = key.casefold()
+    return any(part in folded for part in SECRET_NAME_PARTS)
+
+
 def strip_secrets(payload: Any) -> Any:
+    """``payload`` with the value of every secret-named key (see :data:`SECRET_NAME_PARTS`)
+    replaced, in dicts inside lists inside dicts, at any depth. It cannot know a secret
+    sent under an innocent name, or a bare string in a list."""
     if isinstance(payload, dict):
-        return {
-            k: ("[removed]" if k in SECRET_FIELDS else strip_secrets(v)) for k, v in payload.items()
-        }
-    if isinstance(payload, list):
+        return {k: (REMOVED if is_secret_name(k) else strip_secrets(v)) for k, v in payload.items()}
+    if isinstance(payload, list | tuple):
         return [strip_secrets(v) for v in payload]
     return payload
 
@@ -72,15 +90,9 @@ class DeadLetters:
         return self._keep(queue, actor, message_id, reason, body)
 
     def add_undecodable(self, queue: str, message_id: str, reason: str, raw: bytes) -> str:
-        """Keep the trace of a body that is not even a message: size, hash, a short prefix."""
-        body = json.dumps(
-            {
-                "undecodable": True,
-                "size": len(raw),
-                "sha256": _digest(raw),
-                "prefix": raw[:64].decode("utf-8", "replace"),
-            }
-        )
+        """Keep the trace of a body that is not even a message: its size and hash, never a
+        byte of it (a body that is not a message cannot be stripped of its secrets)."""
+        body = json.dumps({"undecodable": True, "size": len(raw), "sha256": _digest(raw)})
         return self._keep(queue, "?", message_id, reason, body)
 
     def _keep(self, queue: str, actor: str, message_id: str, reason: str, body: str) -> str:
