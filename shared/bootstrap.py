@@ -63,7 +63,7 @@ def bootstrap(
     totp = settings.totp_keys.get_secret_value() if settings.totp_keys else None
     # With no separate broker URL the queues live in the same Redis as the payments.
     broker = queues.build_broker(settings, client if not settings.broker_url else None)
-    deadletters = DeadLetters(client, keys)
+    deadletters = DeadLetters(client, keys, settings.dead_letters_max_per_queue)
     # Before Retries in the list: dramatiq runs "after" hooks in reverse, so this one sees
     # the message after Retries has decided it failed for good.
     broker.add_middleware(KeepFailedMessages(deadletters), before=Retries)

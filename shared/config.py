@@ -83,9 +83,18 @@ class Settings(BaseSettings):
     #: How long dramatiq keeps its own copy of a failed message (milliseconds). The copy
     #: holds whatever secrets the message carried; ours in the dead-letter queue does not.
     dead_message_ttl_ms: int = 60_000
-    #: How long one interbank worker may hold an end-to-end id while it talks to clearing
-    #: (milliseconds). Longer than any clearing call; a killed holder blocks no longer.
-    clearing_lease_ms: int = 15_000
+    #: The lease one interbank worker holds on a payment while it talks to clearing
+    #: (milliseconds). Renewed in the background while the call lasts; a killed holder
+    #: blocks others no longer than this.
+    clearing_lease_ms: int = Field(default=15_000, ge=100)
+    #: Events younger than this stay in the events stream even once every consumer group
+    #: has read and acknowledged them (seconds); older ones are trimmed by the sweeper.
+    events_retention_seconds: float = Field(default=604_800, ge=0)
+    #: How often the sweeper trims the events stream (seconds).
+    events_trim_interval_seconds: float = Field(default=60, gt=0)
+    #: Dead letters kept per queue; beyond it the oldest are dropped, with a
+    #: ``dead letters over cap`` warning and a count (``b2bpay dlq list``).
+    dead_letters_max_per_queue: int = Field(default=10_000, ge=1)
     #: A query consumer silent this long is presumed dead and its entries taken over (ms).
     query_claim_idle_ms: int = 30_000
     #: Fault-injection points for the fault suite. Never enable in production.

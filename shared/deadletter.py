@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+import structlog
 from dramatiq import Broker
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
@@ -29,6 +30,7 @@ SECRET_NAME_PARTS = ("session", "token", "otp", "password", "secret", "code")
 NOT_SECRET_FIELDS = frozenset({"bank_code", "reason_code"})
 REMOVED = "[removed]"
 MAX_KEPT_BYTES = 8_192
+log = structlog.get_logger()
 
 
 def is_secret_name(key: object) -> bool:
@@ -75,10 +77,35 @@ class DeadLetter:
         }
 
 
+#: Drops the oldest dead letters of one queue beyond the cap, in one step so concurrent
+#: writers never drop more than the excess. The letters' own hashes are named from
+#: ARGV[2] (the installation's dead-letter key stem): single-instance Redis only, as is
+#: every other key of b2bpay.
+_CAP = """
+local over = redis.call("ZCARD", KEYS[1]) - tonumber(ARGV[1])
+if over <= 0 then
+  return {}
+end
+local dropped = redis.call("ZRANGE", KEYS[1], 0, over - 1)
+for _, id in ipairs(dropped) do
+  redis.call("ZREM", KEYS[1], id)
+  redis.call("ZREM", KEYS[2], id)
+  redis.call("DEL", ARGV[2] .. id)
+end
+redis.call("HINCRBY", KEYS[3], ARGV[3], #dropped)
+return dropped
+"""
+DEFAULT_MAX_PER_QUEUE = 10_000
+
+
 class DeadLetters:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, max_per_queue: int = DEFAULT_MAX_PER_QUEUE
+    ) -> None:
         self._redis = client
         self._keys = keys
+        self._max_per_queue = max_per_queue
+        self._cap = client.register_script(_CAP)
 
     def add(self, queue: str, actor: str, message_id: str, reason: str, payload: Any) -> str:
         """Keep a message that will not be processed; returns its dead-letter id."""
@@ -112,8 +139,37 @@ class DeadLetters:
             },
         )
         pipe.zadd(self._keys.dead_letters, {dead_letter_id: now})
+        pipe.zadd(self._keys.dead_letters_of(queue), {dead_letter_id: now})
         pipe.execute()
+        self._enforce_cap(queue)
         return dead_letter_id
+
+    def _enforce_cap(self, queue: str) -> None:
+        """Keep at most ``max_per_queue`` letters of ``queue``: one sender flooding a queue
+        with garbage must not grow Redis for ever. Dropping is loud (a warning an alert can
+        match, and a count per queue), never silent."""
+        dropped = self._cap(
+            keys=[
+                self._keys.dead_letters_of(queue),
+                self._keys.dead_letters,
+                self._keys.dead_letters_dropped,
+            ],
+            args=[self._max_per_queue, self._keys.dead_letter(""), queue],
+        )
+        if dropped:
+            log.warning(
+                "dead letters over cap",
+                alert=True,
+                queue=queue,
+                cap=self._max_per_queue,
+                dropped=len(dropped),
+                dropped_total=self.dropped().get(queue, 0),
+            )
+
+    def dropped(self) -> dict[str, int]:
+        """Per queue, how many dead letters were dropped over the cap so far."""
+        raw: dict[Any, Any] = self._redis.hgetall(self._keys.dead_letters_dropped)
+        return {as_text(k): int(as_text(v)) for k, v in raw.items()}
 
     def list(self, limit: int = 100) -> list[DeadLetter]:
         ids = self._redis.zrange(self._keys.dead_letters, 0, limit - 1)
@@ -136,10 +192,13 @@ class DeadLetters:
         )
 
     def remove(self, dead_letter_id: str) -> bool:
+        queue = self._redis.hget(self._keys.dead_letter(dead_letter_id), "queue")
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(self._keys.dead_letter(dead_letter_id))
         pipe.zrem(self._keys.dead_letters, dead_letter_id)
-        deleted, _ = pipe.execute()
+        if queue is not None:
+            pipe.zrem(self._keys.dead_letters_of(as_text(queue)), dead_letter_id)
+        deleted = pipe.execute()[0]
         return bool(deleted)
 
     def count(self) -> int:

@@ -106,6 +106,15 @@ class Keys:
     def dead_letter(self, dead_letter_id: str) -> str:
         return f"{self.prefix}dlq:{dead_letter_id}"
 
+    def dead_letters_of(self, queue: str) -> str:
+        """The dead letters of one queue, by time: what the per-queue cap counts."""
+        return f"{self.prefix}dlq-queue:{queue}"
+
+    @property
+    def dead_letters_dropped(self) -> str:
+        """Queue -> how many of its dead letters were dropped over the cap."""
+        return f"{self.prefix}dlq-dropped"
+
     @property
     def deadlines(self) -> str:
         return f"{self.prefix}deadlines"

@@ -674,11 +674,12 @@ def schema(
 
 
 def _operations() -> None:
-    from services.cli.ops import dlq, query
+    from services.cli.ops import dlq, query, stream
     from services.cli.security import audit, challenge
 
     app.add_typer(dlq, name="dlq")
     app.add_typer(query, name="query")
+    app.add_typer(stream, name="stream")
     app.add_typer(audit, name="audit")
     app.command("challenge")(challenge)
 

@@ -1,4 +1,4 @@
-"""Operator commands: the dead-letter queue and the read model."""
+"""Operator commands: the dead-letter queue, the read model and the events stream."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from rich.table import Table
 from services.cli import context
 from services.cli.output import REFUSED, console, emit, fail
 from shared import broker as q
+from shared.trimming import ARCHIVE_HINT, trim_events
 
 dlq = typer.Typer(no_args_is_help=True, help="Messages a stage could not decode or validate.")
 query = typer.Typer(no_args_is_help=True, help="The query service's read model.")
+stream = typer.Typer(no_args_is_help=True, help="The events stream every follower reads.")
 
 JSON = typer.Option(False, "--json", help="Print one JSON object.")
 #: Which actor a dead letter of each queue goes back to when its actor is unknown.
@@ -28,11 +30,16 @@ DEFAULT_ACTOR = {
 @dlq.command("list")
 def dlq_list(limit: int = typer.Option(100, "--limit", min=1), as_json: bool = JSON) -> None:
     """Dead letters, oldest first."""
-    letters = context.deps().deadletters.list(limit)
+    deadletters = context.deps().deadletters
+    letters = deadletters.list(limit)
+    dropped = deadletters.dropped()
     if as_json:
-        emit({"dead_letters": [d.as_dict() for d in letters]}, True)
+        emit({"dead_letters": [d.as_dict() for d in letters], "dropped_over_cap": dropped}, True)
         return
-    table = Table(title=f"{len(letters)} dead letters")
+    over = ", ".join(f"{queue}: {n}" for queue, n in sorted(dropped.items()))
+    table = Table(
+        title=f"{len(letters)} dead letters" + (f" (dropped over the cap: {over})" if over else "")
+    )
     for col in ("id", "at (UTC)", "queue", "actor", "reason"):
         table.add_column(col)
     for d in letters:
@@ -96,3 +103,13 @@ def query_rebuild(as_json: bool = JSON) -> None:
     model = ReadModel(make_engine(context.settings().database_url))
     projected = Projector(deps.redis, deps.keys, model).rebuild()
     emit({"events": projected, "payments": len(model.list(limit=10**9))}, as_json)
+
+
+@stream.command("trim")
+def stream_trim(as_json: bool = JSON) -> None:
+    """Remove the events every consumer group has read and acknowledged and that are older
+    than B2BPAY_EVENTS_RETENTION_SECONDS (the sweeper does this every minute)."""
+    deps = context.deps()
+    settings = context.settings()
+    result = trim_events(deps.redis, deps.keys, settings.events_retention_seconds, deps.store.now())
+    emit({**result.as_dict(), "archive": ARCHIVE_HINT}, as_json)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import FrameType
 
@@ -32,6 +33,7 @@ from shared.config import Settings
 from shared.expiry import sweep
 from shared.logging import configure_logging
 from shared.signing import SIGNING_STAGES
+from shared.trimming import trim_events
 
 STAGES = ("apply", "review", "authorize", "interbank", "query", "sweeper", "audit")
 REGISTRARS: dict[str, Callable[[dramatiq.Broker, Deps], list[StageActor]]] = {
@@ -157,11 +159,25 @@ def run(stages: list[str], processes: int, threads: int) -> int:
 def _sweep_forever(deps: Deps, stop: threading.Event) -> None:
     """Expire overdue payments every few moments; several sweepers may run, the atomic
     transition lets exactly one expire each payment."""
+    next_trim = 0.0
     while not stop.wait(deps.settings.sweep_interval_seconds):
         try:
             expired = sweep(deps)
+            if time.monotonic() >= next_trim:
+                next_trim = time.monotonic() + deps.settings.events_trim_interval_seconds
+                _trim_events(deps)
         except redis.RedisError as error:
             log.warning("sweep failed; retrying", error=type(error).__name__)
             continue
         if expired:
             log.info("payments expired", count=expired)
+
+
+def _trim_events(deps: Deps) -> None:
+    """The events stream, cut below what every consumer group has read and acknowledged
+    and below the retention (:mod:`shared.trimming`); several sweepers may do it at once."""
+    result = trim_events(
+        deps.redis, deps.keys, deps.settings.events_retention_seconds, deps.store.now()
+    )
+    if result.removed:
+        log.info("events trimmed", removed=result.removed, below=result.below)
