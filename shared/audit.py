@@ -24,6 +24,12 @@ that window can change or delete it first); that entries after the last anchor w
 off by someone who also rewrote the head record; anything at all against whoever holds the
 key. Without ``B2BPAY_AUDIT_KEYS`` the key is kept in Redis (development only), and then
 anyone who can write Redis can rewrite the chain.
+
+Growth: the chain (and its ``audit:sources`` index) is kept whole on purpose and is never
+trimmed, since verification starts from the first entry; trimming it would need a verified
+anchor to start from, which is not built. Archive it by copying the list to cold storage.
+The events stream, by contrast, is trimmed (:mod:`shared.trimming`), but never below an
+event the ``audit`` group has not chained and acknowledged.
 """
 
 from __future__ import annotations
