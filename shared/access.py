@@ -43,12 +43,15 @@ def revoke_sessions(deps: Deps, username: str) -> bool:
 
 
 def unlock(deps: Deps, username: str) -> bool:
-    """Clear the user's failed-code count and lock. False if unknown.
+    """Clear the user's failed-code count and lock, and end every session opened before.
+    False if unknown.
 
-    That is all the lock state there is: sessions keep none of their own (a locked user's
-    sessions are refused because the user is locked, and work again once unlocked, unless
-    they ended meanwhile)."""
+    The lock may be what stopped someone holding a stolen session (guessing codes with it
+    is what locks a user); unlocking must not hand that session back, so the user logs in
+    afresh, as after ``enable``."""
     if deps.directory.user(username) is None:
         return False
+    # Revoke first, so that at no moment is an old session of an unlocked user live.
+    deps.sessions.revoke_user(username)
     deps.otp.unlock(username)
     return True
