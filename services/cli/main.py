@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -30,6 +31,7 @@ from shared.messages import (
     is_visible_text,
     payment_id_for,
 )
+from shared.throttle import Throttled
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 admin = typer.Typer(
@@ -309,7 +311,12 @@ def login(
         fail("pass --password-stdin and the password on standard input", as_json)
     password = _read_secret_line("password", as_json)
     deps = context.deps()
-    opened = access.login(deps, username, password)
+    try:
+        # The CLI's client is its host: failures from one machine count together.
+        opened = access.login(deps, username, password, client=f"host:{socket.gethostname()}")
+    except Throttled as throttled:
+        # Shown as it is: it is told alike for every username, known or not.
+        fail(throttled.detail, as_json, REFUSED, reason_code=throttled.reason_code.value)
     if opened is None:
         _authentication_failed(as_json)
     token, session = opened
