@@ -17,7 +17,7 @@ from shared.config import Settings
 from shared.directory import Directory
 from shared.errors import ReasonCode, Refusal
 from shared.throttle import LoginThrottle, Throttled
-from tests.integration.support import World, seed_world
+from tests.integration.support import World, run_in_threads, seed_world
 from tests.unit.support import Clock
 
 pytestmark = pytest.mark.integration
@@ -96,6 +96,18 @@ def test_a_second_process_shares_the_count(
         assert attempt(deps, name, WRONG) == "failed"
     assert attempt(other, name, PASSWORD) == "rate_limited"
     assert attempt(world.deps, name, PASSWORD) == "rate_limited"
+
+
+def test_parallel_attempts_from_separate_processes_get_no_more_tries_than_the_threshold(
+    world: World,
+    settings: Settings,
+    clock: Clock,
+    client_factory: Callable[[], redis.Redis],
+) -> None:
+    contenders = [with_clock(bootstrap(settings, client_factory()), clock) for _ in range(12)]
+    name = world.applicant.username
+    outcomes = run_in_threads(12, lambda i: attempt(contenders[i], name, WRONG))
+    assert sorted(map(str, outcomes)) == ["failed"] * 5 + ["rate_limited"] * 7
 
 
 def test_after_the_lockout_the_right_password_works_again(world: World, clock: Clock) -> None:
