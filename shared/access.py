@@ -6,16 +6,32 @@ What each stage checks at every command is :func:`shared.guard.authenticate`.
 
 from __future__ import annotations
 
+import structlog
+
 from shared.bootstrap import Deps
 from shared.sessions import Session
+from shared.throttle import loggable
+
+log = structlog.get_logger()
 
 
-def login(deps: Deps, username: str, password: str) -> tuple[str, Session] | None:
+def login(
+    deps: Deps, username: str, password: str, client: str | None = None
+) -> tuple[str, Session] | None:
     """A new session for the right password of an active, unlocked user; else None, and
-    never a word about which of these failed."""
+    never a word about which of these failed.
+
+    ``client`` names where the attempt comes from (the HTTP API's remote address, the
+    CLI's host). Too many failures lately for the username or from the client, and the
+    attempt is refused (:class:`shared.throttle.Throttled`, ``rate_limited``) before the
+    password is checked (:mod:`shared.throttle`)."""
+    deps.logins.begin(username, client)
     user = deps.directory.check_login(username, password)
     if user is None or deps.otp.is_locked(username):
+        # Counted already, by begin(); never the password in the line.
+        log.info("login failed", username=loggable(username), client=loggable(client))
         return None
+    deps.logins.succeeded(username, client)
     return deps.sessions.issue(user.username, user.enterprise_id, user.role)
 
 
@@ -43,12 +59,16 @@ def revoke_sessions(deps: Deps, username: str) -> bool:
 
 
 def unlock(deps: Deps, username: str) -> bool:
-    """Clear the user's failed-code count and lock. False if unknown.
+    """Clear the user's failed-code count and lock, lift a login lockout, and end every
+    session opened before. False if unknown.
 
-    That is all the lock state there is: sessions keep none of their own (a locked user's
-    sessions are refused because the user is locked, and work again once unlocked, unless
-    they ended meanwhile)."""
+    The lock may be what stopped someone holding a stolen session (guessing codes with it
+    is what locks a user); unlocking must not hand that session back, so the user logs in
+    afresh, as after ``enable``."""
     if deps.directory.user(username) is None:
         return False
+    # Revoke first, so that at no moment is an old session of an unlocked user live.
+    deps.sessions.revoke_user(username)
     deps.otp.unlock(username)
+    deps.logins.reset(username)
     return True

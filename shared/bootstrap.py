@@ -27,6 +27,7 @@ from shared.otp import OtpVerifier
 from shared.sessions import Sessions, SessionSigner, session_key
 from shared.signing import StageSigner, stage_signer
 from shared.store import PaymentStore
+from shared.throttle import LoginThrottle
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Deps:
     directory: Directory
     sessions: Sessions
     otp: OtpVerifier
+    #: Failed logins per username and per client, shared by every process.
+    logins: LoginThrottle
     #: Signs what this process's stages hand on; verifies what the stage before handed on.
     signer: StageSigner
     clearing: ClearingAdapter
@@ -84,6 +87,7 @@ def bootstrap(
             settings.session_idle_seconds,
         ),
         otp=OtpVerifier(client, keys, settings.otp_max_failures, settings.otp_valid_window),
+        logins=LoginThrottle.from_settings(client, keys, settings),
         signer=stage_signer(client, keys, settings),
         clearing=SimulatedClearing(client, keys),
         leases=Leases(client, keys.prefix),

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     signing_key_interbank: SecretStr | None = None
     #: Consecutive failed one-time codes after which a user is locked.
     otp_max_failures: int = 5
+    #: Failed logins for one username (known or not) within ``login_window_seconds`` after
+    #: which its logins are refused ``rate_limited`` for ``login_lockout_seconds``.
+    login_max_failures: int = Field(default=5, ge=1, le=20)
+    #: The same for one client (the HTTP API's remote address; the CLI's host): higher, as
+    #: many people may log in from one place, but it stops guessing across usernames.
+    login_client_max_failures: int = Field(default=20, ge=1, le=1000)
+    #: Failed logins older than this (counted from the first of a run) are forgotten.
+    login_window_seconds: int = Field(default=900, ge=60, le=86_400)
+    #: How long logins stay refused once a threshold is passed.
+    login_lockout_seconds: int = Field(default=900, ge=60, le=86_400)
     #: Accepted clock drift, in 30-second TOTP steps on either side.
     otp_valid_window: int = Field(default=1, ge=0, le=1)
     #: The authorizer's one-time code: "ocra" binds it to the payment's amount, currency and

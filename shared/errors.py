@@ -44,6 +44,9 @@ class ReasonCode(StrEnum):
     WRONG_ENTERPRISE = "wrong_enterprise"
     #: The user is locked after too many failed one-time codes.
     USER_LOCKED = "user_locked"
+    #: Too many failed logins for this username, or from this client, lately: login is
+    #: refused for a while without the password being checked.
+    RATE_LIMITED = "rate_limited"
     #: The one-time code is wrong.
     OTP_INVALID = "otp_invalid"
     #: The one-time code was already used.

@@ -68,6 +68,11 @@ class Keys:
         """Raised to revoke every session of a user opened before."""
         return f"{self.prefix}session-epoch:{username}"
 
+    def login_failures(self, kind: str, subject_digest: str) -> str:
+        """Recent failed logins of one username or one client (``kind`` "user" or
+        "client"), named by a digest so that any string makes one bounded key."""
+        return f"{self.prefix}login-failures:{kind}:{subject_digest}"
+
     @property
     def totp_dev_key(self) -> str:
         return f"{self.prefix}secret:totp"

@@ -9,11 +9,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 
 from shared.currencies import ISO_4217
 
@@ -46,8 +55,38 @@ def new_command_id() -> str:
     return uuid.uuid4().hex
 
 
+#: Unicode categories of characters that change how text shows instead of showing: control
+#: characters (Cc: escape sequences, carriage return, line feed, the C1 set), format
+#: characters (Cf: bidirectional overrides and isolates, zero-width characters), lone
+#: surrogates (Cs) and the line and paragraph separators (Zl, Zp).
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+INVISIBLE_TEXT = (
+    "must not contain a control or format character (an escape sequence, a line break, "
+    "a bidirectional override, a zero-width character)"
+)
+
+
+def is_visible_text(text: str) -> bool:
+    """Whether every character of ``text`` shows as itself: free text that passes cannot
+    rewrite, reorder or hide what a person is shown (say, the amount they authorize)."""
+    return not any(unicodedata.category(ch) in INVISIBLE_CATEGORIES for ch in text)
+
+
 class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _only_visible_text(cls, value: Any, info: ValidationInfo) -> Any:
+        # Every text field of every contract, present and future: before any other check,
+        # so the refusal says why (not "does not match the pattern") and whitespace
+        # stripping cannot quietly drop a trailing separator. Secrets are left to the stage
+        # that checks them (a garbage session is refused as such), and never shown.
+        if isinstance(value, str) and info.field_name is not None:
+            secret = cls.model_fields[info.field_name].annotation is SecretStr
+            if not secret and not is_visible_text(value):
+                raise ValueError(INVISIBLE_TEXT)
+        return value
 
     def to_wire(self) -> dict[str, Any]:
         """The message as it goes on the queue: the only place its secrets (session token,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -13,7 +14,7 @@ import typer
 from pydantic import SecretStr, ValidationError
 
 from services.cli import context
-from services.cli.output import NO_VERDICT, OK, REFUSED, UNAVAILABLE, console, emit, fail
+from services.cli.output import NO_VERDICT, OK, REFUSED, UNAVAILABLE, console, emit, fail, inert
 from shared import access
 from shared import broker as q
 from shared.directory import ROLES, DirectoryError
@@ -21,12 +22,16 @@ from shared.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
 from shared.errors import Refusal
 from shared.guard import describe_validation_error
 from shared.messages import (
+    INVISIBLE_TEXT,
     AuthDecision,
     CancelPayment,
     PaymentRequest,
     ReviewDecision,
+    StatusEvent,
+    is_visible_text,
     payment_id_for,
 )
+from shared.throttle import Throttled
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 admin = typer.Typer(
@@ -105,6 +110,15 @@ def _authentication_failed(as_json: bool) -> NoReturn:
     fail(GENERIC_REASON, as_json, REFUSED, reason_code=AUTHENTICATION_FAILED)
 
 
+def _visible(as_json: bool, **typed: str | list[str]) -> None:
+    """Refuse (bad input) reference data that would show as something else than it is
+    wherever it is printed later (names, ids: see :data:`shared.messages.INVISIBLE_TEXT`)."""
+    for what, value in typed.items():
+        values = value if isinstance(value, list) else [value]
+        if not all(is_visible_text(v) for v in values):
+            fail(f"{what} {INVISIBLE_TEXT}", as_json)
+
+
 # -- admin ---------------------------------------------------------------------------------
 @admin.command("add-bank")
 def add_bank(
@@ -114,6 +128,7 @@ def add_bank(
     as_json: bool = JSON,
 ) -> None:
     """Register a bank (B2B payment enabled unless --no-b2b)."""
+    _visible(as_json, name=name)
     if not code.isalnum() or not code.isupper():
         fail("bank CODE must be upper-case letters and digits, e.g. BOC", as_json)
     bank = context.deps().directory.add_bank(code, name, not no_b2b)
@@ -134,6 +149,7 @@ def add_enterprise(
     as_json: bool = JSON,
 ) -> None:
     """Register an enterprise with its B2B contracts and accounts."""
+    _visible(as_json, ENTERPRISE_ID=enterprise_id, name=name, bank=bank, account=account)
     try:
         e = context.deps().directory.add_enterprise(
             enterprise_id, name, bank, account, not not_eligible
@@ -167,6 +183,7 @@ def add_user(
         fail("pass --password-stdin and the password on standard input", as_json)
     if role not in ROLES:
         fail(f"--role must be one of {', '.join(ROLES)}", as_json)
+    _visible(as_json, USERNAME=username, enterprise=enterprise)
     password = _read_secret_line("password", as_json)
     try:
         user, uri = context.deps().directory.add_user(username, enterprise, role, password)
@@ -294,7 +311,12 @@ def login(
         fail("pass --password-stdin and the password on standard input", as_json)
     password = _read_secret_line("password", as_json)
     deps = context.deps()
-    opened = access.login(deps, username, password)
+    try:
+        # The CLI's client is its host: failures from one machine count together.
+        opened = access.login(deps, username, password, client=f"host:{socket.gethostname()}")
+    except Throttled as throttled:
+        # Shown as it is: it is told alike for every username, known or not.
+        fail(throttled.detail, as_json, REFUSED, reason_code=throttled.reason_code.value)
     if opened is None:
         _authentication_failed(as_json)
     token, session = opened
@@ -527,21 +549,14 @@ def status(payment_id: str, as_json: bool = JSON) -> None:
         table.add_column(col)
     for h in found["history"]:
         table.add_row(
-            str(h["seq"]),
-            h["at"],
-            h["status"],
-            h["stage"],
-            h["actor_id"] or "",
-            h["reason_code"] or "",
+            *(inert(h[c]) for c in ("seq", "at", "status", "stage", "actor_id", "reason_code"))
         )
     for r in found["refusals"]:
         table.add_row(
-            str(r["seq"]),
-            r["at"],
+            inert(r["seq"]),
+            inert(r["at"]),
             "[red]refused[/red]",
-            r["stage"],
-            r["actor_id"] or "",
-            r["reason_code"] or "",
+            *(inert(r[c]) for c in ("stage", "actor_id", "reason_code")),
         )
     console.print(table)
 
@@ -573,7 +588,7 @@ def list_payments(
     for r in rows:
         table.add_row(
             *(
-                str(r[c] or "")
+                inert(r[c])
                 for c in (
                     "payment_id",
                     "status",
@@ -602,7 +617,7 @@ def events(
             if not batch:
                 break
             for sid, event in batch:
-                sys.stdout.write(event.model_dump_json(by_alias=True) + "\n")
+                sys.stdout.write(_event_line(event))
                 last = sid
         sys.stdout.flush()
         if not follow:
@@ -610,11 +625,17 @@ def events(
         last = last if last != "-" else "0"
         while True:
             for sid, event in store.follow_events(last, block_ms=1000):
-                sys.stdout.write(event.model_dump_json(by_alias=True) + "\n")
+                sys.stdout.write(_event_line(event))
                 last = sid
             sys.stdout.flush()
     except KeyboardInterrupt:
         return
+
+
+def _event_line(event: StatusEvent) -> str:
+    # ASCII JSON: no character of an event (written by anyone who can write the stream)
+    # reaches a terminal raw.
+    return json.dumps(event.model_dump(mode="json", by_alias=True)) + "\n"
 
 
 # -- operations ----------------------------------------------------------------------------

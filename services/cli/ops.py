@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from services.cli import context
-from services.cli.output import REFUSED, console, emit, fail
+from services.cli.output import REFUSED, console, emit, fail, inert
 from shared import broker as q
 from shared.trimming import ARCHIVE_HINT, trim_events
 
@@ -44,7 +44,7 @@ def dlq_list(limit: int = typer.Option(100, "--limit", min=1), as_json: bool = J
         table.add_column(col)
     for d in letters:
         at = dt.datetime.fromtimestamp(d.at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(d.dead_letter_id, at, d.queue, d.actor, d.reason)
+        table.add_row(*(inert(v) for v in (d.dead_letter_id, at, d.queue, d.actor, d.reason)))
     console.print(table)
 
 

@@ -6,9 +6,10 @@ import re
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from services.cli import context
-from services.cli.output import BAD_INPUT, REFUSED, console, emit, fail
+from services.cli.output import BAD_INPUT, REFUSED, console, emit, fail, inert
 from shared.crypto import KeyRingError
 from shared.linking import what_is_signed
 
@@ -74,5 +75,9 @@ def audit_verify(
         if result.broken is None:
             console.print("[green]The audit chain is intact.[/green]")
         else:
-            console.print(f"[red]The audit chain is broken:[/red] {result.broken.reason}")
+            console.print(
+                Text.assemble(
+                    ("The audit chain is broken:", "red"), " ", inert(result.broken.reason)
+                )
+            )
     raise typer.Exit(0 if result.ok else REFUSED)

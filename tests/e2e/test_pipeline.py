@@ -540,7 +540,14 @@ def test_the_person_is_warned_before_the_failed_code_that_locks_them_and_unlock_
 
     unlocked = env.cli("admin", "unlock", name, "--json")
     assert (unlocked.code, unlocked.data["locked"]) == (0, False)
-    accepted = submit(6, world.code(name))
+    # Unlocking ends the sessions from before: the person logs in afresh.
+    stale = submit(6, world.code(name))
+    assert (stale.code, stale.data["reason_code"]) == (1, AUTH_FAILED)
+    assert world.recorded_refusals()[stale.data["command_id"]] == "session_revoked"
+    fresh = world.login(name)
+    assert fresh.code == 0, fresh.stdout
+    world.people[name].token = fresh.data["token"]
+    accepted = submit(7, world.code(name))
     assert (accepted.code, accepted.data["status"]) == (0, "otp_verified"), accepted.stdout
 
 

@@ -76,16 +76,26 @@ def test_revoking_ends_every_session_of_the_user_who_may_log_in_again(world: Wor
 
 
 def test_unlocking_clears_the_lock_and_the_failure_count(world: World) -> None:
-    token = world.session(world.applicant)
     lock(world, world.applicant)
-    assert refused(world, token) is ReasonCode.USER_LOCKED
     assert access.unlock(world.deps, "alice")
     assert not world.deps.otp.is_locked("alice")
-    assert authenticate(world.deps, token, "applicant", PAYER) == world.applicant
     bad = wrong_code(world.applicant.totp_secret, world.clock())
     with pytest.raises(Refusal) as raised:
         world.deps.otp.verify("alice", world.applicant.totp_secret, bad)
     assert raised.value.reason_code is ReasonCode.OTP_INVALID
+
+
+def test_unlocking_does_not_revive_a_session_opened_before_the_lock(world: World) -> None:
+    # The lock may be what stopped a thief holding the session; unlocking must not hand
+    # it back to them. The user logs in afresh.
+    stolen = world.session(world.applicant)
+    lock(world, world.applicant)
+    assert refused(world, stolen) is ReasonCode.USER_LOCKED
+    assert access.unlock(world.deps, "alice")
+    assert refused(world, stolen) is ReasonCode.SESSION_REVOKED
+    opened = access.login(world.deps, "alice", PASSWORD)
+    assert opened is not None
+    assert authenticate(world.deps, opened[0], "applicant", PAYER) == world.applicant
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,28 @@ def test_a_refused_login_says_only_that_authentication_failed(
     assert wrong[0] == 1 and wrong[1]["reason_code"] == AUTHENTICATION_FAILED
 
 
+def test_after_repeated_failed_logins_the_cli_says_when_to_try_again_alike_for_any_username(
+    monkeypatch: pytest.MonkeyPatch, world: World
+) -> None:
+    def login(name: str, password: str) -> tuple[int, dict[str, Any]]:
+        return run(monkeypatch, world.deps, "login", name, "--password-stdin", stdin=password)
+
+    for name in ("alice", "ghost"):
+        assert [login(name, "nope\n")[0] for _ in range(5)] == [1] * 5
+    known, unknown = login("alice", "alice-password\n"), login("ghost", "alice-password\n")
+    assert (
+        known
+        == unknown
+        == (
+            1,
+            {
+                "error": "too many failed logins; try again in 15 minutes",
+                "reason_code": "rate_limited",
+            },
+        )
+    )
+
+
 def test_logout_ends_the_session(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
     token = world.session(world.applicant)
     assert run(monkeypatch, world.deps, "logout", "--session", token) == (

@@ -187,6 +187,22 @@ def test_a_message_that_is_not_even_a_dict_is_dead_lettered_with_no_event(world:
     assert raw_events(world) == []
 
 
+def test_a_raw_request_whose_payee_name_rewrites_the_terminal_is_dead_lettered_unstored(
+    world: World,
+) -> None:
+    # Put straight on the queue, past the CLI: the stage refuses it all the same.
+    forged = "Supplier Co.\x1b[2K\x1b[1Gamount 1250.00 [/bold][conceal]"
+    message = world.request(payee={**world.request()["payee"], "name": forged})
+    outcome = handle_payment_request(message, world.deps)
+    assert (outcome.outcome, outcome.reason_code) == ("dead_lettered", "invalid_request")
+    assert outcome.dead_letter_reason is not None
+    assert "payee.name" in outcome.dead_letter_reason
+    assert "\x1b" not in outcome.dead_letter_reason
+    assert world.deps.store.get(PID) is None
+    for _id, entry in world.deps.redis.xrange(world.deps.keys.events):
+        assert all(b"\x1b" not in value for value in entry.values())
+
+
 @pytest.mark.parametrize(
     "send",
     [

@@ -357,3 +357,66 @@ def test_a_validation_report_is_bounded() -> None:
 def test_a_currency_that_is_not_an_iso_4217_circulating_code_is_refused(code: str) -> None:
     with pytest.raises(ValidationError, match="ISO 4217"):
         request(currency=code)
+
+
+# -- free text: nothing that can rewrite or hide what a person sees -------------------------
+
+#: One example of each class of character that changes how text shows instead of showing.
+ESCAPES = {
+    "ansi_escape": "\x1b[2K\x1b[1G1250.00",  # erase the line, rewrite it (Cc)
+    "carriage_return": "Supplier\r1250.00",  # back to the line start (Cc)
+    "newline": "Supplier\nfake: line",  # a row of its own (Cc)
+    "bell": "Supplier\x07",  # Cc
+    "c1_csi": "Supplier\x9b2K",  # the 8-bit CSI, an escape on some terminals (Cc)
+    "bidi_override": "Supplier \u202e00.0521",  # right-to-left override (Cf)
+    "bidi_isolate": "Supplier \u2067 99 \u2069",  # right-to-left isolate (Cf)
+    "zero_width": "Sup\u200bplier",  # zero-width space (Cf)
+    "line_separator": "Supplier\u2028fake",  # a line break some views honour (Zl)
+}
+
+#: Every free-text field of every contract, as (contract, where in the wire message).
+FREE_TEXT = [
+    ("payment_request", ("payer", "name")),
+    ("payment_request", ("payee", "name")),
+    ("payment_request", ("purpose",)),
+    ("payment_request", ("order_id",)),
+    ("payment_request", ("request_id",)),
+    ("review_decision", ("reason",)),
+    ("auth_decision", ("reason",)),
+    ("cancel_payment", ("reason",)),
+]
+
+
+def free_text_message(contract: str) -> tuple[type[BaseModel], dict[str, Any]]:
+    base = {"payment_id": "pay_1", "approve": False, "session": SESSION, "command_id": "c1"}
+    return {
+        "payment_request": (PaymentRequest, wire()),
+        "review_decision": (ReviewDecision, dict(base)),
+        "auth_decision": (AuthDecision, {**base, "otp": OTP}),
+        "cancel_payment": (CancelPayment, {k: v for k, v in base.items() if k != "approve"}),
+    }[contract]
+
+
+@pytest.mark.parametrize("escape", sorted(ESCAPES))
+@pytest.mark.parametrize(("contract", "where"), FREE_TEXT)
+def test_free_text_with_a_control_or_format_character_is_refused_without_echoing_it(
+    contract: str, where: tuple[str, ...], escape: str
+) -> None:
+    model, message = free_text_message(contract)
+    if len(where) == 2:
+        message[where[0]] = {**message[where[0]], where[1]: ESCAPES[escape]}
+    else:
+        message[where[0]] = ESCAPES[escape]
+    with pytest.raises(ValidationError) as raised:
+        model.model_validate(message)
+    report = describe_validation_error(raised.value)
+    assert ".".join(where) in report
+    assert "control or format character" in report
+    assert ESCAPES[escape] not in report
+    assert not any(ch in report for ch in "\x1b\r\n\x07\x9b\u202e\u2067\u200b\u2028")
+
+
+def test_free_text_in_any_script_with_ordinary_punctuation_is_accepted() -> None:
+    name = "上海供应链有限公司 (Müller & Söhne) — [bold] :smile: 100%"
+    accepted = request(payee={**wire()["payee"], "name": name}, purpose="发票 42 [/bold]")
+    assert (accepted.payee.name, accepted.purpose) == (name, "发票 42 [/bold]")
