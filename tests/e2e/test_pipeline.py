@@ -55,7 +55,7 @@ class World:
     def auth_code(self, name: str, payment_id: str) -> str:
         """The authorizer's code as a person gets it: the challenge the CLI shows for the
         payment, answered by their token (dynamic linking)."""
-        shown = self.env.cli("challenge", payment_id, "--json")
+        shown = self.env.cli("challenge", payment_id, "--session", self.token(name), "--json")
         assert shown.code == 0, shown.stdout + shown.stderr
         uri = self.people[name].uri + "\n"
         answered = self.env.cli("otp", "--challenge", shown.data["challenge"], "--json", stdin=uri)
@@ -103,8 +103,9 @@ class World:
             "--json",
         )
 
-    def status(self, payment_id: str) -> dict[str, Any]:
-        return self.env.cli("status", payment_id, "--json").data
+    def status(self, payment_id: str, viewer: str = "rev1") -> dict[str, Any]:
+        """The payment as a person of its enterprise sees it (rev1 is of E1)."""
+        return self.env.cli("status", payment_id, "--session", self.token(viewer), "--json").data
 
     def settled_status(self, payment_id: str, status: str) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
@@ -242,7 +243,9 @@ def test_a_payment_goes_from_request_to_settled_through_five_worker_processes(wo
     assert [e["seq"] for e in events] == list(range(1, 8))
     assert [e["status"] for e in events] == FULL_HISTORY
     assert all(e["kind"] == "transition" for e in events)
-    listed = world.env.cli("list", "--status", "settled", "--enterprise", E1, "--json")
+    listed = world.env.cli(
+        "list", "--status", "settled", "--session", world.token("rev1"), "--json"
+    )
     assert pid in [p["payment_id"] for p in listed.data["payments"]]
 
     # The same request again is the same payment, not a second execution.
@@ -561,7 +564,7 @@ def test_the_authorizer_sees_amount_and_payee_and_a_code_for_one_payment_fails_a
         )
         assert (reviewed.code, reviewed.data["status"]) == (0, "pending_auth"), reviewed.stdout
 
-    shown = world.env.cli("challenge", pids["a"], "--json")
+    shown = world.env.cli("challenge", pids["a"], "--session", world.token("auth_link"), "--json")
     assert shown.code == 0, shown.stdout + shown.stderr
     assert (shown.data["amount"], shown.data["currency"]) == ("300.00", "CNY")
     assert (shown.data["payee_name"], shown.data["payee_account"]) == ("Supplier Co.", ACC_PAYEE)

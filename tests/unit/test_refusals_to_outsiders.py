@@ -257,7 +257,9 @@ def test_a_colleague_applicant_cannot_cancel_anothers_payment(world: World) -> N
 
 def test_the_payments_own_applicant_can_cancel_it(world: World) -> None:
     payment_id = world.to_pending_review()
-    outcome = handle_cancel(cancel_by(world, payment_id, world.session(world.applicant)), world.deps)
+    outcome = handle_cancel(
+        cancel_by(world, payment_id, world.session(world.applicant)), world.deps
+    )
     assert (outcome.outcome, outcome.status) == ("accepted", "cancelled")
 
 
