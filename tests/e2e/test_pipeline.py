@@ -318,8 +318,9 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
         (
             "other enterprise",
             ("review", pid, "--approve", "--session", world.token("rev3")),
-            "wrong_enterprise",
-            "wrong_enterprise",
+            # Told as for a payment that does not exist (issue 7, item 4).
+            "payment_not_found",
+            "payment_not_found",
         ),
         (
             "expired session",
@@ -364,10 +365,18 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
     recorded = world.recorded_refusals()
     for what, _args, _shown, reason in cases:
         assert recorded.get(answered[what]) == reason, what
-    refusals = [e for e in world.events_of(pid)[events_before:]]
-    assert [e["reason_code"] for e in refusals] == [c[3] for c in cases]
-    assert all(e["kind"] == "refusal" and e["status"] == "pending_review" for e in refusals)
-    seqs = [e["seq"] for e in world.events_of(pid)]
+    # The payer's own people's refusals are on the payment's numbered sequence; those of
+    # outsiders (a bad session, another enterprise) are on record outside it (seq 0) and
+    # carry nothing of the payment.
+    outsiders = {"other enterprise", "expired session", "forged session"}
+    later = world.events_of(pid)[events_before:]
+    attached = [e for e in later if e["seq"]]
+    assert [e["reason_code"] for e in attached] == [c[3] for c in cases if c[0] not in outsiders]
+    assert all(e["kind"] == "refusal" and e["status"] == "pending_review" for e in attached)
+    unattached = [e for e in later if not e["seq"]]
+    assert [e["reason_code"] for e in unattached] == [c[3] for c in cases if c[0] in outsiders]
+    assert all(e["status"] is None and e["amount"] is None for e in unattached)
+    seqs = [e["seq"] for e in world.events_of(pid) if e["seq"]]
     assert seqs == list(range(1, len(seqs) + 1))
 
     # Refusals at apply create no payment at all.
