@@ -78,7 +78,13 @@ def bootstrap(
         settings=settings,
         redis=client,
         keys=keys,
-        store=PaymentStore(client, keys, deadlines_of(settings)),
+        store=PaymentStore(
+            client,
+            keys,
+            deadlines_of(settings),
+            refusal_cap=settings.refusal_events_per_window,
+            refusal_window_seconds=settings.refusal_window_seconds,
+        ),
         directory=directory or Directory(client, keys, totp_keys=totp_key_ring(client, keys, totp)),
         sessions=Sessions(
             client,

@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     dead_letters_max_per_queue: int = Field(default=10_000, ge=1)
     #: A query consumer silent this long is presumed dead and its entries taken over (ms).
     query_claim_idle_ms: int = 30_000
+    #: Refusals naming a payment that does not exist, and refusals of anyone not (yet) known
+    #: as a person of the payer, are recorded as events at most this many times per payment
+    #: id and per claimed actor in each window; beyond that they are only counted (the
+    #: sender still gets its verdict), so garbage cannot grow the events stream for ever.
+    refusal_events_per_window: int = Field(default=20, ge=1, le=10_000)
+    #: The window of ``refusal_events_per_window`` (seconds).
+    refusal_window_seconds: int = Field(default=3600, ge=1, le=86_400)
     #: Fault-injection points for the fault suite. Never enable in production.
     fault_hooks: bool = False
     #: Structlog output: "auto" (console on a terminal, JSON otherwise), "json" or "console".

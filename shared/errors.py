@@ -53,6 +53,9 @@ class ReasonCode(StrEnum):
     OTP_REPLAYED = "otp_replayed"
     #: The same person tried to act twice on one payment (segregation of duties).
     SAME_PERSON = "same_person"
+    #: A person of the payer enterprise acted on a payment that is not theirs to act on: a
+    #: colleague cancelling a payment another applicant made.
+    WRONG_USER = "wrong_user"
     #: The command is not allowed in the payment's current state.
     ILLEGAL_TRANSITION = "illegal_transition"
     #: No such payment.

@@ -1,5 +1,6 @@
-"""What every stage checks of the person behind a command: a live session of the right
-role, of the payer enterprise, for an active, unlocked user."""
+"""What every stage checks of the person behind a command: a live session of an active,
+unlocked user (before anything about the payment is looked at), of the payer enterprise, of
+the right role; and how a refusal is recorded and told."""
 
 from __future__ import annotations
 
@@ -11,34 +12,77 @@ from pydantic import BaseModel, ValidationError
 
 from shared.bootstrap import Deps
 from shared.directory import User
+from shared.disclosure import for_person
 from shared.errors import ReasonCode, Refusal
+from shared.sessions import Session
 from shared.store import Actor, Payment
 
 log = structlog.get_logger()
 
 
-def authenticate(deps: Deps, token: str, role: str, payer_enterprise: str) -> User:
-    """The user behind a live session who may act here, or a :class:`Refusal`.
+#: The actor role recorded for a refusal decided while authenticating: the user a genuine
+#: (MAC-verified) token names, who may not be the one who sent it.
+UNVERIFIED = "unverified"
+NOT_FOUND = "no such payment"
 
-    The order matters: everything about authentication (token, session record, the user's
-    state) is checked before the role and the enterprise, so ``wrong_role`` and
+
+@dataclass(frozen=True)
+class Person:
+    """Someone authenticated: a live session of an active, unlocked user."""
+
+    user: User
+    session: Session
+
+    def check_role(self, role: str) -> None:
+        if self.session.role != role:
+            raise Refusal(ReasonCode.WRONG_ROLE, f"this step needs the {role} role")
+
+    def check_enterprise(self, enterprise_id: str) -> None:
+        if self.session.enterprise_id != enterprise_id:
+            raise Refusal(
+                ReasonCode.WRONG_ENTERPRISE, "the user does not belong to the payer enterprise"
+            )
+
+
+def identify(deps: Deps, token: str, attempt: Attempt | None = None) -> Person:
+    """The person behind a live session (token, session record, the user's state), or a
+    :class:`Refusal`. Nothing about any payment is looked at before this passed.
+
+    Not a use of the session: only a command that passes every check restarts its idle
+    timeout (:func:`admit`). On a refusal, ``attempt`` records the user the token claims,
+    as unverified, if its MAC holds (see :meth:`shared.sessions.Sessions.claimed_user`)."""
+    try:
+        session = deps.sessions.verify(token)
+        user = deps.directory.user(session.username)
+        if user is None or user.role != session.role or user.enterprise_id != session.enterprise_id:
+            raise Refusal(ReasonCode.SESSION_INVALID, "session does not match a known user")
+        if not user.active or deps.otp.is_locked(user.username):
+            raise Refusal(ReasonCode.USER_LOCKED, "user is locked or disabled")
+    except Refusal:
+        if attempt is not None:
+            claimed = deps.sessions.claimed_user(token)
+            attempt.actor = Actor(attempt.actor.stage, UNVERIFIED if claimed else None, claimed)
+        raise
+    if attempt is not None:
+        attempt.actor = Actor(attempt.actor.stage, user.role, user.username)
+    return Person(user, session)
+
+
+def authenticate(deps: Deps, token: str, role: str, payer_enterprise: str) -> Person:
+    """:func:`identify`, then the role, then the enterprise: so ``wrong_role`` and
     ``wrong_enterprise`` reach only a person already authenticated (see
-    :mod:`shared.disclosure`). Only a use that passes every check restarts the session's
-    idle timeout."""
-    session = deps.sessions.verify(token)
-    user = deps.directory.user(session.username)
-    if user is None or user.role != session.role or user.enterprise_id != session.enterprise_id:
-        raise Refusal(ReasonCode.SESSION_INVALID, "session does not match a known user")
-    if not user.active or deps.otp.is_locked(user.username):
-        raise Refusal(ReasonCode.USER_LOCKED, "user is locked or disabled")
-    if session.role != role:
-        raise Refusal(ReasonCode.WRONG_ROLE, f"this step needs the {role} role")
-    if session.enterprise_id != payer_enterprise:
-        raise Refusal(
-            ReasonCode.WRONG_ENTERPRISE, "the user does not belong to the payer enterprise"
-        )
-    deps.sessions.refresh(session)
-    return user
+    :mod:`shared.disclosure`). Not a use of the session either."""
+    person = identify(deps, token)
+    person.check_role(role)
+    person.check_enterprise(payer_enterprise)
+    return person
+
+
+def admit(deps: Deps, person: Person) -> None:
+    """The command passed every check (session, role, enterprise, one-time code, the stage's
+    rules): only now does the session's idle timeout start again. Call it right before the
+    commit; it refuses a session that ended meanwhile."""
+    deps.sessions.refresh(person.session)
 
 
 Contract = TypeVar("Contract", bound=BaseModel)
@@ -53,16 +97,38 @@ def decode(contract: type[Contract], raw: Any) -> Contract:
 
 
 def load_payment(
-    deps: Deps, attempt: Attempt, payment_id: str, missing: str = "no such payment"
+    deps: Deps, attempt: Attempt, payment_id: str, missing: str = NOT_FOUND
 ) -> Payment:
-    """The payment a command names (bound to the log context and the refusal record), or a
+    """The payment a hand-off names (bound to the log context and the refusal record), or a
     ``payment_not_found`` refusal."""
     structlog.contextvars.bind_contextvars(payment_id=payment_id)
     payment = deps.store.get(payment_id)
     if payment is None:
         raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, missing)
     attempt.summary = payment.summary()
+    attempt.attached = True
     return payment
+
+
+def load_own_payment(deps: Deps, attempt: Attempt, payment_id: str, person: Person) -> Payment:
+    """The payment a person's command names, if it is their enterprise's; else
+    ``payment_not_found``, word for word the same whether it exists or not. Only from here
+    on are refusals recorded on the payment (and its status told)."""
+    structlog.contextvars.bind_contextvars(payment_id=payment_id)
+    payment = deps.store.get(payment_id)
+    if payment is None or payment.fields.get("enterprise_id") != person.user.enterprise_id:
+        raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, NOT_FOUND)
+    attempt.summary = payment.summary()
+    attempt.attached = True
+    return payment
+
+
+def redelivered(deps: Deps, payment_id: str, command_id: str) -> Payment | None:
+    """The payment a command already changed, for a redelivered message whose session has
+    ended since (logout, expiry): it is answered as a duplicate, as before. Nobody learns
+    anything from it who does not hold the original command id."""
+    payment = deps.store.get(payment_id)
+    return payment if payment is not None and payment.applied(command_id) else None
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -83,9 +149,10 @@ class Attempt:
     command_id: str | None
     actor: Actor
     summary: dict[str, str | None] = field(default_factory=dict)
-
-    def as_user(self, user: User) -> None:
-        self.actor = Actor(self.actor.stage, user.role, user.username)
+    #: Whether a refusal goes on the payment's own record: only once the sender is known as a
+    #: person of the payer enterprise (or the sender is a stage). Until then a refusal tells
+    #: and records nothing about the payment (:meth:`shared.store.PaymentStore.refuse_unattached`).
+    attached: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,12 +179,20 @@ def raw_id(raw: Any, name: str) -> str | None:
 def refuse(deps: Deps, attempt: Attempt, refusal: Refusal) -> Outcome:
     """Record a refusal (event + verdict); the payment itself is left as it was.
 
-    An invalid message is also dead-lettered; one that names no payment at all gets no
-    event (there is no payment to attach it to), only the dead letter."""
+    To the payer's own people, on the payment's record; to anyone else (a bad session,
+    another enterprise, a message too broken to say who sent it), outside it, telling the
+    sender only what :func:`shared.disclosure.for_person` allows. An invalid message is
+    also dead-lettered; one that names no payment at all gets no event, only the dead
+    letter."""
     invalid = refusal.reason_code == ReasonCode.INVALID_REQUEST
-    if attempt.payment_id != UNKNOWN_PAYMENT:
+    if attempt.payment_id != UNKNOWN_PAYMENT and attempt.attached:
         deps.store.refuse(
             attempt.payment_id, attempt.actor, refusal, attempt.command_id, attempt.summary
+        )
+    elif attempt.payment_id != UNKNOWN_PAYMENT:
+        told = for_person(refusal.reason_code.value, refusal.detail or refusal.reason_code.value)
+        deps.store.refuse_unattached(
+            attempt.payment_id, attempt.actor, refusal, attempt.command_id, told
         )
     log.info(
         "command refused",

@@ -22,6 +22,16 @@ class Keys:
     def events(self) -> str:
         return f"{self.prefix}events"
 
+    @property
+    def unattached_refusals(self) -> str:
+        """Numbers the refusal events attached to no payment's own sequence."""
+        return f"{self.prefix}refusals:unattached"
+
+    def refusal_count(self, window: int, scope: str, name: str) -> str:
+        """How many refusals of one window named this payment id (scope ``payment``) or were
+        made by this claimed actor (scope ``actor``)."""
+        return f"{self.prefix}refusals:{window}:{scope}:{len(name)}:{name}"
+
     def verdict(self, command_id: str) -> str:
         return f"{self.prefix}verdict:{command_id}"
 

@@ -164,6 +164,15 @@ class Sessions:
         self._refuse_unless_ok(self._run("check", session))
         return session
 
+    def claimed_user(self, token: str) -> str | None:
+        """The username a token names if its MAC verifies, expired or ended or not: a claim
+        to record (unverified) for the audit trail, never to act on. None for a forged or
+        malformed token: nothing of it is believed."""
+        try:
+            return self._signer.decode(token).username
+        except Refusal:
+            return None
+
     def refresh(self, session: Session) -> None:
         """A successful use: the idle timeout starts again. Refuses a session that ended
         since it was verified (the check and the refresh are one atomic step)."""

@@ -91,6 +91,8 @@ class PaymentStore:
         keys: Keys,
         deadlines: dict[PaymentStatus, float] | None = None,
         clock: Callable[[], float] = time.time,
+        refusal_cap: int = 20,
+        refusal_window_seconds: int = 3600,
     ) -> None:
         self._redis = client
         self._keys = keys
@@ -98,11 +100,21 @@ class PaymentStore:
         #: Seconds a payment may wait in each status before it expires.
         self._deadline_ms = {s.value: int(v * 1000) for s, v in (deadlines or {}).items()}
         self._clock = clock
+        #: At most this many refusal events per payment id and per actor in each window
+        #: (refusals of payments that exist, by their own people, are not bounded).
+        self._refusal_cap = refusal_cap
+        self._refusal_window = refusal_window_seconds
 
     def _run(
-        self, mode: str, payment_id: str, spec: dict[str, Any], extra_keys: tuple[str, str]
+        self,
+        mode: str,
+        payment_id: str,
+        spec: dict[str, Any],
+        extra_keys: tuple[str, str],
+        seq_key: str | None = None,
     ) -> list[str]:
         now = self._clock()
+        window = int(now) // self._refusal_window
         spec = {
             "payment_id": payment_id,
             "at": utc_now_iso(now),
@@ -110,16 +122,22 @@ class PaymentStore:
             "deadlines": self._deadline_ms or {"-": 0},
             "verdict_ttl": VERDICT_TTL_SECONDS,
             "releases_order": sorted(s.value for s in RELEASES_ORDER),
+            "refusal_cap": self._refusal_cap,
+            # Twice the window: a counter outlives its window, never the other way round.
+            "refusal_window": 2 * self._refusal_window,
             **spec,
         }
+        actor = f"{spec.get('actor_role') or '-'}:{spec.get('actor_id') or '-'}"
         keys = [
             self._keys.payment(payment_id),
             self._keys.history(payment_id),
             self._keys.events,
-            self._keys.event_seq(payment_id),
+            seq_key or self._keys.event_seq(payment_id),
             self._keys.verdict(spec.get("command_id") or "-"),
             *extra_keys,
             self._keys.deadlines,
+            self._keys.refusal_count(window, "payment", payment_id),
+            self._keys.refusal_count(window, "actor", actor),
         ]
         reply = self._script(keys=keys, args=[mode, json.dumps(spec)])
         return [as_text(part) for part in reply]
@@ -218,7 +236,10 @@ class PaymentStore:
         command_id: str | None,
         summary: dict[str, str | None] | None = None,
     ) -> None:
-        """Record a refusal: an event and the sender's verdict; the payment is unchanged."""
+        """Record a refusal: an event and the sender's verdict; the payment is unchanged.
+
+        The event is numbered in the payment's own sequence: only for a refusal to the
+        payer's own people (or a stage), who may know the payment's status."""
         known = {"order_id": None, "enterprise_id": None, "amount": None, "currency": None}
         spec = {
             **self._actor_spec(actor, command_id),
@@ -228,6 +249,38 @@ class PaymentStore:
             **(summary or {}),
         }
         self._run("refuse", payment_id, spec, ("-", "-"))
+
+    def refuse_unattached(
+        self,
+        payment_id: str,
+        actor: Actor,
+        refusal: Refusal,
+        command_id: str | None,
+        told: tuple[str | None, str | None],
+    ) -> None:
+        """Record a refusal to someone not known as a person of the payer, without reading
+        or touching the payment it names: an event outside every payment's sequence (``seq``
+        0, ``event_id`` ``refusal:<n>``, no status, amount or order) with the precise code
+        for operators, and a verdict saying only ``told`` (the same whether the payment
+        exists or not)."""
+        spec = {
+            **self._actor_spec(actor, command_id),
+            "reason_code": refusal.reason_code.value,
+            "reason": refusal.detail or refusal.reason_code.value,
+            "order_id": None,
+            "enterprise_id": None,
+            "amount": None,
+            "currency": None,
+            "told_code": told[0],
+            "told_reason": told[1],
+        }
+        self._run(
+            "refuse_unattached",
+            payment_id,
+            spec,
+            ("-", "-"),
+            seq_key=self._keys.unattached_refusals,
+        )
 
     def get(self, payment_id: str) -> Payment | None:
         pipe = self._redis.pipeline(transaction=True)

@@ -16,10 +16,12 @@ from shared.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
     Outcome,
-    authenticate,
+    admit,
     decode,
-    load_payment,
+    identify,
+    load_own_payment,
     raw_id,
+    redelivered,
     refuse,
 )
 from shared.messages import CancelPayment, PaymentRequest, payment_id_for
@@ -69,20 +71,22 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
     try:
         request = decode(PaymentRequest, raw)
         attempt.command_id = request.command_id
+        structlog.contextvars.bind_contextvars(payment_id=attempt.payment_id)
+        fields = fields_for(request)
+        # Who asks comes first: nothing about the payer (its accounts, contracts, or a known
+        # request) is told to anyone but a live applicant session of that payer, and only
+        # such a person's refusals are recorded on the payment (with what they asked for).
+        person = identify(deps, request.session.get_secret_value(), attempt)
+        person.check_enterprise(request.payer.enterprise_id)
+        attempt.attached = True
         attempt.summary = {
             "order_id": request.order_id,
             "enterprise_id": request.payer.enterprise_id,
             "amount": request.amount,
             "currency": request.currency,
         }
-        structlog.contextvars.bind_contextvars(payment_id=attempt.payment_id)
-        fields = fields_for(request)
-        # Who asks comes first: nothing about the payer (its accounts, contracts, or a known
-        # request) is told to anyone but a live applicant session of that payer.
-        user = authenticate(
-            deps, request.session.get_secret_value(), "applicant", request.payer.enterprise_id
-        )
-        attempt.as_user(user)
+        person.check_role("applicant")
+        user = person.user
         existing = deps.store.get(attempt.payment_id)
         if existing is None:
             # Only a new request costs a one-time code; a repeat is answered from the record.
@@ -102,6 +106,7 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
             deps.faults.point("apply.after_otp")
             fields["end_to_end_id"] = "E2E" + attempt.payment_id[4:].upper()
             fields.update(application_fields(deps.signer, attempt.payment_id, fields))
+        admit(deps, person)
         result = deps.store.create(
             attempt.payment_id,
             fields,
@@ -125,20 +130,28 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
 
 
 def handle_cancel(raw: Any, deps: Deps) -> Outcome:
+    """Withdraw a payment before authorization: only its own applicant may."""
     attempt = Attempt(
         STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, raw_id(raw, "command_id"), Actor(STAGE)
     )
     try:
         command = decode(CancelPayment, raw)
-        payment = load_payment(deps, attempt, command.payment_id)
+        try:
+            person = identify(deps, command.session.get_secret_value(), attempt)
+        except Refusal:
+            again = redelivered(deps, command.payment_id, command.command_id)
+            if again is None:
+                raise
+            return Outcome("duplicate", again.payment_id, again.status.value)
+        payment = load_own_payment(deps, attempt, command.payment_id, person)
         if payment.applied(command.command_id):
             return Outcome("duplicate", payment.payment_id, payment.status.value)
-        user = authenticate(
-            deps, command.session.get_secret_value(), "applicant", payment.fields["enterprise_id"]
-        )
-        attempt.as_user(user)
+        person.check_role("applicant")
+        if payment.get("applicant_id") != person.user.username:
+            raise Refusal(ReasonCode.WRONG_USER, "only the payment's own applicant may cancel it")
         target = next_status(payment.status, Action.CANCEL, STAGE)
         refuse_if_overdue(deps, payment)
+        admit(deps, person)
         updated = transition_before_deadline(
             deps,
             payment,

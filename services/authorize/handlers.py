@@ -16,10 +16,12 @@ from shared.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
     Outcome,
-    authenticate,
+    admit,
     decode,
-    load_payment,
+    identify,
+    load_own_payment,
     raw_id,
+    redelivered,
     refuse,
 )
 from shared.linking import challenge_of, is_linked
@@ -36,6 +38,13 @@ def _hand_to_interbank(deps: Deps, payment: Payment, command_id: str) -> None:
     deps.dispatch(q.INTERBANK, q.SUBMIT_TO_CLEARING, handoff.to_wire())
 
 
+def _duplicate(deps: Deps, payment: Payment, command_id: str) -> Outcome:
+    """A redelivery: the code was spent already; only make sure interbank heard of it."""
+    if payment.status == PaymentStatus.AUTHORIZED:
+        _hand_to_interbank(deps, payment, command_id)
+    return Outcome("duplicate", payment.payment_id, payment.status.value)
+
+
 def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
     """pending_auth -> authorized (approve + one-time code) or rejected (reason required)."""
     attempt = Attempt(
@@ -43,16 +52,19 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
     )
     try:
         decision = decode(AuthDecision, raw)
-        payment = load_payment(deps, attempt, decision.payment_id)
+        # Who asks comes first: only a person of the payer learns anything of the payment.
+        try:
+            person = identify(deps, decision.session.get_secret_value(), attempt)
+        except Refusal:
+            again = redelivered(deps, decision.payment_id, decision.command_id)
+            if again is None:
+                raise
+            return _duplicate(deps, again, decision.command_id)
+        payment = load_own_payment(deps, attempt, decision.payment_id, person)
         if payment.applied(decision.command_id):
-            # A redelivery: the code was spent already; only make sure interbank heard of it.
-            if payment.status == PaymentStatus.AUTHORIZED:
-                _hand_to_interbank(deps, payment, decision.command_id)
-            return Outcome("duplicate", payment.payment_id, payment.status.value)
-        user = authenticate(
-            deps, decision.session.get_secret_value(), "authorizer", payment.fields["enterprise_id"]
-        )
-        attempt.as_user(user)
+            return _duplicate(deps, payment, decision.command_id)
+        person.check_role("authorizer")
+        user = person.user
         action = Action.APPROVE_AUTH if decision.approve else Action.REJECT_AUTH
         check_segregation(
             action, user.username, payment.fields["applicant_id"], payment.get("reviewer_id")
@@ -81,6 +93,7 @@ def handle_auth_decision(raw: Any, deps: Deps) -> Outcome:
             if decision.approve
             else Step(target, "rejected_by_authorizer", decision.reason)
         )
+        admit(deps, person)
         deps.faults.point("authorize.before_transition")
         updated = transition_before_deadline(
             deps,

@@ -525,15 +525,17 @@ def _read_model() -> Any:
 
 
 @app.command()
-def status(payment_id: str, as_json: bool = JSON) -> None:
-    """A payment's status and history, from the query service's read model (seed step 16)."""
+def status(payment_id: str, session: str = SESSION, as_json: bool = JSON) -> None:
+    """A payment of your enterprise: its status and history, from the query service's read
+    model (seed step 16). Failed authentication shows as authentication_failed; operators
+    read the precise codes with `b2bpay events`."""
+    from services.cli.people import as_person_sees_it, not_found, person_or_fail
+
+    person = person_or_fail(session, as_json)
     found = _read_model().payment(payment_id)
-    if found is None:
-        fail(
-            f"no payment {payment_id} in the read model (is `b2bpay worker query` running?)",
-            as_json,
-            REFUSED,
-        )
+    if found is None or found.get("enterprise_id") != person.user.enterprise_id:
+        not_found(payment_id, as_json)
+    found = as_person_sees_it(found)
     if as_json:
         emit(found, True)
         return
@@ -564,11 +566,14 @@ def status(payment_id: str, as_json: bool = JSON) -> None:
 @app.command("list")
 def list_payments(
     status_: str | None = typer.Option(None, "--status"),
-    enterprise: str | None = typer.Option(None, "--enterprise"),
+    session: str = SESSION,
     as_json: bool = JSON,
 ) -> None:
-    """Payments in the read model, optionally by status and payer enterprise."""
-    rows = _read_model().list(status_, enterprise)
+    """Your enterprise's payments in the read model, optionally by status."""
+    from services.cli.people import person_or_fail
+
+    person = person_or_fail(session, as_json)
+    rows = _read_model().list(status_, person.user.enterprise_id)
     if as_json:
         emit({"payments": rows}, True)
         return
@@ -608,7 +613,8 @@ def events(
     follow: bool = typer.Option(False, "--follow", help="Keep printing new events."),
     as_json: bool = JSON,
 ) -> None:
-    """Every status event from the start of the stream, as JSON lines."""
+    """Operators only (needs the server's Redis access): the raw status event stream from its
+    start, as JSON lines, with the precise reason codes people are not shown."""
     store = context.deps().store
     last = "-"
     try:

@@ -19,12 +19,24 @@ JSON = typer.Option(False, "--json", help="Print one JSON object.")
 _ANCHOR = re.compile(r"([1-9][0-9]*):([0-9a-f]{64})")
 
 
-def challenge(payment_id: str, as_json: bool = JSON) -> None:
-    """What the authorizer signs: the payment's amount, currency and payee, and the challenge
-    to answer with the token (`b2bpay otp --challenge C`)."""
+def challenge(
+    payment_id: str,
+    session: str = typer.Option(
+        ...,
+        "--session",
+        envvar="B2BPAY_SESSION",
+        help="Session token from `b2bpay login` (or $B2BPAY_SESSION).",
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """What the authorizer signs: your enterprise's payment's amount, currency and payee, and
+    the challenge to answer with the token (`b2bpay otp --challenge C`)."""
+    from services.cli.people import not_found, person_or_fail
+
+    person = person_or_fail(session, as_json)
     payment = context.deps().store.get(payment_id)
-    if payment is None:
-        fail(f"no payment {payment_id}", as_json, REFUSED)
+    if payment is None or payment.get("enterprise_id") != person.user.enterprise_id:
+        not_found(payment_id, as_json)
     shown = what_is_signed(payment, context.settings().authorizer_otp)
     emit(shown, as_json, title=f"authorize {payment_id}")
     if not as_json and shown["challenge"]:

@@ -15,10 +15,13 @@ from shared.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
     Outcome,
-    authenticate,
+    admit,
     decode,
+    identify,
+    load_own_payment,
     load_payment,
     raw_id,
+    redelivered,
     refuse,
 )
 from shared.messages import Handoff, ReviewDecision
@@ -59,13 +62,19 @@ def handle_review_decision(raw: Any, deps: Deps) -> Outcome:
     )
     try:
         decision = decode(ReviewDecision, raw)
-        payment = load_payment(deps, attempt, decision.payment_id)
+        # Who asks comes first: only a person of the payer learns anything of the payment.
+        try:
+            person = identify(deps, decision.session.get_secret_value(), attempt)
+        except Refusal:
+            again = redelivered(deps, decision.payment_id, decision.command_id)
+            if again is None:
+                raise
+            return Outcome("duplicate", again.payment_id, again.status.value)
+        payment = load_own_payment(deps, attempt, decision.payment_id, person)
         if payment.applied(decision.command_id):
             return Outcome("duplicate", payment.payment_id, payment.status.value)
-        user = authenticate(
-            deps, decision.session.get_secret_value(), "reviewer", payment.fields["enterprise_id"]
-        )
-        attempt.as_user(user)
+        person.check_role("reviewer")
+        user = person.user
         action = Action.APPROVE_REVIEW if decision.approve else Action.REJECT_REVIEW
         check_segregation(action, user.username, payment.fields["applicant_id"], None)
         if not decision.approve and not decision.reason:
@@ -82,6 +91,7 @@ def handle_review_decision(raw: Any, deps: Deps) -> Outcome:
         check_application(deps.signer, payment)
         refuse_if_overdue(deps, payment)
         deps.faults.point("review.decide")
+        admit(deps, person)
         if decision.approve:
             steps.append(Step(target))
         else:

@@ -5,7 +5,10 @@
 -- KEYS[1] payment hash      KEYS[2] history list     KEYS[3] events stream
 -- KEYS[4] event seq counter KEYS[5] verdict list     KEYS[6] idempotency key
 -- KEYS[7] order lock        KEYS[8] deadlines sorted set
--- ARGV[1] mode: "create" | "transition" | "refuse"
+-- KEYS[9] refusals of this window naming this payment id
+-- KEYS[10] refusals of this window by this (claimed) actor
+-- ARGV[1] mode: "create" | "transition" | "refuse" | "refuse_unattached"
+--   ("refuse_unattached": KEYS[4] is the counter numbering refusals attached to no payment)
 -- ARGV[2] JSON spec (see shared/store.py)
 --
 -- Replies: {"ok", status, version} | {"duplicate", payment_id, content_hash}
@@ -19,7 +22,7 @@ local pid = spec.payment_id
 local function event_for(step, seq)
   local e = {
     schema = "b2bpay.status_event.v1",
-    event_id = pid .. ":" .. seq,
+    event_id = step.event_id or (pid .. ":" .. seq),
     kind = step.kind,
     payment_id = pid,
     seq = seq,
@@ -52,6 +55,11 @@ end
 
 local function answer(outcome, status, reason_code, reason)
   if spec.command_id ~= cjson.null and spec.command_id ~= nil then
+    -- What the sender is told may be less than what is recorded (shared.disclosure).
+    if spec.told_code ~= nil and spec.told_code ~= cjson.null then
+      reason_code = spec.told_code
+      reason = spec.told_reason
+    end
     local verdict = cjson.encode({
       command_id = spec.command_id, outcome = outcome, payment_id = pid,
       status = status, reason_code = reason_code, reason = reason,
@@ -105,14 +113,47 @@ local function forget_later_if_orphan()
   end
 end
 
+-- Every refusal is counted per payment id and per (claimed) actor in fixed windows; beyond
+-- the first spec.refusal_cap of either, it is only counted, not recorded as an event: so
+-- garbage naming made-up payments, or sent by anyone at all, cannot grow the stream for ever.
+local function within_refusal_bound()
+  local by_payment = redis.call("INCR", KEYS[9])
+  redis.call("EXPIRE", KEYS[9], spec.refusal_window)
+  local by_actor = redis.call("INCR", KEYS[10])
+  redis.call("EXPIRE", KEYS[10], spec.refusal_window)
+  return by_payment <= spec.refusal_cap and by_actor <= spec.refusal_cap
+end
+
+-- A refusal on a payment's own numbered sequence; bounded unless the payment exists.
+local function publish_refusal(step)
+  if redis.call("EXISTS", KEYS[1]) == 0 and not within_refusal_bound() then
+    return
+  end
+  publish(step)
+  forget_later_if_orphan()
+end
+
 if mode == "refuse" then
   local current = redis.call("HGET", KEYS[1], "status")
   local step = {kind = "refusal", status = current or cjson.null,
                 previous_status = current or cjson.null,
                 reason_code = spec.reason_code, reason = spec.reason}
-  publish(step)
-  forget_later_if_orphan()
+  publish_refusal(step)
   answer("refused", current or cjson.null, spec.reason_code, spec.reason)
+  return {"refused", spec.reason_code, spec.reason}
+end
+
+if mode == "refuse_unattached" then
+  -- A refusal to someone not known as a person of the payer: the payment (if any) is not
+  -- read, its sequence not touched, and the answer is the same whether it exists or not.
+  if within_refusal_bound() then
+    local n = redis.call("INCR", KEYS[4])
+    local step = {kind = "refusal", status = cjson.null, previous_status = cjson.null,
+                  reason_code = spec.reason_code, reason = spec.reason,
+                  event_id = "refusal:" .. n}
+    redis.call("XADD", KEYS[3], "*", "event", event_for(step, 0))
+  end
+  answer("refused", cjson.null, spec.reason_code, spec.reason)
   return {"refused", spec.reason_code, spec.reason}
 end
 
@@ -126,8 +167,7 @@ if mode == "create" then
       local step = {kind = "refusal", status = cjson.null, previous_status = cjson.null,
                     reason_code = "idempotency_conflict",
                     reason = "request_id was used for a different payment content"}
-      publish(step)
-      forget_later_if_orphan()
+      publish_refusal(step)
       answer("refused", cjson.null, step.reason_code, step.reason)
       return {"refused", step.reason_code, step.reason}
     end
@@ -139,8 +179,7 @@ if mode == "create" then
     local step = {kind = "refusal", status = cjson.null, previous_status = cjson.null,
                   reason_code = "duplicate_order",
                   reason = "the order already has a live payment"}
-    publish(step)
-    forget_later_if_orphan()
+    publish_refusal(step)
     answer("refused", cjson.null, step.reason_code, step.reason)
     return {"refused", step.reason_code, step.reason}
   end

@@ -55,7 +55,7 @@ class World:
     def auth_code(self, name: str, payment_id: str) -> str:
         """The authorizer's code as a person gets it: the challenge the CLI shows for the
         payment, answered by their token (dynamic linking)."""
-        shown = self.env.cli("challenge", payment_id, "--json")
+        shown = self.env.cli("challenge", payment_id, "--session", self.token(name), "--json")
         assert shown.code == 0, shown.stdout + shown.stderr
         uri = self.people[name].uri + "\n"
         answered = self.env.cli("otp", "--challenge", shown.data["challenge"], "--json", stdin=uri)
@@ -103,8 +103,9 @@ class World:
             "--json",
         )
 
-    def status(self, payment_id: str) -> dict[str, Any]:
-        return self.env.cli("status", payment_id, "--json").data
+    def status(self, payment_id: str, viewer: str = "rev1") -> dict[str, Any]:
+        """The payment as a person of its enterprise sees it (rev1 is of E1)."""
+        return self.env.cli("status", payment_id, "--session", self.token(viewer), "--json").data
 
     def settled_status(self, payment_id: str, status: str) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
@@ -242,7 +243,9 @@ def test_a_payment_goes_from_request_to_settled_through_five_worker_processes(wo
     assert [e["seq"] for e in events] == list(range(1, 8))
     assert [e["status"] for e in events] == FULL_HISTORY
     assert all(e["kind"] == "transition" for e in events)
-    listed = world.env.cli("list", "--status", "settled", "--enterprise", E1, "--json")
+    listed = world.env.cli(
+        "list", "--status", "settled", "--session", world.token("rev1"), "--json"
+    )
     assert pid in [p["payment_id"] for p in listed.data["payments"]]
 
     # The same request again is the same payment, not a second execution.
@@ -315,8 +318,9 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
         (
             "other enterprise",
             ("review", pid, "--approve", "--session", world.token("rev3")),
-            "wrong_enterprise",
-            "wrong_enterprise",
+            # Told as for a payment that does not exist (issue 7, item 4).
+            "payment_not_found",
+            "payment_not_found",
         ),
         (
             "expired session",
@@ -361,10 +365,18 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
     recorded = world.recorded_refusals()
     for what, _args, _shown, reason in cases:
         assert recorded.get(answered[what]) == reason, what
-    refusals = [e for e in world.events_of(pid)[events_before:]]
-    assert [e["reason_code"] for e in refusals] == [c[3] for c in cases]
-    assert all(e["kind"] == "refusal" and e["status"] == "pending_review" for e in refusals)
-    seqs = [e["seq"] for e in world.events_of(pid)]
+    # The payer's own people's refusals are on the payment's numbered sequence; those of
+    # outsiders (a bad session, another enterprise) are on record outside it (seq 0) and
+    # carry nothing of the payment.
+    outsiders = {"other enterprise", "expired session", "forged session"}
+    later = world.events_of(pid)[events_before:]
+    attached = [e for e in later if e["seq"]]
+    assert [e["reason_code"] for e in attached] == [c[3] for c in cases if c[0] not in outsiders]
+    assert all(e["kind"] == "refusal" and e["status"] == "pending_review" for e in attached)
+    unattached = [e for e in later if not e["seq"]]
+    assert [e["reason_code"] for e in unattached] == [c[3] for c in cases if c[0] in outsiders]
+    assert all(e["status"] is None and e["amount"] is None for e in unattached)
+    seqs = [e["seq"] for e in world.events_of(pid) if e["seq"]]
     assert seqs == list(range(1, len(seqs) + 1))
 
     # Refusals at apply create no payment at all.
@@ -568,7 +580,7 @@ def test_the_authorizer_sees_amount_and_payee_and_a_code_for_one_payment_fails_a
         )
         assert (reviewed.code, reviewed.data["status"]) == (0, "pending_auth"), reviewed.stdout
 
-    shown = world.env.cli("challenge", pids["a"], "--json")
+    shown = world.env.cli("challenge", pids["a"], "--session", world.token("auth_link"), "--json")
     assert shown.code == 0, shown.stdout + shown.stderr
     assert (shown.data["amount"], shown.data["currency"]) == ("300.00", "CNY")
     assert (shown.data["payee_name"], shown.data["payee_account"]) == ("Supplier Co.", ACC_PAYEE)

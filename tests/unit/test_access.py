@@ -35,7 +35,7 @@ def test_login_with_the_right_password_opens_a_live_session(world: World) -> Non
     assert opened is not None
     token, session = opened
     assert (session.username, session.role, session.enterprise_id) == ("alice", "applicant", PAYER)
-    assert authenticate(world.deps, token, "applicant", PAYER) == world.applicant
+    assert authenticate(world.deps, token, "applicant", PAYER).user == world.applicant
 
 
 def test_login_is_refused_alike_for_a_wrong_password_an_unknown_user_a_disabled_and_a_locked_one(
@@ -65,7 +65,7 @@ def test_enabling_does_not_bring_back_the_sessions_from_before(world: World) -> 
     assert refused(world, token) is ReasonCode.SESSION_REVOKED
     opened = access.login(world.deps, "alice", PASSWORD)
     assert opened is not None
-    assert authenticate(world.deps, opened[0], "applicant", PAYER) == world.applicant
+    assert authenticate(world.deps, opened[0], "applicant", PAYER).user == world.applicant
 
 
 def test_revoking_ends_every_session_of_the_user_who_may_log_in_again(world: World) -> None:
@@ -95,7 +95,7 @@ def test_unlocking_does_not_revive_a_session_opened_before_the_lock(world: World
     assert refused(world, stolen) is ReasonCode.SESSION_REVOKED
     opened = access.login(world.deps, "alice", PASSWORD)
     assert opened is not None
-    assert authenticate(world.deps, opened[0], "applicant", PAYER) == world.applicant
+    assert authenticate(world.deps, opened[0], "applicant", PAYER).user == world.applicant
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,14 @@ def test_the_challenge_shows_a_forged_payee_name_inert_and_does_not_crash(
     payment_id = world.to_pending_review()
     world.deps.redis.hset(world.deps.keys.payment(payment_id), "payee_name", FORGED_NAME)
 
-    result = run_text(monkeypatch, world.deps, "challenge", payment_id)
+    result = run_text(
+        monkeypatch,
+        world.deps,
+        "challenge",
+        payment_id,
+        "--session",
+        world.session(world.authorizer),
+    )
 
     assert result.exit_code == 0, repr(result.output)
     assert result.exception is None
@@ -66,7 +73,15 @@ def test_the_json_output_escapes_every_control_character(
 ) -> None:
     payment_id = world.to_pending_review()
     world.deps.redis.hset(world.deps.keys.payment(payment_id), "payee_name", FORGED_NAME)
-    result = run_text(monkeypatch, world.deps, "challenge", payment_id, "--json")
+    result = run_text(
+        monkeypatch,
+        world.deps,
+        "challenge",
+        payment_id,
+        "--json",
+        "--session",
+        world.session(world.authorizer),
+    )
     assert result.exit_code == 0
     assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
     assert json.loads(result.stdout)["payee_name"] == FORGED_NAME

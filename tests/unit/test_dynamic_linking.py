@@ -196,7 +196,10 @@ def run(monkeypatch: pytest.MonkeyPatch, deps: Deps, *args: str, stdin: str = ""
 
 def test_challenge_shows_what_is_signed(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
     payment = pending_auth(world)
-    code, shown = run(monkeypatch, world.deps, "challenge", payment.payment_id)
+    session = world.session(world.authorizer)
+    code, shown = run(
+        monkeypatch, world.deps, "challenge", payment.payment_id, "--session", session
+    )
     assert code == 0
     assert shown["challenge"] == challenge_of(payment)
     assert (shown["amount"], shown["currency"]) == ("1250.00", "EUR")
@@ -211,7 +214,14 @@ def test_challenge_shows_what_is_signed(monkeypatch: pytest.MonkeyPatch, world: 
 def test_challenge_of_an_unknown_payment_is_refused(
     monkeypatch: pytest.MonkeyPatch, world: World
 ) -> None:
-    code, shown = run(monkeypatch, world.deps, "challenge", payment_id_for(PAYER, "nope"))
+    code, shown = run(
+        monkeypatch,
+        world.deps,
+        "challenge",
+        payment_id_for(PAYER, "nope"),
+        "--session",
+        world.session(world.authorizer),
+    )
     assert code == 1 and "no payment" in shown["error"]
 
 

@@ -1,5 +1,5 @@
 """Who may act (shared.guard.authenticate): a live session of an active, unlocked user, then
-the role and the enterprise; only a use that passes everything keeps the session alive."""
+the role and the enterprise; only a use admitted after every check keeps the session alive."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from shared.directory import User
 from shared.errors import ReasonCode, Refusal
-from shared.guard import authenticate
+from shared.guard import admit, authenticate
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code
 
 IDLE = 300
@@ -27,17 +27,27 @@ def lock(world: World, user: User) -> None:
 
 
 def test_a_live_session_of_the_right_role_and_enterprise_is_the_user(world: World) -> None:
-    user = authenticate(world.deps, world.session(world.applicant), "applicant", PAYER)
-    assert user == world.applicant
+    person = authenticate(world.deps, world.session(world.applicant), "applicant", PAYER)
+    assert person.user == world.applicant
 
 
-def test_a_successful_use_keeps_the_session_alive(world: World) -> None:
+def test_an_admitted_use_keeps_the_session_alive(world: World) -> None:
     token = world.session(world.applicant)
     for _ in range(2):
         world.clock.advance(IDLE - 1)
-        authenticate(world.deps, token, "applicant", PAYER)
+        admit(world.deps, authenticate(world.deps, token, "applicant", PAYER))
     world.clock.advance(IDLE - 1)
-    assert authenticate(world.deps, token, "applicant", PAYER) == world.applicant
+    assert authenticate(world.deps, token, "applicant", PAYER).user == world.applicant
+
+
+def test_authenticating_alone_does_not_keep_the_session_alive(world: World) -> None:
+    """Only a command that passed every check (the one-time code and the stage's rules too)
+    restarts the idle timeout; the handler admits it right before its commit."""
+    token = world.session(world.applicant)
+    world.clock.advance(IDLE - 1)
+    authenticate(world.deps, token, "applicant", PAYER)
+    world.clock.advance(1)
+    assert refused(world, token) is ReasonCode.SESSION_EXPIRED
 
 
 def test_a_session_idle_for_the_timeout_is_refused_as_expired(world: World) -> None:
@@ -66,7 +76,7 @@ def test_revoking_a_user_refuses_each_of_their_sessions(world: World) -> None:
     reviewer = world.session(world.reviewer)
     world.deps.sessions.revoke_user(world.applicant.username)
     assert [refused(world, t) for t in tokens] == [ReasonCode.SESSION_REVOKED] * 3
-    assert authenticate(world.deps, reviewer, "reviewer", PAYER) == world.reviewer
+    assert authenticate(world.deps, reviewer, "reviewer", PAYER).user == world.reviewer
 
 
 def test_a_disabled_users_live_session_is_refused_at_once(world: World) -> None:
@@ -102,4 +112,4 @@ def test_an_unlocked_user_may_act_again(world: World) -> None:
     token = world.session(world.applicant)
     lock(world, world.applicant)
     world.deps.otp.unlock(world.applicant.username)
-    assert authenticate(world.deps, token, "applicant", PAYER) == world.applicant
+    assert authenticate(world.deps, token, "applicant", PAYER).user == world.applicant
