@@ -44,6 +44,9 @@ class ReasonCode(StrEnum):
     WRONG_ENTERPRISE = "wrong_enterprise"
     #: The user is locked after too many failed one-time codes.
     USER_LOCKED = "user_locked"
+    #: The user's record fails its integrity check: changed in Redis without the server key
+    #: (role, enterprise, active flag, password hash or secret), or never migrated.
+    USER_RECORD_INVALID = "user_record_invalid"
     #: The one-time code is wrong.
     OTP_INVALID = "otp_invalid"
     #: The one-time code was already used.

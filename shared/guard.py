@@ -10,7 +10,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from shared.bootstrap import Deps
-from shared.directory import User
+from shared.directory import User, UserRecordInvalid
 from shared.errors import ReasonCode, Refusal
 from shared.store import Actor, Payment
 
@@ -26,7 +26,12 @@ def authenticate(deps: Deps, token: str, role: str, payer_enterprise: str) -> Us
     :mod:`shared.disclosure`). Only a use that passes every check restarts the session's
     idle timeout."""
     session = deps.sessions.verify(token)
-    user = deps.directory.user(session.username)
+    try:
+        user = deps.directory.verified_user(session.username)
+    except UserRecordInvalid:
+        raise Refusal(
+            ReasonCode.USER_RECORD_INVALID, "the user's record fails its integrity check"
+        ) from None
     if user is None or user.role != session.role or user.enterprise_id != session.enterprise_id:
         raise Refusal(ReasonCode.SESSION_INVALID, "session does not match a known user")
     if not user.active or deps.otp.is_locked(user.username):
