@@ -164,6 +164,7 @@ def check_can_start(deps: Deps, stages: list[str]) -> None:
     unsigned = [s for s in stages if s in SIGNING_STAGES and not deps.signer.can_sign(s)]
     if unsigned:
         # Better now than a hand-off that can never be signed, retried for ever.
+        log.error("no private signing key for these stages", stages=unsigned)
         raise MissingKeys(
             f"B2BPAY_SIGNING_KEY_{s.upper()} (or {s}.key in B2BPAY_SIGNING_KEYS_DIR)"
             for s in unsigned
