@@ -107,8 +107,10 @@ def test_admin_add_user_without_the_totp_keys_exits_naming_the_setting(
     )
     assert _b2bpay(*enterprise, env=keyless).returncode == 0
     done = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "admin", "add-user", "alice"]
-        + ["--enterprise", "ACME", "--role", "applicant", "--password-stdin"],
+        [
+            *(sys.executable, "-m", "services.cli.main", "admin", "add-user", "alice"),
+            *("--enterprise", "ACME", "--role", "applicant", "--password-stdin"),
+        ],
         input="alice-password\n",
         capture_output=True,
         text=True,

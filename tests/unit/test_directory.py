@@ -137,9 +137,7 @@ def test_rotation_re_encrypts_every_secret_under_the_current_key_and_is_idempote
         assert found is not None and found.totp_secret == secret
 
 
-def unsealed(
-    people: Directory, redis_client: fakeredis.FakeRedis, keys: Keys, plain: bool
-) -> str:
+def unsealed(people: Directory, redis_client: fakeredis.FakeRedis, keys: Keys, plain: bool) -> str:
     """Alice's record as written before record MACs: her secret in plain, or sealed bound to
     her username only. Returns the secret."""
     user, _uri = people.add_user("alice", "ACME", "applicant", PASSWORD)

@@ -276,12 +276,14 @@ def test_an_authorization_without_the_authorize_stages_signature_is_refused(
 # -- keys ----------------------------------------------------------------------------------
 
 
-def test_in_development_mode_without_configuration_every_process_shares_one_dev_key_pair_per_stage_in_redis(
+def test_in_development_mode_every_process_shares_one_dev_key_pair_per_stage_in_redis(
     prefix: str,
 ) -> None:
     server = fakeredis.FakeServer()
     keys = Keys(prefix)
-    first = stage_signer(fakeredis.FakeRedis(server=server), keys, Settings(prefix=prefix, dev_mode=True))
+    first = stage_signer(
+        fakeredis.FakeRedis(server=server), keys, Settings(prefix=prefix, dev_mode=True)
+    )
     second = stage_signer(
         fakeredis.FakeRedis(server=server), keys, Settings(prefix=prefix, dev_mode=True)
     )
