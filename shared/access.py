@@ -42,8 +42,9 @@ def disable(deps: Deps, username: str) -> bool:
 
 
 def enable(deps: Deps, username: str) -> bool:
-    """The user may log in again; sessions from before stay ended. False if unknown."""
-    if deps.directory.user(username) is None:
+    """The user may log in again; sessions from before stay ended. False if unknown; a
+    record that fails its integrity check raises (it is never re-sealed)."""
+    if deps.directory.verified_user(username) is None:
         return False
     # Revoke first, so that at no moment are the old sessions of an enabled user live.
     deps.sessions.revoke_user(username)

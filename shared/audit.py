@@ -48,6 +48,7 @@ import redis
 
 from shared.crypto import KEY_BYTES, check_keys, parse_key_spec
 from shared.errors import B2bpayError
+from shared.keyneeds import SETTING_OF, KeyNeed, MissingKeys
 from shared.keys import Keys
 from shared.streams import as_text
 
@@ -83,12 +84,16 @@ class AuditKeys:
         return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def audit_key_ring(client: redis.Redis, keys: Keys, configured: str | None) -> AuditKeys:
-    """The configured key ring, or (development only) one key generated once and kept in
+def audit_key_ring(
+    client: redis.Redis, keys: Keys, configured: str | None, dev_mode: bool
+) -> AuditKeys:
+    """The configured key ring, or (development mode only) one key generated once and kept in
     Redis under the id ``dev``: with it, the chain detects mistakes but not an attacker who
-    can read Redis."""
+    can read Redis. Neither: :class:`~shared.keyneeds.MissingKeys`."""
     if configured:
         return AuditKeys.parse(configured)
+    if not dev_mode:
+        raise MissingKeys([SETTING_OF[KeyNeed.AUDIT]])
     client.set(keys.audit_dev_key, base64.b64encode(secrets.token_bytes(KEY_BYTES)), nx=True)
     stored = client.get(keys.audit_dev_key)
     assert stored is not None

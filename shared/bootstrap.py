@@ -6,8 +6,9 @@ their own Redis client (a real one on a test database, or fakeredis for the demo
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import dramatiq
 import redis
@@ -21,6 +22,7 @@ from shared.deadletter import DeadLetters, KeepFailedMessages
 from shared.directory import Directory
 from shared.domain import PaymentStatus
 from shared.faults import FaultPoints
+from shared.keyneeds import KeyNeed, MissingKeys, Unconfigured, require
 from shared.keys import Keys
 from shared.lease import Leases
 from shared.otp import OtpVerifier
@@ -53,11 +55,28 @@ class Deps:
         return queues.send(self.broker, queue, actor_name, payload)
 
 
+T = TypeVar("T")
+
+
+def _keyed(build: Callable[[], T]) -> T:
+    """What ``build`` makes, or, when a key it needs is not configured (and this is not
+    development mode), a stand-in that refuses every use with :class:`MissingKeys`."""
+    try:
+        return build()
+    except MissingKeys as missing:
+        return cast(T, Unconfigured(missing))
+
+
 def bootstrap(
     settings: Settings,
     client: redis.Redis | None = None,
     directory: Directory | None = None,
+    needs: Iterable[KeyNeed] = (),
 ) -> Deps:
+    """Every dependency of a process. Refuses (:class:`MissingKeys`) unless the keys of
+    ``needs`` are configured or ``settings.dev_mode`` is set; any other key the process
+    turns out to use and lacks is refused at that use, never generated."""
+    require(settings, needs)
     client = client if client is not None else redis.Redis.from_url(settings.redis_url)
     keys = Keys(settings.prefix)
     configured = (
@@ -74,6 +93,9 @@ def bootstrap(
         broker.on_undecodable = lambda queue, message_id, body: _keep_undecodable(
             deadletters, queue, message_id, body
         )
+    dev = settings.dev_mode
+    people = directory or Directory(client, keys)
+    people.use_totp_keys(_keyed(lambda: totp_key_ring(client, keys, totp, dev)))
     return Deps(
         settings=settings,
         redis=client,
@@ -85,16 +107,20 @@ def bootstrap(
             refusal_cap=settings.refusal_events_per_window,
             refusal_window_seconds=settings.refusal_window_seconds,
         ),
-        directory=directory or Directory(client, keys, totp_keys=totp_key_ring(client, keys, totp)),
-        sessions=Sessions(
-            client,
-            keys,
-            SessionSigner(session_key(client, keys, configured), settings.session_ttl_seconds),
-            settings.session_idle_seconds,
+        directory=people,
+        sessions=_keyed(
+            lambda: Sessions(
+                client,
+                keys,
+                SessionSigner(
+                    session_key(client, keys, configured, dev), settings.session_ttl_seconds
+                ),
+                settings.session_idle_seconds,
+            )
         ),
         otp=OtpVerifier(client, keys, settings.otp_max_failures, settings.otp_valid_window),
         logins=LoginThrottle.from_settings(client, keys, settings),
-        signer=stage_signer(client, keys, settings),
+        signer=_keyed(lambda: stage_signer(client, keys, settings)),
         clearing=SimulatedClearing(client, keys),
         leases=Leases(client, keys.prefix),
         deadletters=deadletters,

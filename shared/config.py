@@ -9,8 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import B2bpayError
+
+
+class SettingsError(B2bpayError):
+    """Raised when a ``B2BPAY_*`` setting is invalid or out of bounds; names the setting,
+    never its value (it may be a key)."""
 
 
 class Settings(BaseSettings):
@@ -31,7 +38,7 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = 900
     #: A session ends after this many seconds without a successful use (PSD2 RTS Art.
     #: 4(3)(d) allows at most 5 minutes of inactivity).
-    session_idle_seconds: int = Field(default=300, gt=0)
+    session_idle_seconds: int = Field(default=300, gt=0, le=300)
     #: Key ring for TOTP secrets at rest (AES-256-GCM): ``kid1:<base64 of 32 bytes>,kid2:...``;
     #: the first key encrypts, every key decrypts. Unset: a key is generated once and kept in
     #: Redis, which is only acceptable for development (anyone with Redis access could
@@ -52,8 +59,10 @@ class Settings(BaseSettings):
     signing_key_review: SecretStr | None = None
     signing_key_authorize: SecretStr | None = None
     signing_key_interbank: SecretStr | None = None
-    #: Consecutive failed one-time codes after which a user is locked.
-    otp_max_failures: int = 5
+    #: Consecutive failed one-time codes after which a user is locked. Bounded: more than 10
+    #: guesses would give a code guesser real odds (PSD2 RTS Art. 4(3)(b) asks for a low
+    #: number), and 0 would lock nobody.
+    otp_max_failures: int = Field(default=5, ge=1, le=10)
     #: Failed logins for one username (known or not) within ``login_window_seconds`` after
     #: which its logins are refused ``rate_limited`` for ``login_lockout_seconds``.
     login_max_failures: int = Field(default=5, ge=1, le=20)
@@ -114,6 +123,10 @@ class Settings(BaseSettings):
     refusal_events_per_window: int = Field(default=20, ge=1, le=10_000)
     #: The window of ``refusal_events_per_window`` (seconds).
     refusal_window_seconds: int = Field(default=3600, ge=1, le=86_400)
+    #: Development only: a process missing a server key (session secret, TOTP, audit or
+    #: signing keys) generates it once and keeps it in Redis instead of refusing to start.
+    #: Anyone who can read Redis then holds those keys. ``b2bpay demo`` and the tests set it.
+    dev_mode: bool = False
     #: Fault-injection points for the fault suite. Never enable in production.
     fault_hooks: bool = False
     #: Structlog output: "auto" (console on a terminal, JSON otherwise), "json" or "console".
@@ -125,3 +138,16 @@ class Settings(BaseSettings):
 
     def queue_namespace(self) -> str:
         return self.prefix.rstrip(":") + "-queues"
+
+
+def load_settings() -> Settings:
+    """The settings from the environment, or a :class:`SettingsError` naming each invalid
+    ``B2BPAY_*`` variable and why (for an entrypoint to print instead of a traceback)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = [
+            f"B2BPAY_{'_'.join(str(p) for p in item['loc']).upper()}: {item['msg']}"
+            for item in error.errors(include_input=False, include_url=False)
+        ]
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

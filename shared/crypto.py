@@ -3,8 +3,12 @@
 A sealed value reads ``<key id>:<nonce, base64>:<ciphertext and tag, base64>``. The first key
 of the ring encrypts; any key of the ring decrypts what it sealed, so keys can be rotated: add
 the new key in front, re-encrypt everything (``b2bpay admin rotate-totp-key``), then drop the
-old one. Each value is bound to associated data (for TOTP secrets: the username), so a sealed
-value copied onto another user does not decrypt.
+old one. Each value is bound to associated data (for TOTP secrets: the username, enterprise
+and role), so a sealed value copied onto another user does not decrypt.
+
+The same ring also keys MACs (:meth:`KeyRing.seal_mac`), e.g. of user records: each key of
+the ring yields, per purpose, its own HMAC-SHA-256 key by HKDF, so a MAC key is never the
+encryption key and a MAC made for one purpose never verifies for another.
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ import secrets
 from collections.abc import Sequence
 
 import redis
-from cryptography.exceptions import InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.errors import B2bpayError
+from shared.keyneeds import SETTING_OF, KeyNeed, MissingKeys
 from shared.keys import Keys
 
 KEY_BYTES = 32
@@ -42,10 +49,48 @@ class KeyRing:
     """Named AES-256 keys; the first one encrypts."""
 
     def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
-        self._keys: dict[str, AESGCM] = {
-            key_id: AESGCM(key) for key_id, key in check_keys(keys).items()
-        }
+        checked = check_keys(keys)
+        self._keys: dict[str, AESGCM] = {key_id: AESGCM(key) for key_id, key in checked.items()}
+        self._raw = checked
+        self._derived: dict[tuple[str, bytes], bytes] = {}
         self.current_id = keys[0][0]
+
+    def _mac_key(self, key_id: str, purpose: bytes) -> bytes | None:
+        if key_id not in self._raw:
+            return None
+        derived = self._derived.get((key_id, purpose))
+        if derived is None:
+            hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=purpose)
+            derived = self._derived[(key_id, purpose)] = hkdf.derive(self._raw[key_id])
+        return derived
+
+    def seal_mac(self, purpose: bytes, message: bytes) -> str:
+        """``<key id>:<hex HMAC-SHA-256>`` of ``message`` under the current key's MAC key
+        for ``purpose``."""
+        key = self._mac_key(self.current_id, purpose)
+        assert key is not None
+        mac = hmac.HMAC(key, hashes.SHA256())
+        mac.update(message)
+        return f"{self.current_id}:{mac.finalize().hex()}"
+
+    def check_mac(self, purpose: bytes, message: bytes, sealed: str) -> bool:
+        """Whether ``sealed`` is a MAC of ``message`` for ``purpose`` under a key of the ring;
+        compared in constant time."""
+        key_id, _, hex_tag = sealed.partition(":")
+        key = self._mac_key(key_id, purpose)
+        if key is None:
+            return False
+        try:
+            tag = bytes.fromhex(hex_tag)
+        except ValueError:
+            return False
+        mac = hmac.HMAC(key, hashes.SHA256())
+        mac.update(message)
+        try:
+            mac.verify(tag)
+        except InvalidSignature:
+            return False
+        return True
 
     @classmethod
     def parse(cls, spec: str) -> KeyRing:
@@ -117,11 +162,16 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def totp_key_ring(client: redis.Redis, keys: Keys, configured: str | None) -> KeyRing:
-    """The configured key ring, or (development only) one key generated once and kept in
-    Redis under the id ``dev``, shared by every process of the installation."""
+def totp_key_ring(
+    client: redis.Redis, keys: Keys, configured: str | None, dev_mode: bool
+) -> KeyRing:
+    """The configured key ring; in development mode only, without one, a key generated once
+    and kept in Redis under the id ``dev``, shared by every process of the installation;
+    else :class:`~shared.keyneeds.MissingKeys`."""
     if configured:
         return KeyRing.parse(configured)
+    if not dev_mode:
+        raise MissingKeys([SETTING_OF[KeyNeed.TOTP]])
     client.set(keys.totp_dev_key, _b64(secrets.token_bytes(KEY_BYTES)), nx=True)
     stored = client.get(keys.totp_dev_key)
     assert stored is not None

@@ -28,6 +28,7 @@ AUTHENTICATION_CODES = frozenset(
         ReasonCode.OTP_INVALID,
         ReasonCode.OTP_REPLAYED,
         ReasonCode.USER_LOCKED,
+        ReasonCode.USER_RECORD_INVALID,
     }
 )
 

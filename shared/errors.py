@@ -47,6 +47,9 @@ class ReasonCode(StrEnum):
     #: Too many failed logins for this username, or from this client, lately: login is
     #: refused for a while without the password being checked.
     RATE_LIMITED = "rate_limited"
+    #: The user's record fails its integrity check: changed in Redis without the server key
+    #: (role, enterprise, active flag, password hash or secret), or never migrated.
+    USER_RECORD_INVALID = "user_record_invalid"
     #: The one-time code is wrong.
     OTP_INVALID = "otp_invalid"
     #: The one-time code was already used.

@@ -11,7 +11,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from shared.bootstrap import Deps
-from shared.directory import User
+from shared.directory import User, UserRecordInvalid
 from shared.disclosure import for_person
 from shared.errors import ReasonCode, Refusal
 from shared.sessions import Session
@@ -53,7 +53,12 @@ def identify(deps: Deps, token: str, attempt: Attempt | None = None) -> Person:
     as unverified, if its MAC holds (see :meth:`shared.sessions.Sessions.claimed_user`)."""
     try:
         session = deps.sessions.verify(token)
-        user = deps.directory.user(session.username)
+        try:
+            user = deps.directory.verified_user(session.username)
+        except UserRecordInvalid:
+            raise Refusal(
+                ReasonCode.USER_RECORD_INVALID, "the user's record fails its integrity check"
+            ) from None
         if user is None or user.role != session.role or user.enterprise_id != session.enterprise_id:
             raise Refusal(ReasonCode.SESSION_INVALID, "session does not match a known user")
         if not user.active or deps.otp.is_locked(user.username):

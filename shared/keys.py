@@ -107,6 +107,11 @@ class Keys:
         return f"{self.prefix}audit:sources"
 
     @property
+    def recorded_authorizer_otp(self) -> str:
+        """The deployment's authorizer code mode, recorded (with a MAC) by the first worker."""
+        return f"{self.prefix}deployment:authorizer-otp"
+
+    @property
     def signing_dev_keys(self) -> str:
         """Development only: the stage signing keys generated when none are configured."""
         return f"{self.prefix}secret:signing"

@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
 
 from shared.errors import ReasonCode, Refusal
+from shared.keyneeds import SETTING_OF, KeyNeed, MissingKeys
 from shared.keys import Keys
 
 TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
@@ -203,10 +204,13 @@ class Sessions:
         raise Refusal(ReasonCode.SESSION_INVALID, "session does not match its record")
 
 
-def session_key(client: redis.Redis, keys: Keys, configured: bytes | None) -> bytes:
-    """The configured key, or (development only) one generated once and shared via Redis."""
+def session_key(client: redis.Redis, keys: Keys, configured: bytes | None, dev_mode: bool) -> bytes:
+    """The configured key, or (development mode only) one generated once and shared via
+    Redis. Neither: :class:`~shared.keyneeds.MissingKeys`."""
     if configured:
         return configured
+    if not dev_mode:
+        raise MissingKeys([SETTING_OF[KeyNeed.SESSION]])
     client.set(keys.session_secret, secrets.token_hex(32), nx=True)
     stored = client.get(keys.session_secret)
     assert stored is not None

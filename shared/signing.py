@@ -16,8 +16,9 @@ names its purpose and the signing stage, so a signature made for one purpose or 
 never verifies as another.
 
 Keys come from settings (a folder written by ``b2bpay admin keys``, or environment
-variables). With none configured, a key pair per stage is generated once and kept in Redis:
-**development only**, since anyone who can read Redis can then sign as every stage.
+variables). With none configured, in development mode only (``B2BPAY_DEV_MODE``), a key pair
+per stage is generated once and kept in Redis, since anyone who can read Redis can then sign
+as every stage; outside it, a process without keys refuses to start.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from shared.config import Settings
 from shared.errors import B2bpayError, ReasonCode, Refusal
+from shared.keyneeds import SETTING_OF, KeyNeed, MissingKeys
 from shared.keys import Keys
 from shared.messages import Handoff
 from shared.store import Payment
@@ -289,10 +291,13 @@ def check_authorization(signer: StageSigner, payment: Payment) -> None:
 
 
 def stage_signer(client: redis.Redis, keys: Keys, settings: Settings) -> StageSigner:
-    """The configured keys, or (development only) a key pair per stage generated once and
-    kept in Redis, shared by every process of the installation."""
+    """The configured keys, or (development mode only) a key pair per stage generated once
+    and kept in Redis, shared by every process of the installation. Neither:
+    :class:`~shared.keyneeds.MissingKeys`."""
     if configured(settings):
         return load_configured(settings)
+    if not settings.dev_mode:
+        raise MissingKeys([SETTING_OF[KeyNeed.SIGNING]])
     for stage in STAGES:
         seed = Ed25519PrivateKey.generate().private_bytes_raw()
         client.hsetnx(keys.signing_dev_keys, stage, base64.b64encode(seed))

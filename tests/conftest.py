@@ -108,6 +108,7 @@ def settings(redis_url: str, prefix: str, tmp_path: Path) -> Settings:
         database_url=f"sqlite:///{tmp_path / 'read.db'}",
         session_secret=secrets.token_hex(32),
         log_format="json",
+        dev_mode=True,
     )
 
 

@@ -22,7 +22,7 @@ log = structlog.get_logger()
 def audit_log_of(deps: Deps) -> AuditLog:
     """The audit log of an installation, with its configured (or development) key ring."""
     configured = deps.settings.audit_keys.get_secret_value() if deps.settings.audit_keys else None
-    ring: AuditKeys = audit_key_ring(deps.redis, deps.keys, configured)
+    ring: AuditKeys = audit_key_ring(deps.redis, deps.keys, configured, deps.settings.dev_mode)
     return AuditLog(deps.redis, deps.keys, ring)
 
 

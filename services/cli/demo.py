@@ -402,6 +402,8 @@ def run_demo(payments: int, redis_url: str | None, threads: int, as_json: bool) 
         session_secret=SecretStr(secrets.token_hex(32)),
         log_format="json",
         log_level="WARNING",
+        # The demo runs on its own throwaway prefix: generated keys in Redis are fine here.
+        dev_mode=True,
     )
     configure_logging("json", "WARNING", stream=open(workdir / "demo.log", "w"))  # noqa: SIM115
     if redis_url:

@@ -14,13 +14,27 @@ import typer
 from pydantic import SecretStr, ValidationError
 
 from services.cli import context
-from services.cli.output import NO_VERDICT, OK, REFUSED, UNAVAILABLE, console, emit, fail, inert
+from services.cli.output import (
+    BAD_INPUT,
+    NO_VERDICT,
+    OK,
+    REFUSED,
+    UNAVAILABLE,
+    console,
+    emit,
+    fail,
+    inert,
+)
 from shared import access
 from shared import broker as q
+from shared.config import SettingsError
+from shared.crypto import KeyRingError
+from shared.deployment import DeploymentMismatch, reseal_authorizer_otp
 from shared.directory import ROLES, DirectoryError
 from shared.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
 from shared.errors import Refusal
 from shared.guard import describe_validation_error
+from shared.keyneeds import MissingKeys
 from shared.messages import (
     INVISIBLE_TEXT,
     AuthDecision,
@@ -31,6 +45,7 @@ from shared.messages import (
     is_visible_text,
     payment_id_for,
 )
+from shared.signing import SigningKeyError
 from shared.throttle import Throttled
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -223,25 +238,34 @@ def revoke(username: str, as_json: bool = JSON) -> None:
 @admin.command("disable")
 def disable(username: str, as_json: bool = JSON) -> None:
     """Disable a user: no login, and every live session is refused at once."""
-    if not access.disable(context.deps(), username):
-        fail(f"unknown user {username!r}", as_json)
+    try:
+        if not access.disable(context.deps(), username):
+            fail(f"unknown user {username!r}", as_json)
+    except DirectoryError as err:
+        fail(str(err), as_json)
     emit({"username": username, "active": False}, as_json)
 
 
 @admin.command("enable")
 def enable(username: str, as_json: bool = JSON) -> None:
     """Enable a disabled user. Sessions from before stay ended: the user logs in again."""
-    if not access.enable(context.deps(), username):
-        fail(f"unknown user {username!r}", as_json)
+    try:
+        if not access.enable(context.deps(), username):
+            fail(f"unknown user {username!r}", as_json)
+    except DirectoryError as err:
+        fail(str(err), as_json)
     emit({"username": username, "active": True}, as_json)
 
 
 @admin.command("rotate-totp-key")
 def rotate_totp_key(as_json: bool = JSON) -> None:
-    """Re-encrypt every user's TOTP secret under the current key of B2BPAY_TOTP_KEYS (the
-    first); run it after putting a new key in front. Safe to run again."""
+    """Re-encrypt every user's TOTP secret and re-seal every user record (and the recorded
+    authorizer code mode) under the current key of B2BPAY_TOTP_KEYS (the first); run it
+    after putting a new key in front. Safe to run again."""
+    deps = context.deps()
     try:
-        rotation = context.deps().directory.rotate_totp_secrets()
+        rotation = deps.directory.rotate_totp_secrets()
+        reseal_authorizer_otp(deps.redis, deps.keys, deps.directory.totp_keys)
     except DirectoryError as err:
         fail(str(err), as_json)
     emit(
@@ -252,6 +276,27 @@ def rotate_totp_key(as_json: bool = JSON) -> None:
         },
         as_json,
     )
+
+
+@admin.command("migrate-users")
+def migrate_users(as_json: bool = JSON) -> None:
+    """Once, when upgrading to sealed user records: encrypt secrets left in plain, bind every
+    secret to its user's enterprise and role, and seal each record with its MAC. Safe to run
+    again. Records that do not verify are listed and left as they are (exit 1)."""
+    try:
+        migration = context.deps().directory.migrate_users()
+    except DirectoryError as err:
+        fail(str(err), as_json)
+    emit(
+        {
+            "users": migration.users,
+            "migrated": list(migration.migrated),
+            "refused": list(migration.refused),
+        },
+        as_json,
+    )
+    if migration.refused:
+        raise typer.Exit(REFUSED)
 
 
 @admin.command("keys")
@@ -717,6 +762,13 @@ _operations()
 def main() -> None:
     try:
         app()
+    except (SettingsError, MissingKeys, DeploymentMismatch, SigningKeyError, KeyRingError) as e:
+        # A missing or invalid setting: say which, plainly, never a traceback or key material.
+        if "--json" in sys.argv:
+            sys.stdout.write(json.dumps({"error": str(e)}) + "\n")
+        else:
+            sys.stderr.write(f"error: {e}\n")
+        raise SystemExit(BAD_INPUT) from None
     except redis.RedisError as error:
         # Nothing was decided: say so plainly (never a traceback with a token in argv).
         message = f"Redis is not reachable ({type(error).__name__}); nothing was changed"

@@ -29,10 +29,13 @@ from services.review import actors as review_actors
 from shared import broker as q
 from shared.actors import StageActor
 from shared.bootstrap import Deps, bootstrap
-from shared.config import Settings
+from shared.config import SettingsError, load_settings
+from shared.crypto import KeyRingError
+from shared.deployment import DeploymentMismatch, check_authorizer_otp
 from shared.expiry import sweep
+from shared.keyneeds import KeyNeed, MissingKeys, worker_needs
 from shared.logging import configure_logging
-from shared.signing import SIGNING_STAGES
+from shared.signing import SIGNING_STAGES, SigningKeyError
 from shared.trimming import trim_events
 
 STAGES = ("apply", "review", "authorize", "interbank", "query", "sweeper", "audit")
@@ -91,13 +94,14 @@ def start_stages(deps: Deps, stages: list[str], threads: int) -> dramatiq.Worker
 def run(stages: list[str], processes: int, threads: int) -> int:
     if processes > 1:
         return _supervise(stages, processes, threads)
-    settings = Settings()
-    configure_logging(settings.log_format, settings.log_level)
-    deps = bootstrap(settings)
-    unsigned = [s for s in stages if s in SIGNING_STAGES and not deps.signer.can_sign(s)]
-    if unsigned:
-        # Better now than a hand-off that can never be signed, retried for ever.
-        log.error("no private signing key for these stages", stages=unsigned)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_format, settings.log_level)
+        deps = bootstrap(settings, needs=worker_needs(stages))
+        check_can_start(deps, stages)
+    except (SettingsError, MissingKeys, DeploymentMismatch, SigningKeyError, KeyRingError) as e:
+        # A clear line naming the setting, not a traceback; never any key material.
+        sys.stderr.write(f"error: {e}\n")
         return 2
     if deps.signer.development:
         log.warning("stage signing keys are development keys kept in Redis; configure keys")
@@ -154,6 +158,23 @@ def run(stages: list[str], processes: int, threads: int) -> int:
         if thread is not None:
             thread.join(timeout=10)
     return 1 if failed else 0
+
+
+def check_can_start(deps: Deps, stages: list[str]) -> None:
+    """Refuse to start a worker that would fail later: a signing stage without its own
+    private key, or a mode of the authorizer's code other than the deployment's."""
+    unsigned = [s for s in stages if s in SIGNING_STAGES and not deps.signer.can_sign(s)]
+    if unsigned:
+        # Better now than a hand-off that can never be signed, retried for ever.
+        log.error("no private signing key for these stages", stages=unsigned)
+        raise MissingKeys(
+            f"B2BPAY_SIGNING_KEY_{s.upper()} (or {s}.key in B2BPAY_SIGNING_KEYS_DIR)"
+            for s in unsigned
+        )
+    if KeyNeed.TOTP in worker_needs(stages):
+        check_authorizer_otp(
+            deps.redis, deps.keys, deps.directory.totp_keys, str(deps.settings.authorizer_otp)
+        )
 
 
 def _sweep_forever(deps: Deps, stop: threading.Event) -> None:

@@ -78,6 +78,7 @@ def e2e(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
         "B2BPAY_DATABASE_URL": f"sqlite:///{workdir / 'read.db'}",
         "B2BPAY_SESSION_SECRET": secrets.token_hex(32),
         "B2BPAY_LOG_FORMAT": "json",
+        "B2BPAY_DEV_MODE": "1",
         "B2BPAY_WAIT_SECONDS": "20",
     }
     client = redis.Redis.from_url(redis_url)

@@ -3,6 +3,7 @@ stage worker without its own private key refuses to start."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -40,6 +41,8 @@ def env(redis_url: str, prefix: str, tmp_path: Path) -> dict[str, str]:
         "B2BPAY_PREFIX": prefix,
         "B2BPAY_DATABASE_URL": f"sqlite:///{tmp_path / 'read.db'}",
         "B2BPAY_SESSION_SECRET": "e2e-" + "0" * 60,
+        # Stages need their TOTP keys too (user records, one-time codes), or refuse to start.
+        "B2BPAY_TOTP_KEYS": "k1:" + base64.b64encode(bytes(32)).decode(),
         "B2BPAY_LOG_FORMAT": "json",
     }
 

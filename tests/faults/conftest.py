@@ -207,6 +207,7 @@ def make_cluster(redis_url: str, workdir: Path, **overrides: Any) -> tuple[Clust
         session_secret=SecretStr(secrets.token_hex(32)),
         fault_hooks=True,
         log_format="json",
+        dev_mode=True,
         **overrides,
     )
     env = {
@@ -217,6 +218,7 @@ def make_cluster(redis_url: str, workdir: Path, **overrides: Any) -> tuple[Clust
         "B2BPAY_SESSION_SECRET": settings.session_secret.get_secret_value(),  # type: ignore[union-attr]
         "B2BPAY_FAULT_HOOKS": "1",
         "B2BPAY_LOG_FORMAT": "json",
+        "B2BPAY_DEV_MODE": "1",
         **{f"B2BPAY_{k.upper()}": str(v) for k, v in overrides.items()},
     }
     client = redis.Redis.from_url(redis_url)

@@ -45,6 +45,7 @@ def deps_1000(redis_url: str, tmp_path: Path) -> Iterator[Deps]:
         prefix=prefix,
         database_url=f"sqlite:///{tmp_path / 'read.db'}",
         session_secret=SecretStr(secrets.token_hex(32)),
+        dev_mode=True,
     )
     client = redis.Redis.from_url(redis_url, max_connections=64)
     cheap = Directory(

@@ -45,6 +45,7 @@ def race(redis_url: str, tmp_path: Path) -> Iterator[Deps]:
         prefix=prefix,
         database_url=f"sqlite:///{tmp_path / 'read.db'}",
         session_secret=SecretStr(secrets.token_hex(32)),
+        dev_mode=True,
         deadline_pending_auth_seconds=60,
     )
     client = redis.Redis.from_url(redis_url)

@@ -68,6 +68,7 @@ def settings(prefix: str) -> Settings:
         session_secret=secrets.token_hex(32),
         database_url="sqlite://",
         log_format="json",
+        dev_mode=True,
     )
 
 

@@ -242,11 +242,11 @@ def test_entries_sealed_under_an_older_key_verify_while_the_ring_holds_it(
     assert "sealed with key 'k1', which is not in the ring" in broken.reason
 
 
-def test_without_configured_keys_one_development_key_is_shared_through_redis(
+def test_in_development_mode_without_configured_keys_one_key_is_shared_through_redis(
     redis_client: fakeredis.FakeRedis, keys: Keys
 ) -> None:
-    first = audit_key_ring(redis_client, keys, None)
-    second = audit_key_ring(redis_client, keys, None)
+    first = audit_key_ring(redis_client, keys, None, dev_mode=True)
+    second = audit_key_ring(redis_client, keys, None, dev_mode=True)
     assert first.current_id == "dev"
     assert first.mac("dev", b"x") == second.mac("dev", b"x") is not None
 

@@ -209,3 +209,35 @@ def test_other_refusals_are_shown_with_their_own_code(
         "wrong_role",
         "this step needs the applicant role",
     )
+
+
+def test_migrate_users_seals_records_from_before_once_and_lists_them(
+    monkeypatch: pytest.MonkeyPatch, world: World
+) -> None:
+    deps, key = world.deps, world.deps.keys.user("alice")
+    deps.redis.hdel(key, "mac", TOTP_FIELD)
+    deps.redis.hset(key, "totp_secret", world.applicant.totp_secret)
+    assert deps.directory.user("alice") is None
+
+    assert run(monkeypatch, deps, "admin", "migrate-users") == (
+        0,
+        {"users": 3, "migrated": ["alice"], "refused": []},
+    )
+    assert run(monkeypatch, deps, "admin", "migrate-users")[1]["migrated"] == []
+    assert deps.directory.user("alice") == world.applicant
+
+
+def test_migrate_users_lists_a_record_that_fails_its_check_and_exits_non_zero(
+    monkeypatch: pytest.MonkeyPatch, world: World
+) -> None:
+    world.deps.redis.hset(world.deps.keys.user("bob"), "role", "authorizer")
+    code, data = run(monkeypatch, world.deps, "admin", "migrate-users")
+    assert (code, data["refused"]) == (1, ["bob"])
+
+
+def test_enabling_a_tampered_user_is_refused_with_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, world: World
+) -> None:
+    world.deps.redis.hset(world.deps.keys.user("alice"), "active", "0")
+    code, data = run(monkeypatch, world.deps, "admin", "enable", "alice")
+    assert code == 2 and "does not verify" in data["error"]

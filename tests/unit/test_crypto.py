@@ -124,11 +124,11 @@ def test_a_malformed_key_ring_is_refused_without_echoing_key_material(
             assert key_material not in str(raised.value)
 
 
-def test_without_a_configured_ring_one_development_key_is_made_and_shared_via_redis(
+def test_in_development_mode_without_a_configured_ring_one_key_is_made_and_shared_via_redis(
     redis_client: fakeredis.FakeRedis, keys: Keys
 ) -> None:
-    first = totp_key_ring(redis_client, keys, None)
-    second = totp_key_ring(redis_client, keys, None)
+    first = totp_key_ring(redis_client, keys, None, dev_mode=True)
+    second = totp_key_ring(redis_client, keys, None, dev_mode=True)
     assert first.current_id == second.current_id == DEV_KEY_ID
     assert second.decrypt(first.encrypt(SECRET, "alice"), "alice") == SECRET
     assert len(base64.b64decode(redis_client.get(keys.totp_dev_key) or b"")) == 32
@@ -137,6 +137,6 @@ def test_without_a_configured_ring_one_development_key_is_made_and_shared_via_re
 def test_a_configured_ring_leaves_redis_alone(
     redis_client: fakeredis.FakeRedis, keys: Keys
 ) -> None:
-    ring = totp_key_ring(redis_client, keys, spec(("k1", OLD_KEY)))
+    ring = totp_key_ring(redis_client, keys, spec(("k1", OLD_KEY)), dev_mode=True)
     assert ring.current_id == "k1"
     assert redis_client.exists(keys.totp_dev_key) == 0

@@ -1,17 +1,27 @@
-"""People in the directory (shared.directory): TOTP secrets encrypted at rest, key rotation,
-enabling and disabling, and a login check that does not tell who exists."""
+"""People in the directory (shared.directory): TOTP secrets encrypted at rest, records sealed
+with a MAC, key rotation, the one-time migration, enabling and disabling, and a login check
+that does not tell who exists."""
 
 from __future__ import annotations
 
 import base64
+import json
 
 import fakeredis
 import pyotp
 import pytest
 from argon2 import PasswordHasher
 
-from shared.crypto import CryptoError, KeyRing
-from shared.directory import LEGACY_TOTP_FIELD, TOTP_FIELD, Directory, DirectoryError
+from shared.crypto import CryptoError, KeyRing, totp_key_ring
+from shared.directory import (
+    LEGACY_TOTP_FIELD,
+    MAC_FIELD,
+    TOTP_FIELD,
+    Directory,
+    DirectoryError,
+    UserRecordInvalid,
+)
+from shared.keyneeds import MissingKeys
 from shared.keys import Keys
 
 OLD = ("k1", bytes(range(32)))
@@ -65,15 +75,45 @@ def test_the_user_repr_shows_neither_secret_nor_password_hash(people: Directory)
     assert user.password_hash not in repr(user)
 
 
-def test_a_secret_moved_onto_another_user_does_not_decrypt(
+def test_a_secret_moved_onto_another_user_reads_as_no_user(
     people: Directory, redis_client: fakeredis.FakeRedis, keys: Keys
 ) -> None:
     people.add_user("alice", "ACME", "applicant", PASSWORD)
     people.add_user("mallory", "ACME", "applicant", PASSWORD)
     alices = stored(redis_client, keys, "alice")[TOTP_FIELD]
     redis_client.hset(keys.user("mallory"), TOTP_FIELD, alices)
-    with pytest.raises(CryptoError):
-        people.user("mallory")
+    assert people.user("mallory") is None
+    with pytest.raises(UserRecordInvalid):
+        people.verified_user("mallory")
+
+
+def test_each_record_carries_a_mac_under_the_current_key(
+    people: Directory, redis_client: fakeredis.FakeRedis, keys: Keys
+) -> None:
+    people.add_user("alice", "ACME", "applicant", PASSWORD)
+    assert stored(redis_client, keys, "alice")[MAC_FIELD].startswith("k1:")
+
+
+def test_disabling_and_enabling_seal_the_record_again(
+    people: Directory, redis_client: fakeredis.FakeRedis, keys: Keys
+) -> None:
+    people.add_user("alice", "ACME", "applicant", PASSWORD)
+    sealed = stored(redis_client, keys, "alice")[MAC_FIELD]
+    assert people.set_active("alice", False)
+    assert stored(redis_client, keys, "alice")[MAC_FIELD] != sealed
+    assert people.set_active("alice", True)
+    found = people.user("alice")
+    assert found is not None and found.active
+
+
+def test_a_tampered_record_is_never_sealed_again_by_enabling_it(
+    people: Directory, redis_client: fakeredis.FakeRedis, keys: Keys
+) -> None:
+    people.add_user("alice", "ACME", "applicant", PASSWORD)
+    redis_client.hset(keys.user("alice"), "role", "authorizer")
+    with pytest.raises(UserRecordInvalid):
+        people.set_active("alice", True)
+    assert people.user("alice") is None
 
 
 def test_rotation_re_encrypts_every_secret_under_the_current_key_and_is_idempotent(
@@ -97,34 +137,87 @@ def test_rotation_re_encrypts_every_secret_under_the_current_key_and_is_idempote
         assert found is not None and found.totp_secret == secret
 
 
-def test_rotation_encrypts_a_secret_stored_in_plain_before_encryption_at_rest(
+def unsealed(people: Directory, redis_client: fakeredis.FakeRedis, keys: Keys, plain: bool) -> str:
+    """Alice's record as written before record MACs: her secret in plain, or sealed bound to
+    her username only. Returns the secret."""
+    user, _uri = people.add_user("alice", "ACME", "applicant", PASSWORD)
+    key = keys.user("alice")
+    redis_client.hdel(key, MAC_FIELD, TOTP_FIELD)
+    if plain:
+        redis_client.hset(key, LEGACY_TOTP_FIELD, user.totp_secret)
+    else:
+        redis_client.hset(key, TOTP_FIELD, people.totp_keys.encrypt(user.totp_secret, "alice"))
+    return user.totp_secret
+
+
+@pytest.mark.parametrize("plain", [True, False], ids=["plain secret", "username-bound secret"])
+def test_a_record_from_before_sealing_is_refused_until_migrated_once(
+    people: Directory, redis_client: fakeredis.FakeRedis, keys: Keys, plain: bool
+) -> None:
+    secret = unsealed(people, redis_client, keys, plain)
+    assert people.user("alice") is None
+
+    first = people.migrate_users()
+    again = people.migrate_users()
+
+    assert (first.users, first.migrated, first.refused) == (1, ("alice",), ())
+    assert (again.migrated, again.refused) == ((), ())
+    raw = stored(redis_client, keys, "alice")
+    assert LEGACY_TOTP_FIELD not in raw
+    assert all(secret not in value for value in raw.values())
+    found = people.user("alice")
+    assert found is not None and found.totp_secret == secret
+    with pytest.raises(CryptoError, match="not bound here"):
+        people.totp_keys.decrypt(raw[TOTP_FIELD], "alice")
+
+
+def test_migration_leaves_a_sealed_record_that_fails_its_check_as_it_is(
+    people: Directory, redis_client: fakeredis.FakeRedis, keys: Keys
+) -> None:
+    people.add_user("alice", "ACME", "applicant", PASSWORD)
+    redis_client.hset(keys.user("alice"), "enterprise_id", "OTHER")
+    before = stored(redis_client, keys, "alice")
+    migration = people.migrate_users()
+    assert migration.refused == ("alice",)
+    assert stored(redis_client, keys, "alice") == before
+
+
+def test_the_secret_is_bound_to_username_enterprise_and_role(
     people: Directory, redis_client: fakeredis.FakeRedis, keys: Keys
 ) -> None:
     user, _uri = people.add_user("alice", "ACME", "applicant", PASSWORD)
-    key = keys.user("alice")
-    redis_client.hdel(key, TOTP_FIELD)
-    redis_client.hset(key, LEGACY_TOTP_FIELD, user.totp_secret)
-    legacy = people.user("alice")
-    assert legacy is not None and legacy.totp_secret == user.totp_secret
-
-    assert people.rotate_totp_secrets().reencrypted == 1
-
-    raw = stored(redis_client, keys, "alice")
-    assert LEGACY_TOTP_FIELD not in raw
-    assert all(user.totp_secret not in value for value in raw.values())
-    found = people.user("alice")
-    assert found is not None and found.totp_secret == user.totp_secret
+    sealed = stored(redis_client, keys, "alice")[TOTP_FIELD]
+    bound = ["b2bpay.totp-secret.v2", "alice", "ACME", "applicant"]
+    assert people.totp_keys.decrypt(sealed, json.dumps(bound)) == user.totp_secret
+    for other in (["alice", "OTHER", "applicant"], ["alice", "ACME", "authorizer"]):
+        with pytest.raises(CryptoError, match="not bound here"):
+            people.totp_keys.decrypt(sealed, json.dumps(["b2bpay.totp-secret.v2", *other]))
 
 
-def test_without_a_key_ring_the_development_key_in_redis_is_shared_by_every_directory(
+def test_without_a_key_ring_nothing_about_users_works_and_nothing_is_generated(
     redis_client: fakeredis.FakeRedis, keys: Keys
 ) -> None:
-    first = directory(redis_client, keys)
+    keyless = directory(redis_client, keys)
+    keyless.add_bank("BANK", "Bank", True)
+    keyless.add_enterprise("ACME", "Acme", ["BANK"], ["ACC-1"], True)
+    with pytest.raises(MissingKeys, match="B2BPAY_TOTP_KEYS"):
+        keyless.add_user("alice", "ACME", "applicant", PASSWORD)
+    assert redis_client.exists(keys.totp_dev_key, keys.user("alice")) == 0
+
+
+def test_in_development_mode_the_key_in_redis_is_shared_by_every_directory(
+    redis_client: fakeredis.FakeRedis, keys: Keys
+) -> None:
+    def dev() -> Directory:
+        ring = totp_key_ring(redis_client, keys, None, dev_mode=True)
+        return Directory(redis_client, keys, hasher=FAST, totp_keys=ring)
+
+    first = dev()
     first.add_bank("BANK", "Bank", True)
     first.add_enterprise("ACME", "Acme", ["BANK"], ["ACC-1"], True)
     user, _uri = first.add_user("alice", "ACME", "applicant", PASSWORD)
     assert stored(redis_client, keys, "alice")[TOTP_FIELD].startswith("dev:")
-    found = directory(redis_client, keys).user("alice")
+    found = dev().user("alice")
     assert found is not None and found.totp_secret == user.totp_secret
 
 

@@ -276,13 +276,17 @@ def test_an_authorization_without_the_authorize_stages_signature_is_refused(
 # -- keys ----------------------------------------------------------------------------------
 
 
-def test_without_configuration_every_process_shares_one_dev_key_pair_per_stage_in_redis(
+def test_in_development_mode_every_process_shares_one_dev_key_pair_per_stage_in_redis(
     prefix: str,
 ) -> None:
     server = fakeredis.FakeServer()
     keys = Keys(prefix)
-    first = stage_signer(fakeredis.FakeRedis(server=server), keys, Settings(prefix=prefix))
-    second = stage_signer(fakeredis.FakeRedis(server=server), keys, Settings(prefix=prefix))
+    first = stage_signer(
+        fakeredis.FakeRedis(server=server), keys, Settings(prefix=prefix, dev_mode=True)
+    )
+    second = stage_signer(
+        fakeredis.FakeRedis(server=server), keys, Settings(prefix=prefix, dev_mode=True)
+    )
     assert first.development and second.development
     assert first.public_keys() == second.public_keys()
     signature = first.sign("authorize", HANDOFF, DOCUMENT)
