@@ -35,7 +35,7 @@ from shared.deployment import DeploymentMismatch, check_authorizer_otp
 from shared.expiry import sweep
 from shared.keyneeds import KeyNeed, MissingKeys, worker_needs
 from shared.logging import configure_logging
-from shared.signing import SIGNING_STAGES, SigningKeyError
+from shared.signing import SIGNING_STAGES, SigningKeyError, StageSigner
 from shared.trimming import trim_events
 
 STAGES = ("apply", "review", "authorize", "interbank", "query", "sweeper", "audit")
@@ -103,7 +103,8 @@ def run(stages: list[str], processes: int, threads: int) -> int:
         # A clear line naming the setting, not a traceback; never any key material.
         sys.stderr.write(f"error: {e}\n")
         return 2
-    if deps.signer.development:
+    # A worker that needs no signing key holds a stand-in that refuses every use.
+    if isinstance(deps.signer, StageSigner) and deps.signer.development:
         log.warning("stage signing keys are development keys kept in Redis; configure keys")
     stop = threading.Event()
 

@@ -163,3 +163,30 @@ def test_an_authorize_worker_with_another_code_mode_than_the_deployment_is_refus
     done = _b2bpay("worker", "authorize", env={**keyed, "B2BPAY_AUTHORIZER_OTP": "totp"})
     assert done.returncode == 2, done.stdout + done.stderr
     assert "B2BPAY_AUTHORIZER_OTP is 'totp' here but 'ocra'" in done.stderr
+
+
+@pytest.mark.parametrize("stages", [("query", "sweeper"), ("audit",)])
+def test_a_worker_that_needs_no_signing_key_starts_without_one(
+    keyless: dict[str, str], redis_url: str, prefix: str, tmp_path: Path, stages: tuple[str, ...]
+) -> None:
+    env = {**keyless, "B2BPAY_AUDIT_KEYS": "a1:" + base64.b64encode(bytes(range(1, 33))).decode()}
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "worker", *stages, "--threads", "1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "worker started" not in log.read_text() and proc.poll() is None:
+            assert time.monotonic() < deadline, f"the {stages} worker did not start"
+            time.sleep(0.1)  # polling the worker's log, bounded by the deadline
+        assert proc.poll() is None, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == 0, log.read_text()
+    assert generated_secrets(redis_url, prefix) == []
