@@ -9,10 +9,10 @@ from shared.messages import PaymentContent, PaymentRequest
 from shared.store import Payment
 
 
-def fields_for(request: PaymentRequest) -> dict[str, str]:
-    content = request.content()
+def _stored(content: PaymentContent) -> dict[str, str]:
+    """The content's fields as stored in the payment's hash: its canonical text, exactly the
+    text the content hash is computed from."""
     return {
-        "request_id": request.request_id,
         "order_id": content.order_id,
         "enterprise_id": content.payer.enterprise_id,
         "payer_account": content.payer.account,
@@ -24,11 +24,22 @@ def fields_for(request: PaymentRequest) -> dict[str, str]:
         "currency": content.currency,
         "bank": content.bank,
         "purpose": content.purpose,
+    }
+
+
+def fields_for(request: PaymentRequest) -> dict[str, str]:
+    content = request.content()
+    return {
+        "request_id": request.request_id,
+        **_stored(content),
         "content_hash": content.content_hash(),
     }
 
 
 def content_of(payment: Payment) -> PaymentContent:
+    """The content parsed from the stored fields. Parsing normalises (amounts formatted,
+    whitespace stripped), so this alone does not say the stored text is canonical: use
+    :func:`check_content` for what may be shown or acted on."""
     f = payment.fields
     return PaymentContent.model_validate(
         {
@@ -51,15 +62,27 @@ def content_of(payment: Payment) -> PaymentContent:
     )
 
 
-def check_content(payment: Payment, expected_hash: str | None = None) -> None:
-    """Refuse if the stored content no longer hashes to the hash frozen at apply, or to the
-    hash the previous stage handed on."""
+def check_content(payment: Payment, expected_hash: str | None = None) -> PaymentContent:
+    """The payment's content, verified: refused unless the stored fields hash to the hash
+    frozen at apply (and to the hash the previous stage handed on) *and* each stored field
+    is exactly its canonical text. Without the second check someone who can write Redis
+    could store "1.25E+3" or " DE0012345678", which parse to the same content and hash,
+    and have that text shown or sent to clearing. Show and send only what this returns."""
     frozen = payment.fields.get("content_hash", "")
     try:
-        actual = content_of(payment).content_hash()
+        content: PaymentContent | None = content_of(payment)
     except ValidationError:
-        actual = ""
-    if actual != frozen or (expected_hash is not None and expected_hash != frozen):
+        content = None
+    if (
+        content is None
+        or content.content_hash() != frozen
+        or (expected_hash is not None and expected_hash != frozen)
+        or any(
+            payment.fields.get(name, "" if name == "purpose" else None) != text
+            for name, text in _stored(content).items()
+        )
+    ):
         raise Refusal(
             ReasonCode.CONTENT_MISMATCH, "payment content differs from what was confirmed"
         )
+    return content

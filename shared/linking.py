@@ -14,7 +14,9 @@ payment id is in the challenge too, so two payments with equal content still get
 challenges.
 
 ``b2bpay challenge PAYMENT_ID`` shows the challenge with the amount, currency and payee it
-stands for; ``b2bpay otp --challenge C`` is the token emulator that answers it.
+stands for, taken from the content verified against that content hash (refused as
+``content_mismatch`` if the stored fields are not exactly what the hash covers);
+``b2bpay otp --challenge C`` is the token emulator that answers it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from enum import StrEnum
 
+from shared.content import check_content
 from shared.ocra import SUITE, code_for_challenge
 from shared.otp import code_for
 from shared.store import Payment
@@ -64,19 +67,23 @@ def authorizer_code(
 
 def what_is_signed(payment: Payment, mode: AuthorizerOtp | str) -> dict[str, str | None]:
     """What the authorizer is shown before they answer the challenge: the challenge and the
-    amount, currency and payee it stands for."""
+    amount, currency and payee it stands for, taken only from the content verified against
+    the content hash the challenge commits to. Raises :class:`shared.errors.Refusal`
+    (``content_mismatch``) rather than show stored fields the hash does not cover: someone
+    who can write Redis could otherwise show one amount while the code signs another."""
+    content = check_content(payment)
     linked = is_linked(mode)
     return {
         "payment_id": payment.payment_id,
         "status": payment.status.value,
-        "amount": payment.get("amount"),
-        "currency": payment.get("currency"),
-        "payee_name": payment.get("payee_name"),
-        "payee_account": payment.get("payee_account"),
-        "payee_bank_code": payment.get("payee_bank_code"),
-        "order_id": payment.get("order_id"),
-        "content_hash": payment.get("content_hash"),
+        "amount": content.amount,
+        "currency": content.currency,
+        "payee_name": content.payee.name,
+        "payee_account": content.payee.account,
+        "payee_bank_code": content.payee.bank_code,
+        "order_id": content.order_id,
+        "content_hash": content.content_hash(),
         "mode": AuthorizerOtp(mode).value,
         "suite": SUITE if linked else None,
-        "challenge": challenge_of(payment) if linked else None,
+        "challenge": challenge_for(payment.payment_id, content.content_hash()) if linked else None,
     }

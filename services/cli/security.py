@@ -11,6 +11,7 @@ from rich.text import Text
 from services.cli import context
 from services.cli.output import BAD_INPUT, REFUSED, console, emit, fail, inert
 from shared.crypto import KeyRingError
+from shared.errors import Refusal
 from shared.linking import what_is_signed
 
 audit = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
@@ -37,7 +38,12 @@ def challenge(
     payment = context.deps().store.get(payment_id)
     if payment is None or payment.get("enterprise_id") != person.user.enterprise_id:
         not_found(payment_id, as_json)
-    shown = what_is_signed(payment, context.settings().authorizer_otp)
+    try:
+        shown = what_is_signed(payment, context.settings().authorizer_otp)
+    except Refusal as refusal:
+        # Nothing of a payment whose stored fields the content hash does not cover is shown:
+        # not its amount, not its challenge.
+        fail(refusal.detail, as_json, REFUSED, reason_code=refusal.reason_code.value)
     emit(shown, as_json, title=f"authorize {payment_id}")
     if not as_json and shown["challenge"]:
         console.print(

@@ -22,7 +22,7 @@ from shared.guard import (
     refuse,
 )
 from shared.lease import Lease
-from shared.messages import Handoff
+from shared.messages import Handoff, PaymentContent
 from shared.signing import check_authorization, check_handoff
 from shared.store import Actor, Payment, Step
 
@@ -46,7 +46,9 @@ def _failed(payment: Payment, result: ClearingResult) -> Step:
 @dataclass(frozen=True)
 class Instruction:
     """What clearing is told, taken once from the read the stage verified (content hash,
-    authorization signature) and never from a later read: Redis may change in between."""
+    authorization signature) and never from a later read: Redis may change in between.
+    Amount, currency and payee are the verified content's canonical values, never the
+    stored text."""
 
     end_to_end_id: str
     amount: str
@@ -55,10 +57,14 @@ class Instruction:
     payee_bank_code: str
 
     @classmethod
-    def of(cls, payment: Payment) -> Instruction:
-        f = payment.fields
+    def of(cls, payment: Payment, content: PaymentContent) -> Instruction:
         return cls(
-            f["end_to_end_id"], f["amount"], f["currency"], f["payee_account"], f["payee_bank_code"]
+            # Covered by the authorization signature (checked before this), not by the content.
+            payment.fields["end_to_end_id"],
+            content.amount,
+            content.currency,
+            content.payee.account,
+            content.payee.bank_code,
         )
 
 
@@ -132,11 +138,11 @@ def handle_submission(raw: Any, deps: Deps) -> Outcome:
                     ReasonCode.ILLEGAL_TRANSITION,
                     f"payment is {payment.status.value}, not authorized",
                 )
-            check_content(payment, handoff.content_hash)
+            content = check_content(payment, handoff.content_hash)
             # The stored authorization must be the authorize stage's too: it binds the
             # authorizer and the end-to-end id clearing knows the payment by.
             check_authorization(deps.signer, payment)
-            instruction = Instruction.of(payment)
+            instruction = Instruction.of(payment, content)
             if payment.status == PaymentStatus.AUTHORIZED:
                 payment = _moved(payment, _submit(deps, payment, instruction, attempt.actor, lease))
             if payment.status == PaymentStatus.SUBMITTED:

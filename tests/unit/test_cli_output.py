@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from services.cli import context
 from services.cli.main import app
 from shared.bootstrap import Deps
-from tests.unit.support import World
+from shared.messages import payment_id_for
+from tests.unit.support import PAYER, World
 
 #: A payee name as an attacker with Redis write access would store it: erase the line and
 #: rewrite the amount, close a style never opened (rich used to crash on it), hide the rest.
@@ -26,7 +27,7 @@ def run_text(monkeypatch: pytest.MonkeyPatch, deps: Deps, *args: str, stdin: str
     return CliRunner().invoke(app, list(args), input=stdin)
 
 
-def test_the_challenge_shows_a_forged_payee_name_inert_and_does_not_crash(
+def test_the_challenge_refuses_a_forged_payee_name_and_prints_none_of_it(
     monkeypatch: pytest.MonkeyPatch, world: World
 ) -> None:
     payment_id = world.to_pending_review()
@@ -41,10 +42,35 @@ def test_the_challenge_shows_a_forged_payee_name_inert_and_does_not_crash(
         world.session(world.authorizer),
     )
 
+    # The content hash does not cover the forged name: nothing of the payment is shown.
+    assert result.exit_code == 1, repr(result.output)
+    assert "content differs" in result.output
+    assert "\x1b" not in result.output and "Supplier" not in result.output
+
+
+def test_the_challenge_shows_markup_in_a_confirmed_payee_name_inert_and_does_not_crash(
+    monkeypatch: pytest.MonkeyPatch, world: World
+) -> None:
+    # Visible text passes the contracts at apply, markup included: it is hashed and shown.
+    name = "Supplier Co. amount 1250.00 [/bold] [conceal]990000.00"
+    world.apply(payee={"bank_code": "PAYEEBK", "account": "DE0012345678", "name": name})
+    world.intake_all()
+    payment_id = payment_id_for(PAYER, "req-1")
+    world.assert_status(payment_id, "pending_review")
+
+    result = run_text(
+        monkeypatch,
+        world.deps,
+        "challenge",
+        payment_id,
+        "--session",
+        world.session(world.authorizer),
+    )
+
     assert result.exit_code == 0, repr(result.output)
     assert result.exception is None
     shown = result.stdout
-    assert "\x1b" not in shown and "\u202e" not in shown
+    assert "\x1b" not in shown
     # The markup is printed as the characters it is, the hidden part is there to see.
     assert "[/bold]" in shown and "[conceal]990000.00" in shown
     assert "1250.00" in shown  # the payment's real amount row is still there
@@ -71,20 +97,14 @@ def test_a_dead_letter_list_with_forged_fields_is_printed_inert(
 def test_the_json_output_escapes_every_control_character(
     monkeypatch: pytest.MonkeyPatch, world: World
 ) -> None:
-    payment_id = world.to_pending_review()
-    world.deps.redis.hset(world.deps.keys.payment(payment_id), "payee_name", FORGED_NAME)
-    result = run_text(
-        monkeypatch,
-        world.deps,
-        "challenge",
-        payment_id,
-        "--json",
-        "--session",
-        world.session(world.authorizer),
-    )
+    # Stored data a command prints unverified (the challenge no longer shows any: a forged
+    # payee name is refused there as content_mismatch).
+    world.deps.deadletters.add("apply", "apply_payment", "m-1", FORGED_NAME, {})
+    result = run_text(monkeypatch, world.deps, "dlq", "list", "--json")
     assert result.exit_code == 0
     assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
-    assert json.loads(result.stdout)["payee_name"] == FORGED_NAME
+    [letter] = json.loads(result.stdout)["dead_letters"]
+    assert letter["reason"] == FORGED_NAME
 
 
 @pytest.mark.parametrize(
