@@ -17,6 +17,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pyotp
@@ -43,6 +44,8 @@ LEGACY_TOTP_FIELD = "totp_secret"
 MAC_FIELD = "mac"
 #: HKDF info of the user-record MAC key: distinct from every other use of the TOTP keys.
 USER_MAC_PURPOSE = b"b2bpay.user-record.v1"
+#: HKDF info of the MAC key of the "users migrated" marker.
+USERS_MIGRATED_PURPOSE = b"b2bpay.users-migrated.v1"
 #: Associated data version tag of a TOTP secret bound to username, enterprise and role.
 _BINDING = "b2bpay.totp-secret.v2"
 #: An argon2id hash (default cost) of a random password nobody knows: a login for an unknown
@@ -99,6 +102,9 @@ class Migration:
     migrated: tuple[str, ...]
     #: Records left untouched because they do not verify or are not user records.
     refused: tuple[str, ...]
+    #: Records without a MAC left untouched: not trusted (no ``trust_unsealed``, or the
+    #: user records were migrated before).
+    unsealed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -324,9 +330,12 @@ class Directory:
             except UserRecordInvalid as e:
                 raise DirectoryError(
                     f"the record of {username!r} does not verify ({e}); is its key in "
-                    f"B2BPAY_TOTP_KEYS, or is it not migrated yet (b2bpay admin migrate-users)? "
+                    f"B2BPAY_TOTP_KEYS, or is it not migrated yet (b2bpay admin migrate-users "
+                    "--trust-unsealed)? "
                     f"{reencrypted} re-encrypted so far"
                 ) from None
+        if self.users_migrated():
+            self._mark_users_migrated(ring)
         return Rotation(len(usernames), reencrypted, ring.current_id)
 
     def _reencrypt(self, ring: KeyRing, username: str) -> bool:
@@ -343,25 +352,52 @@ class Directory:
         self._update(username, under_current_key)
         return changed
 
-    def migrate_users(self) -> Migration:
-        """Once, when upgrading: seal every user record that has no MAC yet. A secret stored
-        in plain is encrypted, one bound to the username only is bound again to username,
-        enterprise and role, and the record gets its MAC. Safe to repeat: sealed records
-        that verify are left as they are, and one that does not is never re-sealed (it is
-        reported). Trust on first use: run it before anyone could have written Redis."""
-        ring = self.totp_keys
-        usernames = sorted(as_text(u) for u in self._redis.smembers(self._keys.users))
-        migrated: list[str] = []
-        refused: list[str] = []
-        for username in usernames:
-            outcome = self._migrate(ring, username)
-            if outcome == "migrated":
-                migrated.append(username)
-            elif outcome == "refused":
-                refused.append(username)
-        return Migration(len(usernames), tuple(migrated), tuple(refused))
+    def migrate_users(self, trust_unsealed: bool = False) -> Migration:
+        """Once, when upgrading, with ``trust_unsealed``: seal every user record that has no
+        MAC yet. A secret stored in plain is encrypted, one bound to the username only is
+        bound again to username, enterprise and role, and the record gets its MAC. Trust on
+        first use: run it before anyone could have written Redis.
 
-    def _migrate(self, ring: KeyRing, username: str) -> str:
+        A record without a MAC is exactly what a Redis writer plants (or makes of a real
+        user by deleting its MAC), so it is sealed only with ``trust_unsealed`` and only
+        until the first such run has recorded its marker (sealed with a MAC); otherwise it
+        is left as it is and reported in ``unsealed``. A deleted marker therefore re-opens
+        nothing by itself: the operator must still ask for ``trust_unsealed``. Sealed
+        records that verify are left as they are, and one that does not is never re-sealed
+        (it is reported in ``refused``)."""
+        ring = self.totp_keys
+        trusting = trust_unsealed and not self.users_migrated()
+        usernames = sorted(as_text(u) for u in self._redis.smembers(self._keys.users))
+        outcomes: dict[str, list[str]] = {"migrated": [], "refused": [], "unsealed": []}
+        for username in usernames:
+            outcome = self._migrate(ring, username, trusting)
+            outcomes.setdefault(outcome, []).append(username)
+        if trusting or not outcomes["unsealed"]:
+            # From here on nothing unsealed is trusted, whatever the flag says.
+            self._mark_users_migrated(ring)
+        return Migration(
+            len(usernames),
+            tuple(outcomes["migrated"]),
+            tuple(outcomes["refused"]),
+            tuple(outcomes["unsealed"]),
+        )
+
+    def users_migrated(self) -> bool:
+        """Whether the user records were migrated (a marker whose MAC verifies)."""
+        stored = self._redis.get(self._keys.users_migrated)
+        done_at, _, mac = as_text(stored or b"").partition("|")
+        return bool(done_at) and self.totp_keys.check_mac(
+            USERS_MIGRATED_PURPOSE, done_at.encode(), mac
+        )
+
+    def _mark_users_migrated(self, ring: KeyRing) -> None:
+        """Record (or seal again under the current key) when the users were migrated."""
+        stored = as_text(self._redis.get(self._keys.users_migrated) or b"")
+        done_at = stored.partition("|")[0] if self.users_migrated() else _now()
+        mac = ring.seal_mac(USERS_MIGRATED_PURPOSE, done_at.encode())
+        self._redis.set(self._keys.users_migrated, f"{done_at}|{mac}")
+
+    def _migrate(self, ring: KeyRing, username: str, trusting: bool) -> str:
         key = self._keys.user(username)
         with self._redis.pipeline() as pipe:
             while True:
@@ -379,6 +415,9 @@ class Directory:
                         except UserRecordInvalid:
                             return "refused"
                         return "current"
+                    if not trusting:
+                        pipe.unwatch()
+                        return "unsealed"
                     user = self._unsealed_user(ring, username, text)
                     if user is None:
                         pipe.unwatch()
@@ -438,6 +477,10 @@ class Directory:
         if not self.check_password(user, password) or not user.active:
             return None
         return user
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _bound(user: User) -> str:

@@ -15,14 +15,11 @@ from shared.directory import User, UserRecordInvalid
 from shared.disclosure import for_person
 from shared.errors import ReasonCode, Refusal
 from shared.sessions import Session
-from shared.store import Actor, Payment
+from shared.store import UNVERIFIED, Actor, Payment
 
 log = structlog.get_logger()
 
 
-#: The actor role recorded for a refusal decided while authenticating: the user a genuine
-#: (MAC-verified) token names, who may not be the one who sent it.
-UNVERIFIED = "unverified"
 NOT_FOUND = "no such payment"
 
 

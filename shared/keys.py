@@ -64,6 +64,11 @@ class Keys:
     def users(self) -> str:
         return f"{self.prefix}users"
 
+    @property
+    def users_migrated(self) -> str:
+        """When the user records were first sealed by ``migrate-users``, with a MAC."""
+        return f"{self.prefix}users:migrated"
+
     def otp_state(self, username: str) -> str:
         return f"{self.prefix}otp:{username}"
 

@@ -28,6 +28,11 @@ def utc_now_iso(now: float | None = None) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: The actor role recorded for a refusal decided while authenticating: the user a genuine
+#: (MAC-verified) token names, who may not be the one who sent it.
+UNVERIFIED = "unverified"
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who performs a change: a person (with role) or a stage acting on its own."""
@@ -35,6 +40,11 @@ class Actor:
     stage: str
     role: str | None = None
     user_id: str | None = None
+
+    @property
+    def verified_person(self) -> bool:
+        """A person who passed authentication (not a stage, not an unverified claim)."""
+        return bool(self.role) and self.role != UNVERIFIED
 
 
 @dataclass(frozen=True)
@@ -101,7 +111,8 @@ class PaymentStore:
         self._deadline_ms = {s.value: int(v * 1000) for s, v in (deadlines or {}).items()}
         self._clock = clock
         #: At most this many refusal events per payment id and per actor in each window
-        #: (refusals of payments that exist, by their own people, are not bounded).
+        #: (refusals to a verified person of the payer, of a payment that exists, are not
+        #: bounded: such a person is rate limited by OTP lockout and sessions).
         self._refusal_cap = refusal_cap
         self._refusal_window = refusal_window_seconds
 
@@ -149,6 +160,7 @@ class PaymentStore:
             "actor_role": actor.role,
             "actor_id": actor.user_id,
             "command_id": command_id,
+            "to_verified_person": actor.verified_person,
         }
 
     def create(

@@ -279,23 +279,39 @@ def rotate_totp_key(as_json: bool = JSON) -> None:
 
 
 @admin.command("migrate-users")
-def migrate_users(as_json: bool = JSON) -> None:
-    """Once, when upgrading to sealed user records: encrypt secrets left in plain, bind every
-    secret to its user's enterprise and role, and seal each record with its MAC. Safe to run
-    again. Records that do not verify are listed and left as they are (exit 1)."""
+def migrate_users(
+    trust_unsealed: bool = typer.Option(
+        False,
+        "--trust-unsealed",
+        help="Seal the records that have no MAC yet, trusting them as they stand in Redis. "
+        "Only for the first run, before anyone could have written Redis; refused once the "
+        "users were migrated.",
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Once, when upgrading to sealed user records, with --trust-unsealed: encrypt secrets
+    left in plain, bind every secret to its user's enterprise and role, and seal each record
+    with its MAC. Afterwards (and without the flag) a record that lacks its seal is never
+    sealed: it is what a Redis writer plants. Records that lack their seal or do not verify
+    are listed and left as they are (exit 1)."""
     try:
-        migration = context.deps().directory.migrate_users()
+        migration = context.deps().directory.migrate_users(trust_unsealed=trust_unsealed)
     except DirectoryError as err:
         fail(str(err), as_json)
-    emit(
-        {
-            "users": migration.users,
-            "migrated": list(migration.migrated),
-            "refused": list(migration.refused),
-        },
-        as_json,
-    )
-    if migration.refused:
+    data: dict[str, Any] = {
+        "users": migration.users,
+        "migrated": list(migration.migrated),
+        "refused": list(migration.refused),
+        "unsealed": list(migration.unsealed),
+    }
+    if migration.unsealed:
+        data["error"] = (
+            f"record lacks its seal: {', '.join(migration.unsealed)}; delete the record and "
+            "re-create the user with admin add-user, or, on the first migration only, run "
+            "again with --trust-unsealed"
+        )
+    emit(data, as_json)
+    if migration.refused or migration.unsealed:
         raise typer.Exit(REFUSED)
 
 

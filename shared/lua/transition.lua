@@ -124,9 +124,13 @@ local function within_refusal_bound()
   return by_payment <= spec.refusal_cap and by_actor <= spec.refusal_cap
 end
 
--- A refusal on a payment's own numbered sequence; bounded unless the payment exists.
+-- A refusal on a payment's own numbered sequence; bounded unless it is to a verified person
+-- of the payer (spec.to_verified_person) about a payment that exists. A stage's refusal (a
+-- forged hand-off) or one to an unverified claim is bounded even on an existing payment:
+-- anyone who can write the broker could otherwise add audit entries to it without limit.
 local function publish_refusal(step)
-  if redis.call("EXISTS", KEYS[1]) == 0 and not within_refusal_bound() then
+  local unbounded = spec.to_verified_person == true and redis.call("EXISTS", KEYS[1]) == 1
+  if not unbounded and not within_refusal_bound() then
     return
   end
   publish(step)

@@ -219,12 +219,26 @@ def test_migrate_users_seals_records_from_before_once_and_lists_them(
     deps.redis.hset(key, "totp_secret", world.applicant.totp_secret)
     assert deps.directory.user("alice") is None
 
-    assert run(monkeypatch, deps, "admin", "migrate-users") == (
+    assert run(monkeypatch, deps, "admin", "migrate-users", "--trust-unsealed") == (
         0,
-        {"users": 3, "migrated": ["alice"], "refused": []},
+        {"users": 3, "migrated": ["alice"], "refused": [], "unsealed": []},
     )
     assert run(monkeypatch, deps, "admin", "migrate-users")[1]["migrated"] == []
     assert deps.directory.user("alice") == world.applicant
+
+
+def test_migrate_users_without_trust_lists_records_lacking_their_seal_and_exits_non_zero(
+    monkeypatch: pytest.MonkeyPatch, world: World
+) -> None:
+    deps, key = world.deps, world.deps.keys.user("alice")
+    deps.redis.hdel(key, "mac", TOTP_FIELD)
+    deps.redis.hset(key, "totp_secret", world.applicant.totp_secret)
+
+    code, data = run(monkeypatch, deps, "admin", "migrate-users")
+
+    assert (code, data["migrated"], data["unsealed"]) == (1, [], ["alice"])
+    assert data["error"].startswith("record lacks its seal: alice; ")
+    assert deps.directory.user("alice") is None
 
 
 def test_migrate_users_lists_a_record_that_fails_its_check_and_exits_non_zero(

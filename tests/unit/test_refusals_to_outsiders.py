@@ -11,12 +11,12 @@ import pytest
 
 from services.apply.handlers import handle_cancel, handle_payment_request
 from services.authorize.handlers import handle_auth_decision
-from services.review.handlers import handle_review_decision
+from services.review.handlers import handle_intake, handle_review_decision
 from shared.directory import User
 from shared.errors import ReasonCode, Refusal
 from shared.messages import Verdict, payment_id_for
 from shared.otp import STEP_SECONDS
-from shared.store import PaymentStore
+from shared.store import Actor, PaymentStore
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code
 
 IDLE = 300
@@ -311,3 +311,59 @@ def test_the_bound_on_refusal_events_opens_again_after_its_window(world: World) 
     world.clock.advance(world.deps.settings.refusal_window_seconds)
     handle_review_decision(review_by(world, payment_id_for(PAYER, "later"), "x"), world.deps)
     assert len(world.refusals()) == cap + 1
+
+
+def forged_handoff(world: World, payment_id: str) -> dict[str, Any]:
+    """A hand-off anyone who can write the broker sends: well formed, signed by no stage."""
+    return {
+        "schema": "b2bpay.handoff.v2",
+        "payment_id": payment_id,
+        "content_hash": "0" * 64,
+        "from_stage": "apply",
+        "command_id": world.command_id("forged"),
+        "status": "otp_verified",
+        "version": 2,
+    }
+
+
+def refusals_of(world: World, payment_id: str) -> list[Any]:
+    return [e for e in world.refusals() if e.payment_id == payment_id]
+
+
+def test_forged_hand_offs_naming_an_existing_payment_record_a_bounded_number_of_events(
+    world: World,
+) -> None:
+    cap = world.deps.settings.refusal_events_per_window
+    payment_id = world.to_pending_review()
+    for _ in range(cap + 5):
+        outcome = handle_intake(forged_handoff(world, payment_id), world.deps)
+        assert (outcome.outcome, outcome.reason_code) == ("refused", "invalid_signature")
+    assert len(refusals_of(world, payment_id)) == cap
+    world.assert_status(payment_id, "pending_review")
+
+
+def test_refusals_to_a_person_of_the_payer_on_an_existing_payment_are_not_bounded(
+    world: World,
+) -> None:
+    cap = world.deps.settings.refusal_events_per_window
+    payment_id = world.to_pending_review()
+    wrong_role = world.session(world.authorizer)
+    for _ in range(cap + 2):
+        message = review_by(world, payment_id, wrong_role)
+        assert handle_review_decision(message, world.deps).reason_code == "wrong_role"
+    assert len(refusals_of(world, payment_id)) == cap + 2
+
+
+def test_refusals_to_an_unverified_person_on_an_existing_payment_are_bounded(
+    world: World,
+) -> None:
+    cap = world.deps.settings.refusal_events_per_window
+    payment_id = world.to_pending_review()
+    claimed_bob = Actor("review", "unverified", "bob")
+    command_ids = [world.command_id("claimed") for _ in range(cap + 2)]
+    for command_id in command_ids:
+        refusal = Refusal(ReasonCode.SESSION_EXPIRED, "session expired")
+        world.deps.store.refuse(payment_id, claimed_bob, refusal, command_id)
+    assert len(refusals_of(world, payment_id)) == cap
+    for command_id in command_ids:  # every sender is still answered
+        assert verdict_of(world, command_id).reason_code == "session_expired"

@@ -119,3 +119,58 @@ def test_genuine_users_still_log_in_and_act(world: World) -> None:
     opened = access.login(world.deps, "alice", "alice-password")
     assert opened is not None
     assert authenticate(world.deps, opened[0], "applicant", PAYER).user == world.applicant
+
+
+# -- re-running the migration ---------------------------------------------------------------
+
+
+def strip_the_seal_of_carol(world: World, secret: str) -> None:
+    """The real authorizer carol's record, its MAC and sealed secret removed, the attacker's
+    password hash and plain secret put in: a record from before sealing, to look at."""
+    key = world.deps.keys.user("carol")
+    world.deps.redis.hdel(key, "mac", "totp_secret_enc")
+    world.deps.redis.hset(key, mapping={"password_hash": ATTACKER_HASH, "totp_secret": secret})
+
+
+def test_rerunning_the_migration_does_not_seal_a_record_stripped_of_its_seal(
+    world: World,
+) -> None:
+    strip_the_seal_of_carol(world, pyotp.random_base32())
+    migration = world.deps.directory.migrate_users()
+    assert access.login(world.deps, "carol", ATTACKER_PASSWORD) is None
+    assert (migration.migrated, migration.unsealed) == ((), ("carol",))
+
+
+def test_rerunning_the_migration_does_not_seal_a_user_planted_by_name(world: World) -> None:
+    plant(world, "m-auth", "authorizer", pyotp.random_base32())
+    migration = world.deps.directory.migrate_users()
+    assert access.login(world.deps, "m-auth", ATTACKER_PASSWORD) is None
+    assert (migration.migrated, migration.unsealed) == ((), ("m-auth",))
+
+
+def test_after_the_first_migration_even_trusting_unsealed_records_seals_none(
+    world: World,
+) -> None:
+    assert world.deps.directory.migrate_users(trust_unsealed=True).migrated == ()
+    strip_the_seal_of_carol(world, pyotp.random_base32())
+    plant(world, "m-auth", "authorizer", pyotp.random_base32())
+    migration = world.deps.directory.migrate_users(trust_unsealed=True)
+    assert (migration.migrated, migration.unsealed) == ((), ("carol", "m-auth"))
+    assert access.login(world.deps, "carol", ATTACKER_PASSWORD) is None
+    assert access.login(world.deps, "m-auth", ATTACKER_PASSWORD) is None
+
+
+def test_a_migration_marker_deleted_in_redis_lets_no_plain_rerun_seal_a_record(
+    world: World,
+) -> None:
+    world.deps.directory.migrate_users(trust_unsealed=True)
+    world.deps.redis.delete(world.deps.keys.users_migrated)
+    strip_the_seal_of_carol(world, pyotp.random_base32())
+    assert world.deps.directory.migrate_users().unsealed == ("carol",)
+    assert access.login(world.deps, "carol", ATTACKER_PASSWORD) is None
+
+
+def test_a_forged_migration_marker_is_not_taken_for_the_real_one(world: World) -> None:
+    world.deps.redis.set(world.deps.keys.users_migrated, "2020-01-01T00:00:00Z|k1:" + "0" * 64)
+    plant(world, "m-auth", "authorizer", pyotp.random_base32())
+    assert not world.deps.directory.users_migrated()
