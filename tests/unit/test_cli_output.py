@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from services.cli import context
 from services.cli.main import app
-from shared.bootstrap import Deps
+from shared.deps import Deps
 from tests.unit.support import World
 
 #: A payee name as an attacker with Redis write access would store it: erase the line and
