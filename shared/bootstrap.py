@@ -7,53 +7,28 @@ their own Redis client (a real one on a test database, or fakeredis for the demo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
-import dramatiq
 import redis
 from dramatiq.middleware import Retries
 
-from shared import broker as queues
-from shared.clearing import ClearingAdapter, SimulatedClearing
 from shared.config import Settings
-from shared.crypto import totp_key_ring
-from shared.deadletter import DeadLetters, KeepFailedMessages
-from shared.directory import Directory
-from shared.domain import PaymentStatus
-from shared.faults import FaultPoints
-from shared.keyneeds import KeyNeed, MissingKeys, Unconfigured, require
-from shared.keys import Keys
-from shared.lease import Leases
-from shared.otp import OtpVerifier
-from shared.sessions import Sessions, SessionSigner, session_key
-from shared.signing import StageSigner, stage_signer
-from shared.store import PaymentStore
-from shared.throttle import LoginThrottle
-
-
-@dataclass
-class Deps:
-    settings: Settings
-    redis: redis.Redis
-    keys: Keys
-    store: PaymentStore
-    directory: Directory
-    sessions: Sessions
-    otp: OtpVerifier
-    #: Failed logins per username and per client, shared by every process.
-    logins: LoginThrottle
-    #: Signs what this process's stages hand on; verifies what the stage before handed on.
-    signer: StageSigner
-    clearing: ClearingAdapter
-    leases: Leases
-    deadletters: DeadLetters
-    faults: FaultPoints
-    broker: dramatiq.Broker
-
-    def dispatch(self, queue: str, actor_name: str, payload: dict[str, Any]) -> str:
-        return queues.send(self.broker, queue, actor_name, payload)
-
+from shared.deps import Deps
+from shared.domain.states import PaymentStatus
+from shared.messaging import broker as queues
+from shared.redis.clearing import SimulatedClearing
+from shared.redis.deadletter import DeadLetters, KeepFailedMessages
+from shared.redis.directory import Directory
+from shared.redis.faults import FaultPoints
+from shared.redis.keys import Keys
+from shared.redis.lease import Leases
+from shared.redis.store import PaymentStore
+from shared.security.keyneeds import KeyNeed, MissingKeys, Unconfigured, require
+from shared.security.keyring import totp_key_ring
+from shared.security.otp import OtpVerifier
+from shared.security.sessions import Sessions, SessionSigner, session_key
+from shared.security.signing import stage_signer
+from shared.security.throttle import LoginThrottle
 
 T = TypeVar("T")
 

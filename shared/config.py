@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.errors import B2bpayError
+from shared.domain.errors import B2bpayError
 
 
 class SettingsError(B2bpayError):
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     #: Redis, which is only acceptable for development (anyone with Redis access could
     #: decrypt the secrets).
     totp_keys: SecretStr | None = None
-    #: Stage signing keys (Ed25519, :mod:`shared.signing`): a folder written by ``b2bpay
+    #: Stage signing keys (Ed25519, :mod:`shared.security.signing`): a folder written by ``b2bpay
     #: admin keys`` holding every stage's ``<stage>.pub`` and the ``<stage>.key`` of the
     #: stages this process runs. None of the signing settings set: a key pair per stage is
     #: generated once and kept in Redis, which is only acceptable for development (anyone
@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     #: Accepted clock drift, in 30-second TOTP steps on either side.
     otp_valid_window: int = Field(default=1, ge=0, le=1)
     #: The authorizer's one-time code: "ocra" binds it to the payment's amount, currency and
-    #: payee (dynamic linking, :mod:`shared.linking`); "totp" is a plain time-based code.
+    #: payee (dynamic linking, :mod:`shared.security.linking`); "totp" is a plain time-based code.
     authorizer_otp: Literal["ocra", "totp"] = "ocra"
     #: HMAC-SHA-256 key ring of the audit chain, ``kid1:<base64 of 32 bytes>,kid2:...``; the
     #: first key extends the chain, every key verifies. Unset: a key is generated once and

@@ -16,7 +16,7 @@ import structlog
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
-from shared.errors import TransientError
+from shared.domain.errors import TransientError
 
 SECRET_KEYS = frozenset({"password", "otp", "session", "token", "secret", "totp_secret", "code"})
 

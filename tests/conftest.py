@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.bootstrap import Deps, bootstrap
+from shared.bootstrap import bootstrap
 from shared.config import Settings
+from shared.deps import Deps
 
 DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/15"
 

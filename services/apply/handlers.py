@@ -6,13 +6,13 @@ from typing import Any
 
 import structlog
 
-from shared import broker as q
-from shared.bootstrap import Deps
-from shared.content import fields_for
-from shared.domain import Action, PaymentStatus, next_status
-from shared.errors import ReasonCode, Refusal
-from shared.expiry import refuse_if_overdue, transition_before_deadline
-from shared.guard import (
+from shared.deps import Deps
+from shared.domain.content import fields_for
+from shared.domain.contracts import CancelPayment, PaymentRequest, payment_id_for
+from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.states import Action, PaymentStatus, next_status
+from shared.messaging import broker as q
+from shared.messaging.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
     Outcome,
@@ -24,9 +24,9 @@ from shared.guard import (
     redelivered,
     refuse,
 )
-from shared.messages import CancelPayment, PaymentRequest, payment_id_for
-from shared.signing import application_fields, signed_handoff
-from shared.store import Actor, RecordedRefusal, Step
+from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
+from shared.redis.store import Actor, RecordedRefusal, Step
+from shared.security.signing import application_fields, signed_handoff
 
 STAGE = "apply"
 log = structlog.get_logger()

@@ -6,13 +6,13 @@ from typing import Any
 
 import structlog
 
-from shared import broker as q
-from shared.bootstrap import Deps
-from shared.content import check_content
-from shared.domain import Action, PaymentStatus, check_segregation, next_status
-from shared.errors import ReasonCode, Refusal
-from shared.expiry import refuse_if_overdue, transition_before_deadline
-from shared.guard import (
+from shared.deps import Deps
+from shared.domain.content import check_content
+from shared.domain.contracts import AuthDecision
+from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.states import Action, PaymentStatus, check_segregation, next_status
+from shared.messaging import broker as q
+from shared.messaging.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
     Outcome,
@@ -24,10 +24,10 @@ from shared.guard import (
     redelivered,
     refuse,
 )
-from shared.linking import challenge_of, is_linked
-from shared.messages import AuthDecision
-from shared.signing import authorization_fields, check_review_approval, signed_handoff
-from shared.store import Actor, Payment, Step
+from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
+from shared.redis.store import Actor, Payment, Step
+from shared.security.linking import challenge_of, is_linked
+from shared.security.signing import authorization_fields, check_review_approval, signed_handoff
 
 STAGE = "authorize"
 log = structlog.get_logger()

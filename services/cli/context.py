@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.bootstrap import Deps, bootstrap
+from shared.bootstrap import bootstrap
 from shared.config import Settings, load_settings
+from shared.deps import Deps
 from shared.logging import configure_logging
 
 

@@ -30,23 +30,24 @@ from services.audit.auditor import Auditor, audit_log_of
 from services.cli.worker import start_stages
 from services.query.projector import Projector
 from services.query.readmodel import ReadModel, make_engine
-from shared import broker as q
-from shared.audit import AuditLog
-from shared.bootstrap import Deps, bootstrap
+from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.directory import Directory, User
-from shared.domain import TERMINAL
-from shared.keys import Keys
-from shared.linking import authorizer_code, is_linked
-from shared.logging import configure_logging
-from shared.messages import (
+from shared.deps import Deps
+from shared.domain.contracts import (
     AuthDecision,
     PaymentRequest,
     ReviewDecision,
     StatusEvent,
     payment_id_for,
 )
-from shared.otp import code_for
+from shared.domain.states import TERMINAL
+from shared.logging import configure_logging
+from shared.messaging import broker as q
+from shared.redis.directory import Directory, User
+from shared.redis.keys import Keys
+from shared.security.audit import AuditLog
+from shared.security.linking import authorizer_code, is_linked
+from shared.security.otp import code_for
 
 ENTERPRISE, SMALL = "LIANDONG-BUYER-01", "SMALLCO-02"
 ACCOUNT, SMALL_ACCOUNT = "6216600100001234", "6216600100009999"

@@ -25,17 +25,8 @@ from services.cli.output import (
     fail,
     inert,
 )
-from shared import access
-from shared import broker as q
 from shared.config import SettingsError
-from shared.crypto import KeyRingError
-from shared.deployment import DeploymentMismatch, reseal_authorizer_otp
-from shared.directory import ROLES, DirectoryError
-from shared.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
-from shared.errors import Refusal
-from shared.guard import describe_validation_error
-from shared.keyneeds import MissingKeys
-from shared.messages import (
+from shared.domain.contracts import (
     INVISIBLE_TEXT,
     AuthDecision,
     CancelPayment,
@@ -45,8 +36,17 @@ from shared.messages import (
     is_visible_text,
     payment_id_for,
 )
-from shared.signing import SigningKeyError
-from shared.throttle import Throttled
+from shared.domain.errors import Refusal
+from shared.messaging import broker as q
+from shared.messaging.guard import describe_validation_error
+from shared.redis.directory import ROLES, DirectoryError
+from shared.security import access
+from shared.security.deployment import DeploymentMismatch, reseal_authorizer_otp
+from shared.security.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
+from shared.security.keyneeds import MissingKeys
+from shared.security.keyring import KeyRingError
+from shared.security.signing import SigningKeyError
+from shared.security.throttle import Throttled
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 admin = typer.Typer(
@@ -127,7 +127,8 @@ def _authentication_failed(as_json: bool) -> NoReturn:
 
 def _visible(as_json: bool, **typed: str | list[str]) -> None:
     """Refuse (bad input) reference data that would show as something else than it is
-    wherever it is printed later (names, ids: see :data:`shared.messages.INVISIBLE_TEXT`)."""
+    wherever it is printed later (names, ids: see
+    :data:`shared.domain.contracts.INVISIBLE_TEXT`)."""
     for what, value in typed.items():
         values = value if isinstance(value, list) else [value]
         if not all(is_visible_text(v) for v in values):
@@ -327,7 +328,7 @@ def admin_keys(
 ) -> None:
     """Generate the stage signing keys (Ed25519, one pair per stage): <stage>.key (mode 0600)
     and <stage>.pub; prints the settings that use them. Needs no Redis."""
-    from shared.signing import SigningKeyError, public_keys_spec, write_key_pairs
+    from shared.security.signing import SigningKeyError, public_keys_spec, write_key_pairs
 
     try:
         pairs = write_key_pairs(directory, overwrite=force)
@@ -418,8 +419,8 @@ def otp(
     stdin and prints the current one-time code, or with --challenge the OCRA response."""
     import pyotp
 
-    from shared.ocra import ChallengeError, code_for_challenge, normalize_challenge
-    from shared.otp import STEP_SECONDS, code_for
+    from shared.security.ocra import ChallengeError, code_for_challenge, normalize_challenge
+    from shared.security.otp import STEP_SECONDS, code_for
 
     if challenge is not None:
         try:
@@ -752,7 +753,7 @@ def schema(
     as_json: bool = typer.Option(True, "--json", help="Always JSON; accepted for symmetry."),
 ) -> None:
     """Print the JSON Schema of the message contracts (all of them, or one)."""
-    from shared.messages import CONTRACTS
+    from shared.domain.contracts import CONTRACTS
 
     if name is not None and name not in CONTRACTS:
         fail(f"unknown contract {name!r}; choose from {', '.join(CONTRACTS)}", True)

@@ -9,8 +9,8 @@ from rich.table import Table
 
 from services.cli import context
 from services.cli.output import REFUSED, console, emit, fail, inert
-from shared import broker as q
-from shared.trimming import ARCHIVE_HINT, trim_events
+from shared.messaging import broker as q
+from shared.redis.trimming import ARCHIVE_HINT, trim_events
 
 dlq = typer.Typer(no_args_is_help=True, help="Messages a stage could not decode or validate.")
 query = typer.Typer(no_args_is_help=True, help="The query service's read model.")

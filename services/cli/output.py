@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from shared.messages import INVISIBLE_CATEGORIES
+from shared.domain.contracts import INVISIBLE_CATEGORIES
 
 OK, REFUSED, BAD_INPUT, NO_VERDICT, UNAVAILABLE = 0, 1, 2, 3, 4
 # No highlighting or emoji codes: they would restyle data (":smile:" in a payee name).

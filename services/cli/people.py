@@ -1,5 +1,6 @@
 """What the people's views (``status``, ``list``, ``challenge``) check and say: a live session
-first, then only that person's enterprise, with refusals as :mod:`shared.disclosure` allows."""
+first, then only that person's enterprise, with refusals as :mod:`shared.security.disclosure`
+allows."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from typing import Any, NoReturn
 
 from services.cli import context
 from services.cli.output import REFUSED, fail
-from shared.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
-from shared.errors import ReasonCode, Refusal
-from shared.guard import Person, identify
+from shared.domain.errors import ReasonCode, Refusal
+from shared.messaging.guard import Person, identify
+from shared.security.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
 
 
 def person_or_fail(token: str, as_json: bool) -> Person:

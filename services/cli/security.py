@@ -10,9 +10,9 @@ from rich.text import Text
 
 from services.cli import context
 from services.cli.output import BAD_INPUT, REFUSED, console, emit, fail, inert
-from shared.crypto import KeyRingError
-from shared.errors import Refusal
-from shared.linking import what_is_signed
+from shared.domain.errors import Refusal
+from shared.security.keyring import KeyRingError
+from shared.security.linking import what_is_signed
 
 audit = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
 

@@ -26,17 +26,18 @@ from services.interbank import actors as interbank_actors
 from services.query.projector import Projector
 from services.query.readmodel import ReadModel, make_engine
 from services.review import actors as review_actors
-from shared import broker as q
-from shared.actors import StageActor
-from shared.bootstrap import Deps, bootstrap
+from shared.bootstrap import bootstrap
 from shared.config import SettingsError, load_settings
-from shared.crypto import KeyRingError
-from shared.deployment import DeploymentMismatch, check_authorizer_otp
-from shared.expiry import sweep
-from shared.keyneeds import KeyNeed, MissingKeys, worker_needs
+from shared.deps import Deps
 from shared.logging import configure_logging
-from shared.signing import SIGNING_STAGES, SigningKeyError, StageSigner
-from shared.trimming import trim_events
+from shared.messaging import broker as q
+from shared.messaging.actor import StageActor
+from shared.redis.expiry import sweep
+from shared.redis.trimming import trim_events
+from shared.security.deployment import DeploymentMismatch, check_authorizer_otp
+from shared.security.keyneeds import KeyNeed, MissingKeys, worker_needs
+from shared.security.keyring import KeyRingError
+from shared.security.signing import SIGNING_STAGES, SigningKeyError, StageSigner
 
 STAGES = ("apply", "review", "authorize", "interbank", "query", "sweeper", "audit")
 REGISTRARS: dict[str, Callable[[dramatiq.Broker, Deps], list[StageActor]]] = {
@@ -197,7 +198,7 @@ def _sweep_forever(deps: Deps, stop: threading.Event) -> None:
 
 def _trim_events(deps: Deps) -> None:
     """The events stream, cut below what every consumer group has read and acknowledged
-    and below the retention (:mod:`shared.trimming`); several sweepers may do it at once."""
+    and below the retention (:mod:`shared.redis.trimming`); several sweepers may do it at once."""
     result = trim_events(
         deps.redis, deps.keys, deps.settings.events_retention_seconds, deps.store.now()
     )

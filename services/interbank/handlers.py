@@ -7,12 +7,12 @@ from typing import Any
 
 import structlog
 
-from shared.bootstrap import Deps
-from shared.clearing import ISO_REJECT_REASONS, ClearingResult
-from shared.content import check_content
-from shared.domain import Action, PaymentStatus, next_status
-from shared.errors import ReasonCode, Refusal, TransientError
-from shared.guard import (
+from shared.deps import Deps
+from shared.domain.content import check_content
+from shared.domain.contracts import Handoff, PaymentContent
+from shared.domain.errors import ReasonCode, Refusal, TransientError
+from shared.domain.states import Action, PaymentStatus, next_status
+from shared.messaging.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
     Outcome,
@@ -21,10 +21,10 @@ from shared.guard import (
     raw_id,
     refuse,
 )
-from shared.lease import Lease
-from shared.messages import Handoff, PaymentContent
-from shared.signing import check_authorization, check_handoff
-from shared.store import Actor, Payment, Step
+from shared.redis.clearing import ISO_REJECT_REASONS, ClearingResult
+from shared.redis.lease import Lease
+from shared.redis.store import Actor, Payment, Step
+from shared.security.signing import check_authorization, check_handoff
 
 STAGE = "interbank"
 log = structlog.get_logger()

@@ -1,5 +1,6 @@
 """Projects the events stream, with the consumer group ``query``, into the read model
-(:class:`shared.group_consumer.GroupConsumer` does the reading, acknowledging and taking over)."""
+(:class:`shared.redis.group_consumer.GroupConsumer` does the reading, acknowledging and taking
+over)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from services.query.readmodel import ReadModel
-from shared.faults import FaultPoints
-from shared.group_consumer import CLAIM_IDLE_MS, Entries, GroupConsumer
-from shared.keys import Keys
-from shared.messages import StatusEvent
-from shared.streams import stream_entries
+from shared.domain.contracts import StatusEvent
+from shared.redis.faults import FaultPoints
+from shared.redis.group_consumer import CLAIM_IDLE_MS, Entries, GroupConsumer
+from shared.redis.keys import Keys
+from shared.redis.replies import stream_entries
 
 GROUP = "query"
 log = structlog.get_logger()

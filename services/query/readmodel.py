@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, create_engine, select
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from shared.messages import StatusEvent
+from shared.domain.contracts import StatusEvent
 
 metadata = MetaData()
 

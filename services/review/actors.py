@@ -5,9 +5,9 @@ from __future__ import annotations
 import dramatiq
 
 from services.review import handlers
-from shared import broker as q
-from shared.actors import StageActor, stage_actor
-from shared.bootstrap import Deps
+from shared.deps import Deps
+from shared.messaging import broker as q
+from shared.messaging.actor import StageActor, stage_actor
 
 
 def register(broker: dramatiq.Broker, deps: Deps) -> list[StageActor]:

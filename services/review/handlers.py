@@ -6,12 +6,12 @@ from typing import Any
 
 import structlog
 
-from shared.bootstrap import Deps
-from shared.content import check_content
-from shared.domain import Action, PaymentStatus, check_segregation, next_status
-from shared.errors import ReasonCode, Refusal
-from shared.expiry import refuse_if_overdue, transition_before_deadline
-from shared.guard import (
+from shared.deps import Deps
+from shared.domain.content import check_content
+from shared.domain.contracts import Handoff, ReviewDecision
+from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.states import Action, PaymentStatus, check_segregation, next_status
+from shared.messaging.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
     Outcome,
@@ -24,9 +24,9 @@ from shared.guard import (
     redelivered,
     refuse,
 )
-from shared.messages import Handoff, ReviewDecision
-from shared.signing import check_application, check_handoff, review_approval_fields
-from shared.store import Actor, DeadlinePassed, Step
+from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
+from shared.redis.store import Actor, DeadlinePassed, Step
+from shared.security.signing import check_application, check_handoff, review_approval_fields
 
 STAGE = "review"
 log = structlog.get_logger()
@@ -96,7 +96,8 @@ def handle_review_decision(raw: Any, deps: Deps) -> Outcome:
             steps.append(Step(target))
         else:
             steps.append(Step(target, "rejected_by_reviewer", decision.reason))
-        # An approval is signed by this stage; the authorize stage checks it (shared.signing).
+        # An approval is signed by this stage; the authorize stage checks it
+        # (shared.security.signing).
         recorded = (
             review_approval_fields(deps.signer, payment, user.username)
             if decision.approve

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.crypto import KeyRing
-from shared.deployment import check_authorizer_otp
-from shared.keys import Keys
+from shared.redis.keys import Keys
+from shared.security.deployment import check_authorizer_otp
+from shared.security.keyring import KeyRing
 
 pytestmark = pytest.mark.e2e
 TOTP_KEYS = "k1:" + base64.b64encode(bytes(range(32))).decode()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.sessions import SessionSigner
+from shared.security.sessions import SessionSigner
 from tests.e2e.conftest import Env, code_of
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.signing import STAGES
+from shared.security.signing import STAGES
 
 pytestmark = pytest.mark.e2e
 

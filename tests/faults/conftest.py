@@ -20,14 +20,15 @@ import redis
 from argon2 import PasswordHasher
 from pydantic import SecretStr
 
-from shared import broker as q
-from shared.bootstrap import Deps, bootstrap
+from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.directory import Directory, User
-from shared.keys import Keys
-from shared.linking import authorizer_code
-from shared.messages import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
-from shared.otp import code_for
+from shared.deps import Deps
+from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
+from shared.messaging import broker as q
+from shared.redis.directory import Directory, User
+from shared.redis.keys import Keys
+from shared.security.linking import authorizer_code
+from shared.security.otp import code_for
 
 ENTERPRISE = "FAULT-01"
 ACCOUNT = "62166001000077"

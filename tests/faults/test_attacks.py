@@ -8,9 +8,9 @@ import signal
 import pytest
 from pydantic import SecretStr
 
-from shared import broker as q
-from shared.content import fields_for
-from shared.messages import PaymentRequest
+from shared.domain.content import fields_for
+from shared.domain.contracts import PaymentRequest
+from shared.messaging import broker as q
 from tests.faults.conftest import Cluster
 
 pytestmark = pytest.mark.faults

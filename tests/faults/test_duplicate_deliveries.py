@@ -20,15 +20,16 @@ from services.apply.handlers import handle_payment_request
 from services.authorize.handlers import handle_auth_decision
 from services.interbank.handlers import handle_submission
 from services.review.handlers import handle_intake, handle_review_decision
-from shared import broker as q
-from shared.bootstrap import Deps, bootstrap
+from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.directory import Directory
-from shared.errors import TransientError
-from shared.guard import Outcome
-from shared.keys import Keys
-from shared.messages import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
-from shared.otp import code_for
+from shared.deps import Deps
+from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
+from shared.domain.errors import TransientError
+from shared.messaging import broker as q
+from shared.messaging.guard import Outcome
+from shared.redis.directory import Directory
+from shared.redis.keys import Keys
+from shared.security.otp import code_for
 from tests.faults.conftest import FULL_HISTORY, cleanup, linked_code
 
 pytestmark = pytest.mark.faults

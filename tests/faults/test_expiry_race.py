@@ -16,18 +16,19 @@ from pydantic import SecretStr
 
 from services.authorize.handlers import handle_auth_decision
 from services.review.handlers import handle_review_decision
-from shared.bootstrap import Deps, bootstrap, deadlines_of
+from shared.bootstrap import bootstrap, deadlines_of
 from shared.config import Settings
-from shared.content import fields_for
-from shared.directory import Directory
-from shared.domain import PaymentStatus
-from shared.errors import TransientError
-from shared.expiry import expire_if_overdue, sweep
-from shared.faults import FaultPoints
-from shared.keys import Keys
-from shared.messages import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
-from shared.signing import application_fields
-from shared.store import Actor, PaymentStore, Step
+from shared.deps import Deps
+from shared.domain.content import fields_for
+from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
+from shared.domain.errors import TransientError
+from shared.domain.states import PaymentStatus
+from shared.redis.directory import Directory
+from shared.redis.expiry import expire_if_overdue, sweep
+from shared.redis.faults import FaultPoints
+from shared.redis.keys import Keys
+from shared.redis.store import Actor, PaymentStore, Step
+from shared.security.signing import application_fields
 from tests.faults.conftest import cleanup, linked_code
 
 pytestmark = pytest.mark.faults

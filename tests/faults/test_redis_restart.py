@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.messages import StatusEvent
-from shared.streams import stream_entries
+from shared.domain.contracts import StatusEvent
+from shared.redis.replies import stream_entries
 from tests.faults.conftest import FULL_HISTORY, Cluster, cleanup, make_cluster, wait_until
 
 pytestmark = pytest.mark.faults

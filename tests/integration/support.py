@@ -12,13 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from shared.bootstrap import Deps
-from shared.directory import User
-from shared.domain import PaymentStatus
-from shared.linking import authorizer_code
-from shared.messages import AuthDecision, Payee, Payer, PaymentRequest, ReviewDecision, StatusEvent
-from shared.otp import STEP_SECONDS, code_for
-from shared.store import Actor, Payment, Step
+from shared.deps import Deps
+from shared.domain.contracts import (
+    AuthDecision,
+    Payee,
+    Payer,
+    PaymentRequest,
+    ReviewDecision,
+    StatusEvent,
+)
+from shared.domain.states import PaymentStatus
+from shared.redis.directory import User
+from shared.redis.store import Actor, Payment, Step
+from shared.security.linking import authorizer_code
+from shared.security.otp import STEP_SECONDS, code_for
 
 T = TypeVar("T")
 

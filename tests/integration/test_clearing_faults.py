@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from services.interbank.handlers import handle_submission
-from shared.bootstrap import Deps
-from shared.content import fields_for
-from shared.domain import PaymentStatus
-from shared.errors import TransientError
-from shared.guard import Outcome
-from shared.messages import PaymentRequest, payment_id_for
-from shared.signing import authorization_fields, signed_handoff
-from shared.store import Actor, Step
+from shared.deps import Deps
+from shared.domain.content import fields_for
+from shared.domain.contracts import PaymentRequest, payment_id_for
+from shared.domain.errors import TransientError
+from shared.domain.states import PaymentStatus
+from shared.messaging.guard import Outcome
+from shared.redis.store import Actor, Step
+from shared.security.signing import authorization_fields, signed_handoff
 
 pytestmark = pytest.mark.integration
 

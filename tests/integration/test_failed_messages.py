@@ -8,10 +8,10 @@ from typing import Any
 import dramatiq
 import pytest
 
-from shared import broker as q
-from shared.actors import stage_actor
-from shared.bootstrap import Deps
-from shared.guard import Outcome
+from shared.deps import Deps
+from shared.messaging import broker as q
+from shared.messaging.actor import stage_actor
+from shared.messaging.guard import Outcome
 from tests.integration.support import wait_until
 
 pytestmark = pytest.mark.integration

@@ -8,15 +8,16 @@ import pytest
 import redis
 
 from services.apply.handlers import handle_cancel, handle_payment_request
-from shared.bootstrap import Deps, bootstrap
+from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.domain import PaymentStatus
-from shared.errors import ReasonCode, Refusal
-from shared.guard import Outcome
-from shared.keys import Keys
-from shared.messages import CancelPayment, payment_id_for
-from shared.otp import code_for
-from shared.store import Actor, CreateResult, PaymentStore, Step
+from shared.deps import Deps
+from shared.domain.contracts import CancelPayment, payment_id_for
+from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.states import PaymentStatus
+from shared.messaging.guard import Outcome
+from shared.redis.keys import Keys
+from shared.redis.store import Actor, CreateResult, PaymentStore, Step
+from shared.security.otp import code_for
 from tests.integration.support import (
     APPLY_ACTOR,
     World,

@@ -9,10 +9,10 @@ import pyotp
 import pytest
 import redis
 
-from shared.bootstrap import Deps
-from shared.errors import ReasonCode, Refusal
-from shared.keys import Keys
-from shared.otp import OtpVerifier, code_for
+from shared.deps import Deps
+from shared.domain.errors import ReasonCode, Refusal
+from shared.redis.keys import Keys
+from shared.security.otp import OtpVerifier, code_for
 from tests.integration.support import run_in_threads, wrong_code
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ from services.interbank.handlers import handle_submission
 from services.query.projector import GROUP, Projector
 from services.query.readmodel import ReadModel, make_engine
 from services.review.handlers import handle_intake, handle_review_decision
-from shared.signing import signed_handoff
+from shared.security.signing import signed_handoff
 from tests.integration.support import World, events_of, must_get, wrong_code
 
 pytestmark = pytest.mark.integration

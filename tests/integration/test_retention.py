@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from services.cli import context
 from services.cli.main import app
 from services.cli.worker import _sweep_forever
-from shared.bootstrap import Deps
-from shared.deadletter import DeadLetters
-from shared.trimming import trim_events
+from shared.deps import Deps
+from shared.redis.deadletter import DeadLetters
+from shared.redis.trimming import trim_events
 from tests.integration.support import wait_until
 
 pytestmark = pytest.mark.integration

@@ -16,17 +16,18 @@ from pydantic import SecretStr
 from services.apply.handlers import handle_payment_request
 from services.authorize.handlers import handle_auth_decision
 from services.review.handlers import handle_intake, handle_review_decision
-from shared import access
-from shared import broker as q
-from shared.bootstrap import Deps, bootstrap
+from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.directory import TOTP_FIELD
-from shared.errors import ReasonCode, Refusal
-from shared.guard import Outcome
-from shared.keys import Keys
-from shared.messages import payment_id_for
-from shared.otp import LAST_ATTEMPT_WARNING, STEP_SECONDS, OtpVerifier, code_for
-from shared.sessions import Sessions, SessionSigner
+from shared.deps import Deps
+from shared.domain.contracts import payment_id_for
+from shared.domain.errors import ReasonCode, Refusal
+from shared.messaging import broker as q
+from shared.messaging.guard import Outcome
+from shared.redis.directory import TOTP_FIELD
+from shared.redis.keys import Keys
+from shared.security import access
+from shared.security.otp import LAST_ATTEMPT_WARNING, STEP_SECONDS, OtpVerifier, code_for
+from shared.security.sessions import Sessions, SessionSigner
 from tests.integration.support import (
     World,
     events_of,

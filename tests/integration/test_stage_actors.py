@@ -16,16 +16,16 @@ import pytest
 import redis
 
 from services.interbank.handlers import handle_submission
-from shared import broker as q
-from shared.bootstrap import Deps
-from shared.clearing import ClearingResult, SimulatedClearing
-from shared.domain import PaymentStatus
-from shared.errors import TransientError
-from shared.guard import Outcome
-from shared.keys import Keys
-from shared.messages import Verdict, payment_id_for
-from shared.signing import signed_handoff
-from shared.store import Payment
+from shared.deps import Deps
+from shared.domain.contracts import Verdict, payment_id_for
+from shared.domain.errors import TransientError
+from shared.domain.states import PaymentStatus
+from shared.messaging import broker as q
+from shared.messaging.guard import Outcome
+from shared.redis.clearing import ClearingResult, SimulatedClearing
+from shared.redis.keys import Keys
+from shared.redis.store import Payment
+from shared.security.signing import signed_handoff
 from tests.integration.support import (
     World,
     events_of,

@@ -13,12 +13,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.apply.handlers import handle_payment_request
-from shared import broker as q
-from shared.bootstrap import Deps
-from shared.content import content_of
-from shared.domain import PaymentStatus
-from shared.messages import Handoff, StatusEvent
-from shared.signing import (
+from shared.deps import Deps
+from shared.domain.content import content_of
+from shared.domain.contracts import Handoff, StatusEvent
+from shared.domain.states import PaymentStatus
+from shared.messaging import broker as q
+from shared.redis.store import Payment
+from shared.security.signing import (
     HANDOFF,
     STAGES,
     StageSigner,
@@ -26,7 +27,6 @@ from shared.signing import (
     check_review_approval,
     signed_handoff,
 )
-from shared.store import Payment
 from tests.integration.support import World, events_of, must_get, wait_until
 
 pytestmark = pytest.mark.integration

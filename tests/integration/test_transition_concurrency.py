@@ -7,12 +7,12 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from shared.bootstrap import Deps
-from shared.domain import PaymentStatus
-from shared.errors import ConcurrentUpdate, ReasonCode, Refusal
-from shared.keys import Keys
-from shared.messages import payment_id_for
-from shared.store import Actor, Payment, PaymentStore, Step
+from shared.deps import Deps
+from shared.domain.contracts import payment_id_for
+from shared.domain.errors import ConcurrentUpdate, ReasonCode, Refusal
+from shared.domain.states import PaymentStatus
+from shared.redis.keys import Keys
+from shared.redis.store import Actor, Payment, PaymentStore, Step
 from tests.integration.support import (
     APPLY_ACTOR,
     events_of,

@@ -15,12 +15,13 @@ import pytest
 import structlog
 from argon2 import PasswordHasher
 
-from shared.bootstrap import Deps, bootstrap
+from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.directory import Directory
-from shared.keys import Keys
-from shared.otp import OtpVerifier
-from shared.sessions import Sessions, SessionSigner
+from shared.deps import Deps
+from shared.redis.directory import Directory
+from shared.redis.keys import Keys
+from shared.security.otp import OtpVerifier
+from shared.security.sessions import Sessions, SessionSigner
 from tests.unit.support import (
     B2B_BANK,
     INELIGIBLE_PAYER,

@@ -12,13 +12,13 @@ from services.apply.handlers import handle_payment_request
 from services.authorize.handlers import handle_auth_decision
 from services.interbank.handlers import handle_submission
 from services.review.handlers import handle_intake, handle_review_decision
-from shared import broker as q
-from shared.bootstrap import Deps
-from shared.directory import User
-from shared.guard import Outcome
-from shared.linking import authorizer_code
-from shared.messages import StatusEvent, payment_id_for
-from shared.otp import STEP_SECONDS, code_for
+from shared.deps import Deps
+from shared.domain.contracts import StatusEvent, payment_id_for
+from shared.messaging import broker as q
+from shared.messaging.guard import Outcome
+from shared.redis.directory import User
+from shared.security.linking import authorizer_code
+from shared.security.otp import STEP_SECONDS, code_for
 
 #: A fixed moment, 10 s into a 30 s TOTP step, so "this step", "the previous step" and
 #: "the next step" are unambiguous and every code in these tests is deterministic.

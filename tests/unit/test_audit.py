@@ -14,7 +14,10 @@ from typer.testing import CliRunner
 from services.audit.auditor import Auditor, audit_log_of
 from services.cli import context
 from services.cli.main import app
-from shared.audit import (
+from shared.deps import Deps
+from shared.domain.contracts import payment_id_for
+from shared.redis.keys import Keys
+from shared.security.audit import (
     GENESIS_MAC,
     AuditEntry,
     AuditKeys,
@@ -22,10 +25,7 @@ from shared.audit import (
     audit_key_ring,
     sealed_message,
 )
-from shared.bootstrap import Deps
-from shared.crypto import KeyRingError
-from shared.keys import Keys
-from shared.messages import payment_id_for
+from shared.security.keyring import KeyRingError
 from tests.unit.support import PAYER, World
 
 K1 = "k1:" + base64.b64encode(bytes(range(32))).decode()

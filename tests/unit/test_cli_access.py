@@ -14,14 +14,15 @@ from typer.testing import CliRunner
 
 from services.cli import context
 from services.cli.main import app
-from shared.bootstrap import Deps, bootstrap
+from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.crypto import KeyRing
-from shared.directory import TOTP_FIELD, Directory
-from shared.disclosure import AUTHENTICATION_FAILED
-from shared.keys import Keys
-from shared.messages import Verdict
-from shared.otp import LAST_ATTEMPT_WARNING
+from shared.deps import Deps
+from shared.domain.contracts import Verdict
+from shared.redis.directory import TOTP_FIELD, Directory
+from shared.redis.keys import Keys
+from shared.security.disclosure import AUTHENTICATION_FAILED
+from shared.security.keyring import KeyRing
+from shared.security.otp import LAST_ATTEMPT_WARNING
 from tests.unit.support import PAYER, PAYER_ACCOUNT, World
 
 OLD = "k1:" + base64.b64encode(bytes(range(32))).decode()

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from services.cli import context
 from services.cli.main import app
-from shared.bootstrap import Deps
-from shared.messages import payment_id_for
+from shared.deps import Deps
+from shared.domain.contracts import payment_id_for
 from tests.unit.support import PAYER, World
 
 #: A payee name as an attacker with Redis write access would store it: erase the line and

@@ -1,4 +1,4 @@
-"""Secrets at rest (shared.crypto): AES-256-GCM under a ring of named keys."""
+"""Secrets at rest (shared.security.keyring): AES-256-GCM under a ring of named keys."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import base64
 import fakeredis
 import pytest
 
-from shared.crypto import DEV_KEY_ID, CryptoError, KeyRing, KeyRingError, totp_key_ring
-from shared.keys import Keys
+from shared.redis.keys import Keys
+from shared.security.keyring import DEV_KEY_ID, CryptoError, KeyRing, KeyRingError, totp_key_ring
 
 OLD_KEY = bytes(range(32))
 NEW_KEY = bytes(range(100, 132))

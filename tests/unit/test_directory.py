@@ -1,4 +1,4 @@
-"""People in the directory (shared.directory): TOTP secrets encrypted at rest, records sealed
+"""People in the directory (shared.redis.directory): TOTP secrets encrypted at rest, records sealed
 with a MAC, key rotation, the one-time migration, enabling and disabling, and a login check
 that does not tell who exists."""
 
@@ -12,8 +12,7 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 
-from shared.crypto import CryptoError, KeyRing, totp_key_ring
-from shared.directory import (
+from shared.redis.directory import (
     LEGACY_TOTP_FIELD,
     MAC_FIELD,
     TOTP_FIELD,
@@ -21,8 +20,9 @@ from shared.directory import (
     DirectoryError,
     UserRecordInvalid,
 )
-from shared.keyneeds import MissingKeys
-from shared.keys import Keys
+from shared.redis.keys import Keys
+from shared.security.keyneeds import MissingKeys
+from shared.security.keyring import CryptoError, KeyRing, totp_key_ring
 
 OLD = ("k1", bytes(range(32)))
 NEW = ("k2", bytes(range(100, 132)))

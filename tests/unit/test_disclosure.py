@@ -1,12 +1,12 @@
-"""What a person is told about a refusal (shared.disclosure): never which factor failed."""
+"""What a person is told about a refusal (shared.security.disclosure): never which factor failed."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
-from shared.errors import ReasonCode
-from shared.otp import LAST_ATTEMPT_WARNING
+from shared.domain.errors import ReasonCode
+from shared.security.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
+from shared.security.otp import LAST_ATTEMPT_WARNING
 
 HIDDEN = [
     ("session_invalid", "session token is not valid"),

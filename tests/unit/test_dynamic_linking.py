@@ -15,15 +15,15 @@ from typer.testing import CliRunner
 from services.authorize.handlers import handle_auth_decision
 from services.cli import context
 from services.cli.main import app
-from shared import broker as q
-from shared.bootstrap import Deps
 from shared.config import Settings
-from shared.content import content_of
-from shared.linking import AuthorizerOtp, authorizer_code, challenge_for, challenge_of
-from shared.messages import payment_id_for
-from shared.ocra import code_for_challenge
-from shared.signing import review_approval_fields
-from shared.store import Payment
+from shared.deps import Deps
+from shared.domain.content import content_of
+from shared.domain.contracts import payment_id_for
+from shared.messaging import broker as q
+from shared.redis.store import Payment
+from shared.security.linking import AuthorizerOtp, authorizer_code, challenge_for, challenge_of
+from shared.security.ocra import code_for_challenge
+from shared.security.signing import review_approval_fields
 from tests.unit.support import PAYER, Clock, World, queued, wrong_code
 
 

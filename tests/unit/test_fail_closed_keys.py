@@ -7,12 +7,12 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from shared import access
-from shared.audit import audit_key_ring
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.keyneeds import KeyNeed, MissingKeys, worker_needs
-from shared.keys import Keys
+from shared.redis.keys import Keys
+from shared.security import access
+from shared.security.audit import audit_key_ring
+from shared.security.keyneeds import KeyNeed, MissingKeys, worker_needs
 
 
 @pytest.fixture

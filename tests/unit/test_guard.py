@@ -1,13 +1,14 @@
-"""Who may act (shared.guard.authenticate): a live session of an active, unlocked user, then
+"""Who may act (shared.messaging.guard.authenticate): a live session of an active, unlocked user,
+then
 the role and the enterprise; only a use admitted after every check keeps the session alive."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.directory import User
-from shared.errors import ReasonCode, Refusal
-from shared.guard import admit, authenticate
+from shared.domain.errors import ReasonCode, Refusal
+from shared.messaging.guard import admit, authenticate
+from shared.redis.directory import User
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code
 
 IDLE = 300

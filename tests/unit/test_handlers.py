@@ -11,10 +11,10 @@ from services.apply.handlers import handle_payment_request
 from services.authorize.handlers import handle_auth_decision
 from services.interbank.handlers import handle_submission
 from services.review.handlers import handle_intake, handle_review_decision
-from shared import broker as q
-from shared.messages import payment_id_for
-from shared.otp import STEP_SECONDS
-from shared.signing import signed_handoff
+from shared.domain.contracts import payment_id_for
+from shared.messaging import broker as q
+from shared.security.otp import STEP_SECONDS
+from shared.security.signing import signed_handoff
 from tests.unit.support import (
     INELIGIBLE_PAYER,
     OTHER_ENTERPRISE,

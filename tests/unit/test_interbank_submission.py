@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from services.interbank.handlers import SettlementPending, handle_submission
-from shared import broker as q
-from shared.clearing import ClearingResult, SimulatedClearing
-from shared.lease import LeaseLost
-from shared.store import Payment
+from shared.messaging import broker as q
+from shared.redis.clearing import ClearingResult, SimulatedClearing
+from shared.redis.lease import LeaseLost
+from shared.redis.store import Payment
 from tests.unit.support import World, queued
 
 #: What an attacker who can write Redis (but holds no stage key) puts into the payment.

@@ -1,4 +1,5 @@
-"""The message contracts (shared.messages) and the validation report (shared.guard)."""
+"""The message contracts (shared.domain.contracts) and the validation report
+(shared.messaging.guard)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from shared.guard import describe_validation_error
-from shared.messages import (
+from shared.domain.contracts import (
     AuthDecision,
     CancelPayment,
     PaymentContent,
@@ -17,6 +17,7 @@ from shared.messages import (
     ReviewDecision,
     payment_id_for,
 )
+from shared.messaging.guard import describe_validation_error
 
 PAYER = "ACME"
 SESSION = "v1.SESSION-TOKEN-SECRET-d41d8cd98f00b204.mac-3f2a"

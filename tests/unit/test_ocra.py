@@ -10,8 +10,8 @@ import hmac
 import pytest
 from oath import str2ocrasuite
 
-from shared import ocra, otp
-from shared.ocra import (
+from shared.security import ocra, otp
+from shared.security.ocra import (
     SUITE,
     ChallengeError,
     code_at_step,

@@ -12,11 +12,11 @@ import pytest
 from services.apply.handlers import handle_cancel, handle_payment_request
 from services.authorize.handlers import handle_auth_decision
 from services.review.handlers import handle_intake, handle_review_decision
-from shared.directory import User
-from shared.errors import ReasonCode, Refusal
-from shared.messages import Verdict, payment_id_for
-from shared.otp import STEP_SECONDS
-from shared.store import Actor, PaymentStore
+from shared.domain.contracts import Verdict, payment_id_for
+from shared.domain.errors import ReasonCode, Refusal
+from shared.redis.directory import User
+from shared.redis.store import Actor, PaymentStore
+from shared.security.otp import STEP_SECONDS
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code
 
 IDLE = 300

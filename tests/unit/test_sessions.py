@@ -1,4 +1,5 @@
-"""Sessions (shared.sessions): signed, expiring tokens bound to user, enterprise and role, and
+"""Sessions (shared.security.sessions): signed, expiring tokens bound to user, enterprise and role,
+and
 their server-side records: idle timeout, logout, revocation."""
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import json
 import fakeredis
 import pytest
 
-from shared.errors import ReasonCode, Refusal
-from shared.keys import Keys
-from shared.sessions import Session, Sessions, SessionSigner
+from shared.domain.errors import ReasonCode, Refusal
+from shared.redis.keys import Keys
+from shared.security.sessions import Session, Sessions, SessionSigner
 from tests.unit.support import Clock
 
 KEY = b"k" * 32
@@ -191,7 +192,7 @@ def test_a_key_shorter_than_32_bytes_is_rejected() -> None:
         SessionSigner(b"k" * 31, TTL)
 
 
-# -- server-side session records (shared.sessions.Sessions) ----------------------------------
+# -- server-side session records (shared.security.sessions.Sessions) ---------------------
 
 IDLE = 300
 

@@ -11,9 +11,13 @@ import pytest
 from pydantic import ValidationError
 
 from shared.config import Settings, SettingsError, load_settings
-from shared.crypto import KeyRing
-from shared.deployment import DeploymentMismatch, check_authorizer_otp, reseal_authorizer_otp
-from shared.keys import Keys
+from shared.redis.keys import Keys
+from shared.security.deployment import (
+    DeploymentMismatch,
+    check_authorizer_otp,
+    reseal_authorizer_otp,
+)
+from shared.security.keyring import KeyRing
 
 K1 = ("k1", bytes(range(32)))
 K2 = ("k2", bytes(range(50, 82)))

@@ -1,4 +1,4 @@
-"""Stage signatures (shared.signing): canonical encoding, sign and verify, tampering, keys
+"""Stage signatures (shared.security.signing): canonical encoding, sign and verify, tampering, keys
 from files, the environment or (development) Redis, and the checks each stage makes."""
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
 from services.review.handlers import handle_intake
-from shared import broker as q
 from shared.config import Settings
-from shared.errors import Refusal
-from shared.keys import Keys
-from shared.messages import Handoff, payment_id_for
-from shared.signing import (
+from shared.domain.contracts import Handoff, payment_id_for
+from shared.domain.errors import Refusal
+from shared.messaging import broker as q
+from shared.redis.keys import Keys
+from shared.redis.store import Payment
+from shared.security.signing import (
     DOMAIN,
     HANDOFF,
     STAGES,
@@ -39,7 +40,6 @@ from shared.signing import (
     stage_signer,
     write_key_pairs,
 )
-from shared.store import Payment
 from tests.unit.support import PAYER, World, queued
 
 DOCUMENT = {"payment_id": "pay_1", "content_hash": "a" * 64, "status": "otp_verified", "v": 2}

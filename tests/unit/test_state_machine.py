@@ -1,4 +1,4 @@
-"""The payment state machine (shared.domain): pure, no I/O."""
+"""The payment state machine (shared.domain.states): pure, no I/O."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from shared.domain import (
+from shared.domain.errors import IllegalTransition, ReasonCode, Refusal
+from shared.domain.states import (
     BEFORE_AUTHORIZATION,
     ROLE_FOR_ACTION,
     STAGE_ACTIONS,
@@ -22,7 +23,6 @@ from shared.domain import (
     check_segregation,
     next_status,
 )
-from shared.errors import IllegalTransition, ReasonCode, Refusal
 
 S = PaymentStatus
 STAGES = sorted(STAGE_ACTIONS)

@@ -11,12 +11,12 @@ import pytest
 from argon2 import PasswordHasher
 from pydantic import SecretStr
 
-from shared import access
 from shared.config import Settings
-from shared.disclosure import AUTHENTICATION_FAILED, for_person
-from shared.errors import Refusal
-from shared.guard import authenticate
-from shared.otp import code_for
+from shared.domain.errors import Refusal
+from shared.messaging.guard import authenticate
+from shared.security import access
+from shared.security.disclosure import AUTHENTICATION_FAILED, for_person
+from shared.security.otp import code_for
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World
 
 #: The server's key ring: configured, never in Redis, not held by the attacker.

@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 from services.cli import context
 from services.cli.main import app
 from services.interbank.handlers import handle_submission
-from shared import broker as q
-from shared.bootstrap import Deps
-from shared.clearing import SimulatedClearing
-from shared.content import check_content
-from shared.errors import Refusal
-from shared.messages import payment_id_for
+from shared.deps import Deps
+from shared.domain.content import check_content
+from shared.domain.contracts import payment_id_for
+from shared.domain.errors import Refusal
+from shared.messaging import broker as q
+from shared.redis.clearing import SimulatedClearing
 from tests.unit.support import PAYER, World, queued
 
 #: Spellings that parse or strip to the genuine value, so the content hash still matches,

@@ -1,0 +1,2 @@
+"""The domain: statuses and transitions, the payment's content, reasons and errors, the message
+contracts. No I/O: nothing here imports redis, dramatiq or the composition root."""

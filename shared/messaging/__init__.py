@@ -1,0 +1,1 @@
+"""Messaging: the dramatiq broker, the stage actor, the command path every stage handler shares."""

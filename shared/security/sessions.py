@@ -1,0 +1,217 @@
+"""Sessions: signed, expiring tokens bound to user, enterprise and role, each with a record in
+Redis that must still be live.
+
+The token (:class:`SessionSigner`) proves who logged in and until when at the latest. The
+record (:class:`Sessions`) makes a session end early: after ``idle_seconds`` without a
+successful use (PSD2 RTS Art. 4(3)(d)), at logout, or when an administrator revokes the
+user's sessions. Every change of a record is one Lua script (``shared/security/session.lua``), so
+all workers see one truth.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+
+import redis
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, hmac
+
+from shared.domain.errors import ReasonCode, Refusal
+from shared.redis.keys import Keys
+from shared.security.keyneeds import SETTING_OF, KeyNeed, MissingKeys
+
+TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
+_SCRIPT = resources.files("shared.security").joinpath("session.lua").read_text()
+_SESSION_ID = re.compile(r"[0-9a-f]{16,64}")
+
+
+@dataclass(frozen=True)
+class Session:
+    username: str
+    enterprise_id: str
+    role: str
+    expires_at: int
+    #: The token's random nonce; names the session's record in Redis.
+    session_id: str
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    """Strict: only the one spelling ``_b64`` produces is accepted, so a token has exactly
+    one valid form (it may serve as a key, e.g. for revocation)."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("non-canonical base64")
+    return data
+
+
+class SessionSigner:
+    """HMAC-SHA256 tokens ``v1.<payload>.<mac>``; verification is constant-time."""
+
+    def __init__(
+        self, key: bytes, ttl_seconds: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        if len(key) < 32:
+            raise ValueError("session key must have at least 32 bytes")
+        self._key = key
+        self._ttl = ttl_seconds
+        self.clock = clock
+
+    def _mac(self, message: bytes) -> hmac.HMAC:
+        mac = hmac.HMAC(self._key, hashes.SHA256())
+        mac.update(message)
+        return mac
+
+    def issue(self, username: str, enterprise_id: str, role: str) -> tuple[str, Session]:
+        session = Session(
+            username, enterprise_id, role, int(self.clock()) + self._ttl, secrets.token_hex(16)
+        )
+        payload = _b64(
+            json.dumps(
+                {
+                    "u": username,
+                    "e": enterprise_id,
+                    "r": role,
+                    "x": session.expires_at,
+                    "n": session.session_id,
+                },
+                separators=(",", ":"),
+            ).encode()
+        )
+        signed = f"{TOKEN_VERSION}.{payload}"
+        return f"{signed}.{_b64(self._mac(signed.encode()).finalize())}", session
+
+    def verify(self, token: str) -> Session:
+        """The session a token stands for; refuses forged, malformed or expired tokens."""
+        session = self.decode(token)
+        if self.clock() >= session.expires_at:
+            raise Refusal(ReasonCode.SESSION_EXPIRED, "session has expired; log in again")
+        return session
+
+    def decode(self, token: str) -> Session:
+        """The session a genuine token stands for, expired or not; refuses forged or
+        malformed tokens."""
+        try:
+            version, payload, mac = token.split(".")
+            if version != TOKEN_VERSION:
+                raise ValueError("version")
+            self._mac(f"{version}.{payload}".encode()).verify(_unb64(mac))
+            data = json.loads(_unb64(payload))
+            nonce = data["n"]
+            if not isinstance(nonce, str) or not _SESSION_ID.fullmatch(nonce):
+                raise ValueError("nonce")
+            return Session(str(data["u"]), str(data["e"]), str(data["r"]), int(data["x"]), nonce)
+        except (ValueError, KeyError, TypeError, binascii.Error, InvalidSignature):
+            raise Refusal(ReasonCode.SESSION_INVALID, "session token is not valid") from None
+
+
+class Sessions:
+    """Sessions with a server-side record: issued at login, refused once the record is gone
+    (idle too long) or revoked. Shared by every worker through Redis. Time is the signer's
+    clock (tests pass one they move by hand)."""
+
+    def __init__(
+        self, client: redis.Redis, keys: Keys, signer: SessionSigner, idle_seconds: int
+    ) -> None:
+        if idle_seconds <= 0:
+            raise ValueError("the idle timeout must be positive")
+        self._redis = client
+        self._keys = keys
+        self._signer = signer
+        self._idle = idle_seconds
+        self._script = client.register_script(_SCRIPT)
+
+    @property
+    def idle_seconds(self) -> int:
+        return self._idle
+
+    def _run(self, mode: str, session: Session) -> str:
+        reply = self._script(
+            keys=[
+                self._keys.session(session.session_id),
+                self._keys.session_epoch(session.username),
+            ],
+            args=[
+                mode,
+                repr(self._signer.clock()),
+                self._idle,
+                session.username,
+                session.expires_at,
+            ],
+        )
+        return reply.decode() if isinstance(reply, bytes) else str(reply)
+
+    def issue(self, username: str, enterprise_id: str, role: str) -> tuple[str, Session]:
+        """A new session (at login): a signed token and its live record."""
+        token, session = self._signer.issue(username, enterprise_id, role)
+        self._run("open", session)
+        return token, session
+
+    def verify(self, token: str) -> Session:
+        """The live session a token stands for, without counting this as a use: refuses
+        forged, expired, idle, logged-out and revoked sessions."""
+        session = self._signer.verify(token)
+        self._refuse_unless_ok(self._run("check", session))
+        return session
+
+    def claimed_user(self, token: str) -> str | None:
+        """The username a token names if its MAC verifies, expired or ended or not: a claim
+        to record (unverified) for the audit trail, never to act on. None for a forged or
+        malformed token: nothing of it is believed."""
+        try:
+            return self._signer.decode(token).username
+        except Refusal:
+            return None
+
+    def refresh(self, session: Session) -> None:
+        """A successful use: the idle timeout starts again. Refuses a session that ended
+        since it was verified (the check and the refresh are one atomic step)."""
+        self._refuse_unless_ok(self._run("touch", session))
+
+    def revoke(self, token: str) -> bool:
+        """Logout: the session is refused from now on. False if it had already ended;
+        refuses a forged token."""
+        session = self._signer.decode(token)
+        if self._signer.clock() >= session.expires_at:
+            return False
+        return self._run("revoke", session) == "ok"
+
+    def revoke_user(self, username: str) -> None:
+        """Revoke every session of ``username`` opened so far, in every worker at once."""
+        self._redis.incr(self._keys.session_epoch(username))
+
+    @staticmethod
+    def _refuse_unless_ok(outcome: str) -> None:
+        if outcome == "ok":
+            return
+        if outcome == "revoked":
+            raise Refusal(ReasonCode.SESSION_REVOKED, "session was ended (logout or revoked)")
+        if outcome == "expired":
+            raise Refusal(
+                ReasonCode.SESSION_EXPIRED, "session ended after a time without use; log in again"
+            )
+        raise Refusal(ReasonCode.SESSION_INVALID, "session does not match its record")
+
+
+def session_key(client: redis.Redis, keys: Keys, configured: bytes | None, dev_mode: bool) -> bytes:
+    """The configured key, or (development mode only) one generated once and shared via
+    Redis. Neither: :class:`~shared.security.keyneeds.MissingKeys`."""
+    if configured:
+        return configured
+    if not dev_mode:
+        raise MissingKeys([SETTING_OF[KeyNeed.SESSION]])
+    client.set(keys.session_secret, secrets.token_hex(32), nx=True)
+    stored = client.get(keys.session_secret)
+    assert stored is not None
+    return stored if isinstance(stored, bytes) else stored.encode()
