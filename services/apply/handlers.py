@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import structlog
 
 from shared.deps import Deps
-from shared.domain.content import fields_for
+from shared.domain.content import StoredContent
 from shared.domain.contracts import CancelPayment, PaymentRequest, payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.payment import Actor, Application, Step, end_to_end_id_for
 from shared.domain.states import Action, PaymentStatus, next_status
 from shared.messaging import broker as q
+from shared.messaging.commands import Checked, accepted, commit, person_command, run_command
 from shared.messaging.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
@@ -19,17 +22,12 @@ from shared.messaging.guard import (
     admit,
     decode,
     identify,
-    load_own_payment,
     raw_id,
-    redelivered,
-    refuse,
 )
-from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
-from shared.redis.store import Actor, RecordedRefusal, Step
-from shared.security.signing import application_fields, signed_handoff
+from shared.redis.expiry import refuse_if_overdue
+from shared.security.stage_signatures import application_signature, signed_handoff
 
 STAGE = "apply"
-log = structlog.get_logger()
 
 
 def _hand_to_review(deps: Deps, payment_id: str, command_id: str) -> None:
@@ -68,101 +66,76 @@ def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
         raw_id(raw, "command_id"),
         Actor(STAGE),
     )
-    try:
-        request = decode(PaymentRequest, raw)
-        attempt.command_id = request.command_id
-        structlog.contextvars.bind_contextvars(payment_id=attempt.payment_id)
-        fields = fields_for(request)
-        # Who asks comes first: nothing about the payer (its accounts, contracts, or a known
-        # request) is told to anyone but a live applicant session of that payer, and only
-        # such a person's refusals are recorded on the payment (with what they asked for).
-        person = identify(deps, request.session.get_secret_value(), attempt)
-        person.check_enterprise(request.payer.enterprise_id)
-        attempt.attached = True
-        attempt.summary = {
-            "order_id": request.order_id,
-            "enterprise_id": request.payer.enterprise_id,
-            "amount": request.amount,
-            "currency": request.currency,
-        }
-        person.check_role("applicant")
-        user = person.user
-        existing = deps.store.get(attempt.payment_id)
-        if existing is None:
-            # Only a new request costs a one-time code; a repeat is answered from the record.
-            check_eligibility(deps, request)
-            # Checked again atomically at create; checked here so that a refused request
-            # does not spend the applicant's code.
-            deps.store.check_order_free(
-                request.payer.enterprise_id, request.order_id, attempt.payment_id
-            )
-            deps.otp.verify(
-                user.username,
-                user.totp_secret,
-                request.otp.get_secret_value(),
-                purpose=f"apply:{request.request_id}:{fields['content_hash']}",
-            )
-            fields["applicant_id"] = user.username
-            deps.faults.point("apply.after_otp")
-            fields["end_to_end_id"] = "E2E" + attempt.payment_id[4:].upper()
-            fields.update(application_fields(deps.signer, attempt.payment_id, fields))
-        admit(deps, person)
-        result = deps.store.create(
-            attempt.payment_id,
-            fields,
-            [
-                Step(PaymentStatus.REQUESTED),
-                Step(next_status(PaymentStatus.REQUESTED, Action.VERIFY_OTP, STAGE)),
-            ],
-            attempt.actor,
-            request.command_id,
+    return run_command(deps, attempt, lambda: _apply(raw, deps, attempt))
+
+
+def _apply(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
+    request = decode(PaymentRequest, raw)
+    attempt.command_id = request.command_id
+    structlog.contextvars.bind_contextvars(payment_id=attempt.payment_id)
+    application = Application(
+        attempt.payment_id, request.request_id, StoredContent.of(request.content())
+    )
+    # Who asks comes first: nothing about the payer (its accounts, contracts, or a known
+    # request) is told to anyone but a live applicant session of that payer, and only
+    # such a person's refusals are recorded on the payment (with what they asked for).
+    person = identify(deps, request.session.get_secret_value(), attempt)
+    person.check_enterprise(request.payer.enterprise_id)
+    attempt.attached = True
+    attempt.summary = {
+        "order_id": request.order_id,
+        "enterprise_id": request.payer.enterprise_id,
+        "amount": request.amount,
+        "currency": request.currency,
+    }
+    person.check_role("applicant")
+    user = person.user
+    existing = deps.store.get(attempt.payment_id)
+    if existing is None:
+        # Only a new request costs a one-time code; a repeat is answered from the record.
+        check_eligibility(deps, request)
+        # Checked again atomically at create; checked here so that a refused request
+        # does not spend the applicant's code.
+        deps.store.check_order_free(
+            request.payer.enterprise_id, request.order_id, attempt.payment_id
         )
-        if result.status == PaymentStatus.OTP_VERIFIED:
-            # Also on a duplicate: the first hand-off may have been lost in a crash; the
-            # review intake ignores a second one.
-            _hand_to_review(deps, result.payment_id, request.command_id)
-        outcome = "accepted" if result.outcome == "created" else "duplicate"
-        return Outcome(outcome, result.payment_id, result.status.value if result.status else None)
-    except Refusal as refusal:
-        if isinstance(refusal, RecordedRefusal):
-            return Outcome("refused", attempt.payment_id, None, refusal.reason_code.value)
-        return refuse(deps, attempt, refusal)
+        deps.otp.verify(
+            user.username,
+            user.totp_secret,
+            request.otp.get_secret_value(),
+            purpose=f"apply:{request.request_id}:{application.content.content_hash}",
+        )
+        application = replace(application, applicant_id=user.username)
+        deps.faults.point("apply.after_otp")
+        application = replace(application, end_to_end_id=end_to_end_id_for(attempt.payment_id))
+        application = replace(
+            application, apply_signature=application_signature(deps.signer, application)
+        )
+    admit(deps, person)
+    result = deps.store.create(
+        application,
+        [
+            Step(PaymentStatus.REQUESTED),
+            Step(next_status(PaymentStatus.REQUESTED, Action.VERIFY_OTP, STAGE)),
+        ],
+        attempt.actor,
+        request.command_id,
+    )
+    if result.status == PaymentStatus.OTP_VERIFIED:
+        # Also on a duplicate: the first hand-off may have been lost in a crash; the
+        # review intake ignores a second one.
+        _hand_to_review(deps, result.payment_id, request.command_id)
+    outcome = "accepted" if result.outcome == "created" else "duplicate"
+    return Outcome(outcome, result.payment_id, result.status.value if result.status else None)
 
 
 def handle_cancel(raw: Any, deps: Deps) -> Outcome:
     """Withdraw a payment before authorization: only its own applicant may."""
-    attempt = Attempt(
-        STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, raw_id(raw, "command_id"), Actor(STAGE)
-    )
-    try:
-        command = decode(CancelPayment, raw)
-        try:
-            person = identify(deps, command.session.get_secret_value(), attempt)
-        except Refusal:
-            again = redelivered(deps, command.payment_id, command.command_id)
-            if again is None:
-                raise
-            return Outcome("duplicate", again.payment_id, again.status.value)
-        payment = load_own_payment(deps, attempt, command.payment_id, person)
-        if payment.applied(command.command_id):
-            return Outcome("duplicate", payment.payment_id, payment.status.value)
-        person.check_role("applicant")
-        if payment.get("applicant_id") != person.user.username:
-            raise Refusal(ReasonCode.WRONG_USER, "only the payment's own applicant may cancel it")
-        target = next_status(payment.status, Action.CANCEL, STAGE)
-        refuse_if_overdue(deps, payment)
-        admit(deps, person)
-        updated = transition_before_deadline(
-            deps,
-            payment,
-            [
-                Step(
-                    target, "cancelled_by_applicant", command.reason or "cancelled by the applicant"
-                )
-            ],
-            attempt.actor,
-            command.command_id,
-        )
-        return Outcome("accepted", updated.payment_id, updated.status.value)
-    except Refusal as refusal:
-        return refuse(deps, attempt, refusal)
+    return person_command(raw, deps, STAGE, CancelPayment, "applicant", _cancel)
+
+
+def _cancel(deps: Deps, checked: Checked[CancelPayment]) -> Outcome:
+    payment = checked.payment
+    change = payment.cancel(STAGE, checked.user_id, checked.command.reason)
+    refuse_if_overdue(deps, payment)
+    return accepted(commit(deps, checked, change))

@@ -635,14 +635,14 @@ def _timeline(demo: Demo, model: ReadModel, payment_id: str) -> list[dict[str, A
         return []
     at = {e.status: e.at for e in payment.history}
     values = {
-        "enterprise": payment.fields["enterprise_id"],
-        "order": payment.fields["order_id"],
-        "hash": payment.fields["content_hash"][:12] + "…",
-        "bank": payment.fields["bank"],
-        "applicant": payment.fields.get("applicant_id"),
-        "reviewer": payment.fields.get("reviewer_id"),
-        "authorizer": payment.fields.get("authorizer_id"),
-        "e2e": payment.fields.get("end_to_end_id"),
+        "enterprise": payment.content.enterprise_id,
+        "order": payment.content.order_id,
+        "hash": payment.content.content_hash[:12] + "…",
+        "bank": payment.content.bank,
+        "applicant": payment.applicant_id,
+        "reviewer": payment.reviewer_id,
+        "authorizer": payment.authorizer_id,
+        "e2e": payment.end_to_end_id,
         "final": read["status"] if read else "not projected",
     }
     rows = []

@@ -36,7 +36,7 @@ def challenge(
 
     person = person_or_fail(session, as_json)
     payment = context.deps().store.get(payment_id)
-    if payment is None or payment.get("enterprise_id") != person.user.enterprise_id:
+    if payment is None or payment.content.enterprise_id != person.user.enterprise_id:
         not_found(payment_id, as_json)
     try:
         shown = what_is_signed(payment, context.settings().authorizer_otp)

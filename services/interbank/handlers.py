@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
-
-import structlog
 
 from shared.deps import Deps
 from shared.domain.content import check_content
 from shared.domain.contracts import Handoff, PaymentContent
-from shared.domain.errors import ReasonCode, Refusal, TransientError
-from shared.domain.states import Action, PaymentStatus, next_status
-from shared.messaging.guard import (
-    UNKNOWN_PAYMENT,
-    Attempt,
-    Outcome,
-    decode,
-    load_payment,
-    raw_id,
-    refuse,
-)
+from shared.domain.errors import TransientError
+from shared.domain.payment import Actor, Payment, Step
+from shared.domain.states import PaymentStatus
+from shared.messaging.commands import HandedOn, stage_handoff
+from shared.messaging.guard import Outcome
 from shared.redis.clearing import ISO_REJECT_REASONS, ClearingResult
 from shared.redis.lease import Lease
-from shared.redis.store import Actor, Payment, Step
-from shared.security.signing import check_authorization, check_handoff
+from shared.security.stage_signatures import check_authorization
 
 STAGE = "interbank"
-log = structlog.get_logger()
 
 
 class SettlementPending(TransientError):
@@ -35,9 +26,9 @@ class SettlementPending(TransientError):
 
 
 def _failed(payment: Payment, result: ClearingResult) -> Step:
-    return Step(
-        next_status(payment.status, Action.FAIL, STAGE),
-        result.reason_code or ReasonCode.CLEARING_REJECTED.value,
+    return payment.fail(
+        STAGE,
+        result.reason_code,
         "rejected by clearing: "
         + ISO_REJECT_REASONS.get(result.reason_code or "", "no reason given"),
     )
@@ -58,9 +49,10 @@ class Instruction:
 
     @classmethod
     def of(cls, payment: Payment, content: PaymentContent) -> Instruction:
+        # Covered by the authorization signature (checked before this), not by the content.
+        assert payment.end_to_end_id is not None, "an authorized payment has one"
         return cls(
-            # Covered by the authorization signature (checked before this), not by the content.
-            payment.fields["end_to_end_id"],
+            payment.end_to_end_id,
             content.amount,
             content.currency,
             content.payee.account,
@@ -81,8 +73,7 @@ def _settle_or_fail(
     result = deps.clearing.status(instruction.end_to_end_id)
     lease.check()
     if result.state == "settled":
-        step = Step(next_status(payment.status, Action.SETTLE, STAGE))
-        return deps.store.transition(payment, [step], actor, None)
+        return deps.store.transition(payment, [payment.settle(STAGE)], actor, None)
     if result.state == "rejected":
         return deps.store.transition(payment, [_failed(payment, result)], actor, None)
     raise SettlementPending(f"{payment.payment_id} is {result.state} at clearing")
@@ -108,45 +99,35 @@ def _submit(
     lease.check()
     if known.state == "rejected":
         return deps.store.transition(payment, [_failed(payment, known)], actor, None)
-    step = Step(next_status(payment.status, Action.SUBMIT, STAGE))
-    return deps.store.transition(payment, [step], actor, None)
+    return deps.store.transition(payment, [payment.submit(STAGE)], actor, None)
 
 
 def handle_submission(raw: Any, deps: Deps) -> Outcome:
     """authorized -> submitted -> settled | failed. Before submitting, clearing is asked for
     the end-to-end id, so a redelivered message never submits the same payment twice."""
-    attempt = Attempt(STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, None, Actor(STAGE))
-    try:
-        handoff = decode(Handoff, raw)
-        # The lease first, keyed by the payment id (a Redis key name, not a field an attacker
-        # can rewrite): one worker at a time per payment, so two deliveries of one hand-off
-        # cannot both find "unknown" at clearing and both submit. Then one read, verified
-        # under the lease, and exactly the verified values go to clearing.
-        with deps.leases.hold(
-            f"clearing:{handoff.payment_id}", deps.settings.clearing_lease_ms
-        ) as lease:
-            payment = load_payment(
-                deps, attempt, handoff.payment_id, "hand-off for an unknown payment"
-            )
-            # Before anything else: only what the authorize stage signed (and no other
-            # stage), for this stored state.
-            check_handoff(deps.signer, handoff, "authorize", payment)
-            if payment.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.SUBMITTED):
-                if payment.status in (PaymentStatus.SETTLED, PaymentStatus.FAILED):
-                    return Outcome("ignored", payment.payment_id, payment.status.value)
-                raise Refusal(
-                    ReasonCode.ILLEGAL_TRANSITION,
-                    f"payment is {payment.status.value}, not authorized",
-                )
-            content = check_content(payment, handoff.content_hash)
-            # The stored authorization must be the authorize stage's too: it binds the
-            # authorizer and the end-to-end id clearing knows the payment by.
-            check_authorization(deps.signer, payment)
-            instruction = Instruction.of(payment, content)
-            if payment.status == PaymentStatus.AUTHORIZED:
-                payment = _moved(payment, _submit(deps, payment, instruction, attempt.actor, lease))
-            if payment.status == PaymentStatus.SUBMITTED:
-                payment = _settle_or_fail(deps, payment, instruction, attempt.actor, lease)
-        return Outcome("accepted", payment.payment_id, payment.status.value)
-    except Refusal as refusal:
-        return refuse(deps, attempt, refusal)
+    return stage_handoff(raw, deps, STAGE, "authorize", _clear, hold=_one_worker_per_payment)
+
+
+def _one_worker_per_payment(deps: Deps, handoff: Handoff) -> AbstractContextManager[Lease]:
+    """The lease first, keyed by the payment id (a Redis key name, not a field an attacker
+    can rewrite): one worker at a time per payment, so two deliveries of one hand-off cannot
+    both find "unknown" at clearing and both submit. Then one read, verified under the
+    lease, and exactly the verified values go to clearing."""
+    return deps.leases.hold(f"clearing:{handoff.payment_id}", deps.settings.clearing_lease_ms)
+
+
+def _clear(deps: Deps, handed: HandedOn) -> Outcome:
+    payment, lease, actor = handed.payment, handed.lease, handed.attempt.actor
+    assert lease is not None, "held by _one_worker_per_payment"
+    if not payment.at_clearing():
+        return Outcome("ignored", payment.payment_id, payment.status.value)
+    content = check_content(payment, handed.handoff.content_hash)
+    # The stored authorization must be the authorize stage's too: it binds the
+    # authorizer and the end-to-end id clearing knows the payment by.
+    check_authorization(deps.signer, payment)
+    instruction = Instruction.of(payment, content)
+    if payment.status == PaymentStatus.AUTHORIZED:
+        payment = _moved(payment, _submit(deps, payment, instruction, actor, lease))
+    if payment.status == PaymentStatus.SUBMITTED:
+        payment = _settle_or_fail(deps, payment, instruction, actor, lease)
+    return Outcome("accepted", payment.payment_id, payment.status.value)

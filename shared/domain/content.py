@@ -1,88 +1,114 @@
-"""How a payment's content is stored, and the check that it is still what was confirmed."""
+"""A payment's content as stored, and the check that it is still what was confirmed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
 from pydantic import ValidationError
 
-from shared.domain.contracts import PaymentContent, PaymentRequest
+from shared.domain.contracts import PaymentContent
 from shared.domain.errors import ReasonCode, Refusal
-from shared.redis.store import Payment
+
+if TYPE_CHECKING:
+    from shared.domain.payment import Payment
 
 
-def _stored(content: PaymentContent) -> dict[str, str]:
-    """The content's fields as stored in the payment's hash: its canonical text, exactly the
-    text the content hash is computed from."""
-    return {
-        "order_id": content.order_id,
-        "enterprise_id": content.payer.enterprise_id,
-        "payer_account": content.payer.account,
-        "payer_name": content.payer.name,
-        "payee_bank_code": content.payee.bank_code,
-        "payee_account": content.payee.account,
-        "payee_name": content.payee.name,
-        "amount": content.amount,
-        "currency": content.currency,
-        "bank": content.bank,
-        "purpose": content.purpose,
-    }
+@dataclass(frozen=True)
+class StoredContent:
+    """The content of a payment exactly as stored: the text of each field as written (or
+    ``None`` where it is missing), and the content hash frozen at apply. Nothing here says
+    the text is canonical or matches the hash: :meth:`check` does."""
 
+    order_id: str | None
+    enterprise_id: str | None
+    payer_account: str | None
+    payer_name: str | None
+    payee_bank_code: str | None
+    payee_account: str | None
+    payee_name: str | None
+    #: The canonical decimal text, such as ``1250.00``, once :meth:`check` passed.
+    amount: str | None
+    currency: str | None
+    bank: str | None
+    purpose: str = ""
+    content_hash: str = ""
 
-def fields_for(request: PaymentRequest) -> dict[str, str]:
-    content = request.content()
-    return {
-        "request_id": request.request_id,
-        **_stored(content),
-        "content_hash": content.content_hash(),
-    }
+    @classmethod
+    def of(cls, content: PaymentContent) -> StoredContent:
+        """The content's canonical text, exactly the text the content hash is computed from,
+        with that hash."""
+        return cls(
+            order_id=content.order_id,
+            enterprise_id=content.payer.enterprise_id,
+            payer_account=content.payer.account,
+            payer_name=content.payer.name,
+            payee_bank_code=content.payee.bank_code,
+            payee_account=content.payee.account,
+            payee_name=content.payee.name,
+            amount=content.amount,
+            currency=content.currency,
+            bank=content.bank,
+            purpose=content.purpose,
+            content_hash=content.content_hash(),
+        )
+
+    @property
+    def amount_value(self) -> Decimal | None:
+        return Decimal(self.amount) if self.amount else None
+
+    def parsed(self) -> PaymentContent:
+        """The content parsed from the stored text. Parsing normalises (amounts formatted,
+        whitespace stripped), so this alone does not say the stored text is canonical: use
+        :meth:`check` for what may be shown or acted on."""
+        return PaymentContent.model_validate(
+            {
+                "order_id": self.order_id,
+                "payer": {
+                    "enterprise_id": self.enterprise_id,
+                    "account": self.payer_account,
+                    "name": self.payer_name,
+                },
+                "payee": {
+                    "bank_code": self.payee_bank_code,
+                    "account": self.payee_account,
+                    "name": self.payee_name,
+                },
+                "amount": self.amount,
+                "currency": self.currency,
+                "bank": self.bank,
+                "purpose": self.purpose,
+            }
+        )
+
+    def check(self, expected_hash: str | None = None) -> PaymentContent:
+        """The content, verified: refused unless the stored text hashes to the hash frozen at
+        apply (and to the hash the previous stage handed on) *and* each stored field is
+        exactly its canonical text. Without the second check someone who can write Redis
+        could store "1.25E+3" or " DE0012345678", which parse to the same content and hash,
+        and have that text shown or sent to clearing. Show and send only what this returns."""
+        try:
+            content: PaymentContent | None = self.parsed()
+        except ValidationError:
+            content = None
+        if (
+            content is None
+            or content.content_hash() != self.content_hash
+            or (expected_hash is not None and expected_hash != self.content_hash)
+            or StoredContent.of(content) != self
+        ):
+            raise Refusal(
+                ReasonCode.CONTENT_MISMATCH, "payment content differs from what was confirmed"
+            )
+        return content
 
 
 def content_of(payment: Payment) -> PaymentContent:
-    """The content parsed from the stored fields. Parsing normalises (amounts formatted,
-    whitespace stripped), so this alone does not say the stored text is canonical: use
-    :func:`check_content` for what may be shown or acted on."""
-    f = payment.fields
-    return PaymentContent.model_validate(
-        {
-            "order_id": f.get("order_id"),
-            "payer": {
-                "enterprise_id": f.get("enterprise_id"),
-                "account": f.get("payer_account"),
-                "name": f.get("payer_name"),
-            },
-            "payee": {
-                "bank_code": f.get("payee_bank_code"),
-                "account": f.get("payee_account"),
-                "name": f.get("payee_name"),
-            },
-            "amount": f.get("amount"),
-            "currency": f.get("currency"),
-            "bank": f.get("bank"),
-            "purpose": f.get("purpose", ""),
-        }
-    )
+    """The payment's content parsed, not verified (see :meth:`StoredContent.parsed`)."""
+    return payment.content.parsed()
 
 
 def check_content(payment: Payment, expected_hash: str | None = None) -> PaymentContent:
-    """The payment's content, verified: refused unless the stored fields hash to the hash
-    frozen at apply (and to the hash the previous stage handed on) *and* each stored field
-    is exactly its canonical text. Without the second check someone who can write Redis
-    could store "1.25E+3" or " DE0012345678", which parse to the same content and hash,
-    and have that text shown or sent to clearing. Show and send only what this returns."""
-    frozen = payment.fields.get("content_hash", "")
-    try:
-        content: PaymentContent | None = content_of(payment)
-    except ValidationError:
-        content = None
-    if (
-        content is None
-        or content.content_hash() != frozen
-        or (expected_hash is not None and expected_hash != frozen)
-        or any(
-            payment.fields.get(name, "" if name == "purpose" else None) != text
-            for name, text in _stored(content).items()
-        )
-    ):
-        raise Refusal(
-            ReasonCode.CONTENT_MISMATCH, "payment content differs from what was confirmed"
-        )
-    return content
+    """The payment's content, verified (see :meth:`StoredContent.check`)."""
+    return payment.content.check(expected_hash)

@@ -113,7 +113,7 @@ def next_status(current: PaymentStatus, action: Action, stage: str | None = None
 
 
 def check_segregation(
-    action: Action, actor_id: str, applicant_id: str, reviewer_id: str | None
+    action: Action, actor_id: str, applicant_id: str | None, reviewer_id: str | None
 ) -> None:
     """Applicant, reviewer and authorizer of one payment must be three different people."""
     role = ROLE_FOR_ACTION.get(action)

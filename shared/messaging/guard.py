@@ -12,8 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from shared.deps import Deps
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.payment import UNVERIFIED, Actor, Payment
 from shared.redis.directory import User, UserRecordInvalid
-from shared.redis.store import UNVERIFIED, Actor, Payment
 from shared.security.disclosure import for_person
 from shared.security.sessions import Session
 
@@ -118,7 +118,7 @@ def load_own_payment(deps: Deps, attempt: Attempt, payment_id: str, person: Pers
     on are refusals recorded on the payment (and its status told)."""
     structlog.contextvars.bind_contextvars(payment_id=payment_id)
     payment = deps.store.get(payment_id)
-    if payment is None or payment.fields.get("enterprise_id") != person.user.enterprise_id:
+    if payment is None or payment.content.enterprise_id != person.user.enterprise_id:
         raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, NOT_FOUND)
     attempt.summary = payment.summary()
     attempt.attached = True

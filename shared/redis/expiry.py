@@ -5,26 +5,21 @@ from __future__ import annotations
 
 from shared.deps import Deps
 from shared.domain.errors import ConcurrentUpdate, IllegalTransition, ReasonCode, Refusal
-from shared.domain.states import Action, PaymentStatus, next_status
-from shared.redis.store import Actor, DeadlinePassed, Payment, Step
+from shared.domain.payment import Actor, Change, Payment
+from shared.domain.states import PaymentStatus
+from shared.redis.store import DeadlinePassed
 
 SWEEPER = Actor("sweeper")
-
-
-def is_overdue(payment: Payment, now: float) -> bool:
-    deadline_at = payment.fields.get("deadline_at")
-    return deadline_at is not None and now * 1000 >= float(deadline_at)
 
 
 def expire_if_overdue(deps: Deps, payment: Payment, now: float | None = None) -> Payment:
     """Expire ``payment`` if its deadline has passed. Racing a decision, exactly one of the
     two wins the atomic transition; the loser finds the payment moved on."""
-    if not is_overdue(payment, deps.store.now() if now is None else now):
+    if not payment.is_overdue(deps.store.now() if now is None else now):
         return payment
     try:
-        target = next_status(payment.status, Action.EXPIRE, SWEEPER.stage)
-        step = Step(target, "deadline_passed", f"not acted on in {payment.status.value} in time")
-        return deps.store.transition(payment, [step], SWEEPER, None)
+        change = payment.expire(SWEEPER.stage)
+        return deps.store.transition(payment, change.steps, SWEEPER, None)
     except (IllegalTransition, ConcurrentUpdate):
         fresh = deps.store.get(payment.payment_id)
         assert fresh is not None
@@ -47,7 +42,7 @@ def sweep(deps: Deps, now: float | None = None, limit: int = 200) -> int:
 
 def refuse_if_overdue(deps: Deps, payment: Payment) -> None:
     """A person's command on an overdue payment: expire it, and refuse the command."""
-    if is_overdue(payment, deps.store.now()):
+    if payment.is_overdue(deps.store.now()):
         expire_if_overdue(deps, payment)
         raise Refusal(ReasonCode.DEADLINE_PASSED, "the payment's deadline has passed")
 
@@ -55,15 +50,14 @@ def refuse_if_overdue(deps: Deps, payment: Payment) -> None:
 def transition_before_deadline(
     deps: Deps,
     payment: Payment,
-    steps: list[Step],
+    change: Change,
     actor: Actor,
     command_id: str | None,
-    set_fields: dict[str, str] | None = None,
 ) -> Payment:
     """The atomic transition, refused if the deadline passed between check and write."""
     try:
         return deps.store.transition(
-            payment, steps, actor, command_id, set_fields, enforce_deadline=True
+            payment, change.steps, actor, command_id, change.record, enforce_deadline=True
         )
     except DeadlinePassed:
         fresh = deps.store.get(payment.payment_id)

@@ -1,19 +1,23 @@
-"""Payment state in Redis, changed only through the atomic Lua transition."""
+"""Payment state in Redis, changed only through the atomic Lua transition. The one mapping
+between a payment's hash and :class:`~shared.domain.payment.Payment` is at the end of this
+module; its field names are also those of ``transition.lua``."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 import redis
 
+from shared.domain.content import StoredContent
 from shared.domain.contracts import StatusEvent, Verdict
 from shared.domain.errors import ConcurrentUpdate, ReasonCode, Refusal
+from shared.domain.payment import Actor, Application, Payment, Record, Step
 from shared.domain.states import RELEASES_ORDER, PaymentStatus
 from shared.redis.keys import Keys
 from shared.redis.replies import as_text, stream_entries
@@ -26,56 +30,6 @@ _SCRIPT = resources.files("shared.redis").joinpath("transition.lua").read_text()
 def utc_now_iso(now: float | None = None) -> str:
     moment = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-#: The actor role recorded for a refusal decided while authenticating: the user a genuine
-#: (MAC-verified) token names, who may not be the one who sent it.
-UNVERIFIED = "unverified"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who performs a change: a person (with role) or a stage acting on its own."""
-
-    stage: str
-    role: str | None = None
-    user_id: str | None = None
-
-    @property
-    def verified_person(self) -> bool:
-        """A person who passed authentication (not a stage, not an unverified claim)."""
-        return bool(self.role) and self.role != UNVERIFIED
-
-
-@dataclass(frozen=True)
-class Step:
-    status: PaymentStatus
-    reason_code: str | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class Payment:
-    payment_id: str
-    status: PaymentStatus
-    version: int
-    fields: dict[str, str]
-    history: list[StatusEvent] = field(default_factory=list)
-
-    def get(self, name: str) -> str | None:
-        return self.fields.get(name) or None
-
-    def applied(self, command_id: str) -> bool:
-        """Whether this command already changed the payment (a redelivery)."""
-        return f"cmd:{command_id}" in self.fields
-
-    def summary(self) -> dict[str, str | None]:
-        return {
-            "order_id": self.get("order_id"),
-            "enterprise_id": self.get("enterprise_id"),
-            "amount": self.get("amount"),
-            "currency": self.get("currency"),
-        }
 
 
 @dataclass(frozen=True)
@@ -165,26 +119,27 @@ class PaymentStore:
 
     def create(
         self,
-        payment_id: str,
-        fields: dict[str, str],
-        steps: list[Step],
+        application: Application,
+        steps: Sequence[Step],
         actor: Actor,
         command_id: str,
     ) -> CreateResult:
         """Create the payment with its first steps, unless the request_id is known (same
         content: duplicate; other content: refused) or the order has a live payment."""
+        payment_id = application.payment_id
+        content = application.content
         spec = {
             **self._actor_spec(actor, command_id),
-            "fields": {"payment_id": payment_id, **fields},
+            "fields": _application_fields(application),
             "steps": [_step_spec(s) for s in steps],
-            "order_id": fields["order_id"],
-            "enterprise_id": fields["enterprise_id"],
-            "amount": fields["amount"],
-            "currency": fields["currency"],
+            "order_id": content.order_id,
+            "enterprise_id": content.enterprise_id,
+            "amount": content.amount,
+            "currency": content.currency,
         }
         extra = (
             self._keys.idempotency(payment_id),
-            self._keys.order_lock(fields["enterprise_id"], fields["order_id"]),
+            self._keys.order_lock(content.enterprise_id or "", content.order_id or ""),
         )
         reply = self._run("create", payment_id, spec, extra)
         if reply[0] == "refused":
@@ -207,10 +162,10 @@ class PaymentStore:
     def transition(
         self,
         payment: Payment,
-        steps: list[Step],
+        steps: Sequence[Step],
         actor: Actor,
         command_id: str | None,
-        set_fields: dict[str, str] | None = None,
+        record: Record | None = None,
         enforce_deadline: bool = False,
     ) -> Payment:
         """Move ``payment`` through ``steps`` if it is still at the status and version it was
@@ -222,12 +177,12 @@ class PaymentStore:
             "expected_status": payment.status.value,
             "expected_version": payment.version,
             "steps": [_step_spec(s) for s in steps],
-            "set": set_fields or {"updated_by": actor.stage},
+            "set": _record_fields(record) or {"updated_by": actor.stage},
             "enforce_deadline": enforce_deadline,
             **payment.summary(),
         }
         order_lock = self._keys.order_lock(
-            payment.fields["enterprise_id"], payment.fields["order_id"]
+            payment.content.enterprise_id or "", payment.content.order_id or ""
         )
         reply = self._run("transition", payment.payment_id, spec, ("-", order_lock))
         if reply[0] == "not_found":
@@ -302,12 +257,8 @@ class PaymentStore:
         if not raw:
             return None
         fields = {as_text(k): as_text(v) for k, v in raw.items()}
-        return Payment(
-            payment_id=payment_id,
-            status=PaymentStatus(fields["status"]),
-            version=int(fields["version"]),
-            fields=fields,
-            history=[StatusEvent.model_validate_json(h) for h in history],
+        return _payment_of(
+            payment_id, fields, [StatusEvent.model_validate_json(h) for h in history]
         )
 
     def overdue(self, now: float, limit: int = 200) -> list[str]:
@@ -350,3 +301,99 @@ def _decode(reply: Any) -> list[tuple[str, StatusEvent]]:
 
 def _step_spec(step: Step) -> dict[str, Any]:
     return {"status": step.status.value, "reason_code": step.reason_code, "reason": step.reason}
+
+
+# -- the one mapping between the payment's hash and Payment -------------------------------
+
+#: A recorded command: ``cmd:<command id>`` -> the status it left the payment at.
+_COMMAND = "cmd:"
+
+
+def _payment_of(payment_id: str, f: dict[str, str], history: list[StatusEvent]) -> Payment:
+    """The payment its hash ``f`` describes. A person or signature field that is empty
+    reads as absent; a content field is kept as its exact stored text (or ``None``)."""
+
+    def given(name: str) -> str | None:
+        return f.get(name) or None
+
+    deadline = f.get("deadline_at")
+    return Payment(
+        payment_id=payment_id,
+        status=PaymentStatus(f["status"]),
+        version=int(f["version"]),
+        content=StoredContent(
+            order_id=f.get("order_id"),
+            enterprise_id=f.get("enterprise_id"),
+            payer_account=f.get("payer_account"),
+            payer_name=f.get("payer_name"),
+            payee_bank_code=f.get("payee_bank_code"),
+            payee_account=f.get("payee_account"),
+            payee_name=f.get("payee_name"),
+            amount=f.get("amount"),
+            currency=f.get("currency"),
+            bank=f.get("bank"),
+            purpose=f.get("purpose", ""),
+            content_hash=f.get("content_hash", ""),
+        ),
+        request_id=given("request_id"),
+        applicant_id=given("applicant_id"),
+        reviewer_id=given("reviewer_id"),
+        authorizer_id=given("authorizer_id"),
+        end_to_end_id=given("end_to_end_id"),
+        apply_signature=given("apply_signature"),
+        review_signature=given("review_signature"),
+        authorize_signature=given("authorize_signature"),
+        deadline_ms=float(deadline) if deadline is not None else None,
+        updated_at=given("updated_at"),
+        updated_by=given("updated_by"),
+        commands={
+            name.removeprefix(_COMMAND): value
+            for name, value in f.items()
+            if name.startswith(_COMMAND)
+        },
+        history=history,
+    )
+
+
+def _present(fields: dict[str, str | None]) -> dict[str, str]:
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _application_fields(application: Application) -> dict[str, str]:
+    """What ``create`` writes (the Lua adds status, version and the rest)."""
+    content = application.content
+    return _present(
+        {
+            "payment_id": application.payment_id,
+            "request_id": application.request_id,
+            "order_id": content.order_id,
+            "enterprise_id": content.enterprise_id,
+            "payer_account": content.payer_account,
+            "payer_name": content.payer_name,
+            "payee_bank_code": content.payee_bank_code,
+            "payee_account": content.payee_account,
+            "payee_name": content.payee_name,
+            "amount": content.amount,
+            "currency": content.currency,
+            "bank": content.bank,
+            "purpose": content.purpose,
+            "content_hash": content.content_hash,
+            "applicant_id": application.applicant_id,
+            "end_to_end_id": application.end_to_end_id,
+            "apply_signature": application.apply_signature,
+        }
+    )
+
+
+def _record_fields(record: Record | None) -> dict[str, str]:
+    """What a transition writes of who decided and the deciding stage's signature."""
+    if record is None:
+        return {}
+    return _present(
+        {
+            "reviewer_id": record.reviewer_id,
+            "review_signature": record.review_signature,
+            "authorizer_id": record.authorizer_id,
+            "authorize_signature": record.authorize_signature,
+        }
+    )

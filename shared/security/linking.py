@@ -25,7 +25,7 @@ import hashlib
 from enum import StrEnum
 
 from shared.domain.content import check_content
-from shared.redis.store import Payment
+from shared.domain.payment import Payment
 from shared.security.ocra import SUITE, code_for_challenge
 from shared.security.otp import code_for
 
@@ -53,7 +53,7 @@ def challenge_for(payment_id: str, content_hash: str) -> str:
 
 
 def challenge_of(payment: Payment) -> str:
-    return challenge_for(payment.payment_id, payment.fields["content_hash"])
+    return challenge_for(payment.payment_id, payment.content.content_hash)
 
 
 def authorizer_code(

@@ -1,15 +1,7 @@
 """Stage signatures: each stage signs what it hands on (Ed25519, one key pair per stage), and
 the next stage verifies the signature and that the payment's stored state agrees with it.
-
-What is signed:
-
-- a :class:`~shared.domain.contracts.Handoff` (apply -> ``otp-verified``, authorize
-  -> ``interbank``), by the stage named in ``from_stage``: every field but the signature,
-  including the payment's status and version at hand-off;
-- the reviewer's approval, by the review stage, stored in the payment record
-  (``review_signature``) and verified by the authorize stage before any decision;
-- the authorization, by the authorize stage, stored in the payment record
-  (``authorize_signature``) and verified by the interbank stage before it submits.
+This module holds the keys and the mechanism; what each stage signs and checks is in
+:mod:`shared.security.stage_signatures`.
 
 Every signature is over a canonical encoding (:func:`canonical`) of a flat document that
 names its purpose and the signing stage, so a signature made for one purpose or by one stage
@@ -40,10 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from shared.config import Settings
-from shared.domain.contracts import Handoff
 from shared.domain.errors import B2bpayError, ReasonCode, Refusal
 from shared.redis.keys import Keys
-from shared.redis.store import Payment
 from shared.security.keyneeds import SETTING_OF, KeyNeed, MissingKeys
 
 #: The stages that hold a key pair.
@@ -56,11 +46,6 @@ SIGNING_STAGES = ("apply", "review", "authorize")
 DOMAIN = b"b2bpay.stage-signature.v1\n"
 SIGNATURE_BYTES = 64
 KEY_BYTES = 32
-
-HANDOFF = "handoff"
-APPLICATION = "application"
-REVIEW_APPROVAL = "review_approval"
-AUTHORIZATION = "authorization"
 
 Document = Mapping[str, str | int]
 
@@ -154,137 +139,6 @@ def _document(stage: str, purpose: str, fields: Document) -> dict[str, str | int
 
 def _raw_public(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-# -- what each stage signs and checks ------------------------------------------------------
-
-
-def signed_handoff(
-    signer: StageSigner, payment: Payment, from_stage: str, command_id: str
-) -> Handoff:
-    """The hand-off of ``payment`` as it is now (status, version), signed by ``from_stage``."""
-    unsigned = Handoff.model_validate(
-        {
-            "payment_id": payment.payment_id,
-            "content_hash": payment.fields["content_hash"],
-            "from_stage": from_stage,
-            "command_id": command_id,
-            "status": payment.status.value,
-            "version": payment.version,
-        }
-    )
-    signature = signer.sign(from_stage, HANDOFF, unsigned.signed_content())
-    return unsigned.model_copy(update={"signature": signature})
-
-
-def check_handoff(signer: StageSigner, handoff: Handoff, from_stage: str, payment: Payment) -> None:
-    """Refuse a hand-off unless ``from_stage`` signed it and the stored payment agrees: the
-    same content hash, and at the signed version it had the signed status (so a payment
-    whose record was rewritten, or reset to replay an old hand-off, is refused)."""
-    if handoff.from_stage != from_stage:
-        raise Refusal(
-            ReasonCode.INVALID_SIGNATURE,
-            f"this queue takes hand-offs signed by {from_stage}, not {handoff.from_stage}",
-        )
-    signer.verify(from_stage, HANDOFF, handoff.signed_content(), handoff.signature)
-    if handoff.content_hash != payment.fields.get("content_hash"):
-        raise Refusal(ReasonCode.CONTENT_MISMATCH, "the signed content hash is not the stored one")
-    if _status_at(payment, handoff.version) != handoff.status:
-        raise Refusal(
-            ReasonCode.INVALID_SIGNATURE,
-            f"the hand-off was signed for {handoff.status} at version {handoff.version}; "
-            "the stored payment does not agree",
-        )
-
-
-def _status_at(payment: Payment, version: int) -> str | None:
-    """The status the payment had at ``version``: every transition adds one history entry
-    and one version, so entry ``version - 1`` is the one that made it."""
-    if not 1 <= version <= min(payment.version, len(payment.history)):
-        return None
-    return payment.history[version - 1].status
-
-
-def _application_document(payment_id: str, fields: Mapping[str, str]) -> dict[str, str | int]:
-    return {
-        "payment_id": payment_id,
-        "content_hash": fields.get("content_hash", ""),
-        "status": "otp_verified",
-        "applicant_id": fields.get("applicant_id", ""),
-        "end_to_end_id": fields.get("end_to_end_id", ""),
-    }
-
-
-def application_fields(
-    signer: StageSigner, payment_id: str, fields: Mapping[str, str]
-) -> dict[str, str]:
-    """What the apply stage stores with a new payment: its signature over the content the
-    applicant confirmed (seed step 2), so a later rewrite of content and hash together in
-    Redis is caught before anyone reviews it."""
-    document = _application_document(payment_id, fields)
-    return {"apply_signature": signer.sign("apply", APPLICATION, document)}
-
-
-def check_application(signer: StageSigner, payment: Payment) -> None:
-    """Refuse unless the apply stage signed this payment's content and applicant."""
-    document = _application_document(payment.payment_id, payment.fields)
-    signer.verify("apply", APPLICATION, document, payment.get("apply_signature"))
-
-
-def _review_document(payment: Payment, reviewer_id: str) -> dict[str, str | int]:
-    return {
-        "payment_id": payment.payment_id,
-        "content_hash": payment.fields.get("content_hash", ""),
-        "status": "pending_auth",
-        "reviewer_id": reviewer_id,
-    }
-
-
-def review_approval_fields(
-    signer: StageSigner, payment: Payment, reviewer_id: str
-) -> dict[str, str]:
-    """The fields the review stage stores with its approval (the move to pending_auth)."""
-    document = _review_document(payment, reviewer_id)
-    return {
-        "reviewer_id": reviewer_id,
-        "review_signature": signer.sign("review", REVIEW_APPROVAL, document),
-    }
-
-
-def check_review_approval(signer: StageSigner, payment: Payment) -> None:
-    """Refuse unless the review stage signed this payment's approval, for its content and
-    its reviewer."""
-    document = _review_document(payment, payment.fields.get("reviewer_id", ""))
-    signer.verify("review", REVIEW_APPROVAL, document, payment.get("review_signature"))
-
-
-def _authorization_document(payment: Payment, authorizer_id: str) -> dict[str, str | int]:
-    return {
-        "payment_id": payment.payment_id,
-        "content_hash": payment.fields.get("content_hash", ""),
-        "status": "authorized",
-        "authorizer_id": authorizer_id,
-        "reviewer_id": payment.fields.get("reviewer_id", ""),
-        # Bound too: clearing knows a payment by it, so a rewritten id would submit again.
-        "end_to_end_id": payment.fields.get("end_to_end_id", ""),
-    }
-
-
-def authorization_fields(
-    signer: StageSigner, payment: Payment, authorizer_id: str
-) -> dict[str, str]:
-    """The fields the authorize stage stores with its approval (the move to authorized)."""
-    document = _authorization_document(payment, authorizer_id)
-    return {
-        "authorizer_id": authorizer_id,
-        "authorize_signature": signer.sign("authorize", AUTHORIZATION, document),
-    }
-
-
-def check_authorization(signer: StageSigner, payment: Payment) -> None:
-    """Refuse unless the authorize stage signed this payment's authorization."""
-    document = _authorization_document(payment, payment.fields.get("authorizer_id", ""))
-    signer.verify("authorize", AUTHORIZATION, document, payment.get("authorize_signature"))
 
 
 # -- keys ----------------------------------------------------------------------------------

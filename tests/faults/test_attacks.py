@@ -8,7 +8,6 @@ import signal
 import pytest
 from pydantic import SecretStr
 
-from shared.domain.content import fields_for
 from shared.domain.contracts import PaymentRequest
 from shared.messaging import broker as q
 from tests.faults.conftest import Cluster
@@ -37,10 +36,10 @@ def _rewrite_amount(cluster: Cluster, payment_id: str, amount: str, *, rehash: b
     key = cluster.deps.keys.payment(payment_id)
     cluster.deps.redis.hset(key, "amount", amount)
     if rehash:
-        n = int(payment.fields["request_id"].rsplit("-", 1)[1])
+        n = int((payment.request_id or "").rsplit("-", 1)[1])
         forged = cluster.request(n, "applicant-1").model_dump(mode="json", by_alias=True)
         forged.update(amount=amount, session="x", otp="000000")
-        content_hash = fields_for(PaymentRequest.model_validate(forged))["content_hash"]
+        content_hash = PaymentRequest.model_validate(forged).content().content_hash()
         cluster.deps.redis.hset(key, "content_hash", content_hash)
 
 

@@ -19,16 +19,17 @@ from services.review.handlers import handle_review_decision
 from shared.bootstrap import bootstrap, deadlines_of
 from shared.config import Settings
 from shared.deps import Deps
-from shared.domain.content import fields_for
+from shared.domain.content import StoredContent
 from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
 from shared.domain.errors import TransientError
+from shared.domain.payment import Actor, Application, Step
 from shared.domain.states import PaymentStatus
 from shared.redis.directory import Directory
 from shared.redis.expiry import expire_if_overdue, sweep
 from shared.redis.faults import FaultPoints
 from shared.redis.keys import Keys
-from shared.redis.store import Actor, PaymentStore, Step
-from shared.security.signing import application_fields
+from shared.redis.store import PaymentStore
+from shared.security.stage_signatures import application_signature
 from tests.faults.conftest import cleanup, linked_code
 
 pytestmark = pytest.mark.faults
@@ -81,10 +82,18 @@ def _pending_auth(deps: Deps, n: int) -> str:
         }
     )
     pid = payment_id_for(request.payer.enterprise_id, request.request_id)
-    fields = {**fields_for(request), "applicant_id": "applicant", "end_to_end_id": f"E2E-RACE-{n}"}
-    fields.update(application_fields(deps.signer, pid, fields))
+    application = Application(
+        pid,
+        request.request_id,
+        StoredContent.of(request.content()),
+        applicant_id="applicant",
+        end_to_end_id=f"E2E-RACE-{n}",
+    )
+    application = dataclasses.replace(
+        application, apply_signature=application_signature(deps.signer, application)
+    )
     steps = [Step(PaymentStatus.REQUESTED), Step(PaymentStatus.OTP_VERIFIED)]
-    deps.store.create(pid, fields, steps, Actor("apply", "applicant", "applicant"), f"c-{n}")
+    deps.store.create(application, steps, Actor("apply", "applicant", "applicant"), f"c-{n}")
     payment = deps.store.get(pid)
     assert payment is not None
     deps.store.transition(payment, [Step(PaymentStatus.PENDING_REVIEW)], Actor("review"), None)
@@ -107,7 +116,7 @@ def _until_settled(call: Any) -> Any:
 def _race(race: Deps, payment: Any, decision: dict[str, Any]) -> dict[str, Any]:
     """The authorizer, acting just before the deadline, is held right before its write (its
     code checked); the sweeper, just after the deadline, is let go at the same moment."""
-    deadline = float(payment.fields["deadline_at"]) / 1000
+    deadline = payment.deadline_ms / 1000
     faults = FaultPoints(race.redis, race.keys, enabled=True)
     holding = dataclasses.replace(race, faults=faults)
     faults.hold(POINT)
@@ -167,7 +176,8 @@ def test_a_decision_after_the_deadline_is_refused_even_before_the_sweeper_runs(r
     pid = _pending_auth(race, 0)
     payment = race.store.get(pid)
     assert payment is not None
-    late = float(payment.fields["deadline_at"]) / 1000 + 1
+    assert payment.deadline_ms is not None
+    late = payment.deadline_ms / 1000 + 1
     # The same system, an hour later by its clock; no sweeper has run.
     store = PaymentStore(race.redis, race.keys, deadlines_of(race.settings), clock=lambda: late)
     later = dataclasses.replace(race, store=store)

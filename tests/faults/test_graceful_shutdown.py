@@ -36,7 +36,7 @@ def test_sigterm_in_the_middle_of_a_clearing_submission_finishes_it_and_exits_cl
     assert cluster.history(pid) == FULL_HISTORY
     payment = cluster.deps.store.get(pid)
     assert payment is not None
-    assert cluster.deps.clearing.submissions() == [payment.fields["end_to_end_id"]]  # type: ignore[attr-defined]
+    assert cluster.deps.clearing.submissions() == [payment.end_to_end_id]  # type: ignore[attr-defined]
     namespace = cluster.settings.queue_namespace()
     assert cluster.deps.redis.llen(f"{namespace}:interbank") == 0
     assert cluster.deps.redis.hlen(f"{namespace}:interbank.msgs") == 0, "message not acknowledged"

@@ -75,7 +75,7 @@ def test_each_stage_killed_mid_message_is_finished_by_a_fresh_worker_within_30_s
         cluster.wait_status(pid, "settled")
         assert cluster.history(pid) == FULL_HISTORY, pid
 
-    e2e_ids = [cluster.deps.store.get(pid).fields["end_to_end_id"] for pid in (p1, p2, p3, p4)]  # type: ignore[union-attr]
+    e2e_ids = [cluster.deps.store.get(pid).end_to_end_id for pid in (p1, p2, p3, p4)]  # type: ignore[union-attr]
     submissions = cluster.deps.clearing.submissions()  # type: ignore[attr-defined]
     assert sorted(submissions) == sorted(e2e_ids), "clearing must see each payment exactly once"
     for pid in (p1, p2, p3, p4):

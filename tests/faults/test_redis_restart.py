@@ -174,7 +174,7 @@ def _drive_through_restart(cluster: Cluster, server: OwnRedis) -> None:
     }
     for pid in index:
         assert cluster.history(pid) == FULL_HISTORY, pid
-    e2e = sorted(cluster.deps.store.get(pid).fields["end_to_end_id"] for pid in index)  # type: ignore[union-attr]
+    e2e = sorted(cluster.deps.store.get(pid).end_to_end_id for pid in index)  # type: ignore[union-attr]
     assert sorted(cluster.deps.clearing.submissions()) == e2e  # type: ignore[attr-defined]
     by_payment: dict[str, list[int]] = {}
     for _sid, event in cluster.deps.store.read_events(count=100_000):

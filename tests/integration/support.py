@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from shared.deps import Deps
+from shared.domain.content import StoredContent
 from shared.domain.contracts import (
     AuthDecision,
     Payee,
@@ -20,10 +21,11 @@ from shared.domain.contracts import (
     PaymentRequest,
     ReviewDecision,
     StatusEvent,
+    payment_id_for,
 )
+from shared.domain.payment import Actor, Application, Payment, Step
 from shared.domain.states import PaymentStatus
 from shared.redis.directory import User
-from shared.redis.store import Actor, Payment, Step
 from shared.security.linking import authorizer_code
 from shared.security.otp import STEP_SECONDS, code_for
 
@@ -156,26 +158,26 @@ def seed_world(deps: Deps) -> World:
     return World(deps, enterprise_id, users["applicant"], users["reviewer"], users["authorizer"])
 
 
-def payment_fields(
+def application(
     request_id: str, order_id: str, enterprise_id: str = "ent-1", content_hash: str = "a" * 64
-) -> dict[str, str]:
-    """The stored fields of a payment, for tests that call the store directly."""
-    return {
-        "request_id": request_id,
-        "order_id": order_id,
-        "enterprise_id": enterprise_id,
-        "payer_account": PAYER_ACCOUNT,
-        "payer_name": "Acme Trading",
-        "payee_bank_code": PAYEE_BANK,
-        "payee_account": "ACC-9999",
-        "payee_name": "Globex Supplies",
-        "amount": "1250.00",
-        "currency": "EUR",
-        "bank": BANK,
-        "purpose": "",
-        "content_hash": content_hash,
-        "applicant_id": "alice",
-    }
+) -> Application:
+    """A new payment as the apply stage records it, for tests that call the store directly."""
+    content = StoredContent(
+        order_id=order_id,
+        enterprise_id=enterprise_id,
+        payer_account=PAYER_ACCOUNT,
+        payer_name="Acme Trading",
+        payee_bank_code=PAYEE_BANK,
+        payee_account="ACC-9999",
+        payee_name="Globex Supplies",
+        amount="1250.00",
+        currency="EUR",
+        bank=BANK,
+        purpose="",
+        content_hash=content_hash,
+    )
+    payment_id = payment_id_for(enterprise_id, request_id)
+    return Application(payment_id, request_id, content, applicant_id="alice")
 
 
 APPLY_ACTOR = Actor("apply", "applicant", "alice")

@@ -10,13 +10,13 @@ import pytest
 
 from services.interbank.handlers import handle_submission
 from shared.deps import Deps
-from shared.domain.content import fields_for
+from shared.domain.content import StoredContent
 from shared.domain.contracts import PaymentRequest, payment_id_for
 from shared.domain.errors import TransientError
+from shared.domain.payment import Actor, Application, Step
 from shared.domain.states import PaymentStatus
 from shared.messaging.guard import Outcome
-from shared.redis.store import Actor, Step
-from shared.security.signing import authorization_fields, signed_handoff
+from shared.security.stage_signatures import authorization, signed_handoff
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +37,15 @@ def _authorized(deps: Deps, n: int) -> dict[str, Any]:
         }
     )
     pid = payment_id_for(request.payer.enterprise_id, request.request_id)
-    fields = {**fields_for(request), "applicant_id": "a", "end_to_end_id": f"E2E-CLR-{n}"}
-    deps.store.create(
+    application = Application(
         pid,
-        fields,
+        request.request_id,
+        StoredContent.of(request.content()),
+        applicant_id="a",
+        end_to_end_id=f"E2E-CLR-{n}",
+    )
+    deps.store.create(
+        application,
         [Step(PaymentStatus.REQUESTED), Step(PaymentStatus.OTP_VERIFIED)],
         Actor("apply"),
         f"create-{n}",
@@ -52,7 +57,7 @@ def _authorized(deps: Deps, n: int) -> dict[str, Any]:
     payment = deps.store.get(pid)
     assert payment is not None
     # Signed as the authorize stage would: interbank takes nothing else.
-    signed = authorization_fields(deps.signer, payment, "authorizer")
+    signed = authorization(deps.signer, payment, "authorizer")
     authorized = deps.store.transition(
         payment, [Step(PaymentStatus.AUTHORIZED)], Actor("test"), None, signed
     )

@@ -13,17 +13,18 @@ from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.contracts import CancelPayment, payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.payment import Actor, Step
 from shared.domain.states import PaymentStatus
 from shared.messaging.guard import Outcome
 from shared.redis.keys import Keys
-from shared.redis.store import Actor, CreateResult, PaymentStore, Step
+from shared.redis.store import CreateResult, PaymentStore
 from shared.security.otp import code_for
 from tests.integration.support import (
     APPLY_ACTOR,
     World,
+    application,
     events_of,
     must_get,
-    payment_fields,
     requested_steps,
     run_in_threads,
     transitions_of,
@@ -39,8 +40,7 @@ def _create(
     store: PaymentStore, request_id: str, order_id: str, content_hash: str = "a" * 64
 ) -> CreateResult:
     return store.create(
-        payment_id_for("ent-1", request_id),
-        payment_fields(request_id, order_id, content_hash=content_hash),
+        application(request_id, order_id, content_hash=content_hash),
         requested_steps(),
         APPLY_ACTOR,
         f"cmd-{request_id}",
@@ -246,10 +246,11 @@ def test_a_settled_payment_keeps_its_order_locked(deps: Deps) -> None:
 
 def test_the_order_lock_is_per_enterprise(deps: Deps) -> None:
     _create(deps.store, "req-1", "ord-1")
-    fields = {**payment_fields("req-2", "ord-1"), "enterprise_id": "ent-2"}
-
     other = deps.store.create(
-        payment_id_for("ent-2", "req-2"), fields, requested_steps(), APPLY_ACTOR, "cmd-req-2"
+        application("req-2", "ord-1", enterprise_id="ent-2"),
+        requested_steps(),
+        APPLY_ACTOR,
+        "cmd-req-2",
     )
 
     assert other.outcome == "created"

@@ -17,7 +17,7 @@ from services.interbank.handlers import handle_submission
 from services.query.projector import GROUP, Projector
 from services.query.readmodel import ReadModel, make_engine
 from services.review.handlers import handle_intake, handle_review_decision
-from shared.security.signing import signed_handoff
+from shared.security.stage_signatures import signed_handoff
 from tests.integration.support import World, events_of, must_get, wrong_code
 
 pytestmark = pytest.mark.integration
@@ -73,7 +73,7 @@ def _assert_projects_a_settled_payment(world: World, model: ReadModel) -> None:
     assert row["status"] == "settled"
     assert row["seq"] == len(stream_events)
     assert (row["order_id"], row["enterprise_id"], row["amount"], row["currency"]) == (
-        stored.fields["order_id"],
+        stored.content.order_id,
         world.enterprise_id,
         "1250.00",
         "EUR",

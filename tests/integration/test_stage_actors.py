@@ -19,13 +19,13 @@ from services.interbank.handlers import handle_submission
 from shared.deps import Deps
 from shared.domain.contracts import Verdict, payment_id_for
 from shared.domain.errors import TransientError
+from shared.domain.payment import Payment
 from shared.domain.states import PaymentStatus
 from shared.messaging import broker as q
 from shared.messaging.guard import Outcome
 from shared.redis.clearing import ClearingResult, SimulatedClearing
 from shared.redis.keys import Keys
-from shared.redis.store import Payment
-from shared.security.signing import signed_handoff
+from shared.security.stage_signatures import signed_handoff
 from tests.integration.support import (
     World,
     events_of,
@@ -102,8 +102,8 @@ def test_the_apply_actor_verifies_a_valid_request_and_review_takes_it_in(
     assert [h.status for h in payment.history] == ["requested", "otp_verified", "pending_review"]
     assert payment.history[1].actor_id == world.applicant.username
     assert payment.history[2].stage == "review"
-    assert payment.fields["applicant_id"] == world.applicant.username
-    assert payment.fields["content_hash"] == request.content().content_hash()
+    assert payment.applicant_id == world.applicant.username
+    assert payment.content.content_hash == request.content().content_hash()
 
 
 def test_the_apply_actor_refuses_a_request_with_a_wrong_code_and_creates_nothing(
@@ -155,7 +155,7 @@ def test_the_review_actor_applies_the_reviewers_decision(
     assert (last.previous_status, last.status) == ("pending_review", status)
     assert (last.actor_role, last.actor_id) == ("reviewer", world.reviewer.username)
     assert last.reason_code == reason_code
-    assert after.fields["reviewer_id"] == world.reviewer.username
+    assert after.reviewer_id == world.reviewer.username
 
 
 def test_the_authorize_actor_authorizes_and_interbank_settles_the_payment_once(
@@ -180,9 +180,9 @@ def test_the_authorize_actor_authorizes_and_interbank_settles_the_payment_once(
         "settled",
     ]
     assert payment.history[4].actor_id == world.authorizer.username
-    assert payment.fields["authorizer_id"] == world.authorizer.username
+    assert payment.authorizer_id == world.authorizer.username
     _drained(world.deps, q.INTERBANK)
-    assert _submissions(world.deps) == [payment.fields["end_to_end_id"]]
+    assert _submissions(world.deps) == [payment.end_to_end_id]
 
 
 def test_an_authorization_with_a_wrong_code_is_refused_and_leaves_the_payment_as_it_was(
@@ -231,7 +231,7 @@ def test_an_authorization_redelivered_after_settlement_changes_nothing(
 
     _drained(world.deps, q.PENDING_AUTH, q.INTERBANK)
     assert must_get(world.deps, payment_id) == settled
-    assert _submissions(world.deps) == [settled.fields["end_to_end_id"]]
+    assert _submissions(world.deps) == [settled.end_to_end_id]
 
 
 def test_an_authorization_redelivered_before_interbank_ran_adds_no_history_and_no_second_submission(
@@ -265,7 +265,7 @@ def test_an_authorization_redelivered_before_interbank_ran_adds_no_history_and_n
         "submitted",
         "settled",
     ]
-    assert _submissions(world.deps) == [settled.fields["end_to_end_id"]]
+    assert _submissions(world.deps) == [settled.end_to_end_id]
 
 
 class _LockstepClearing(SimulatedClearing):
@@ -311,7 +311,7 @@ def test_two_deliveries_of_one_interbank_hand_off_handled_at_once_submit_to_clea
         assert isinstance(result, Outcome), repr(result)
     final = must_get(world.deps, payment_id)
     assert final.status == PaymentStatus.SETTLED
-    assert _submissions(world.deps) == [final.fields["end_to_end_id"]]
+    assert _submissions(world.deps) == [final.end_to_end_id]
 
 
 def test_waiting_for_a_verdict_that_never_comes_returns_none_after_the_timeout(deps: Deps) -> None:

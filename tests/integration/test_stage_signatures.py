@@ -16,13 +16,12 @@ from services.apply.handlers import handle_payment_request
 from shared.deps import Deps
 from shared.domain.content import content_of
 from shared.domain.contracts import Handoff, StatusEvent
+from shared.domain.payment import Payment
 from shared.domain.states import PaymentStatus
 from shared.messaging import broker as q
-from shared.redis.store import Payment
-from shared.security.signing import (
+from shared.security.signing import STAGES, StageSigner
+from shared.security.stage_signatures import (
     HANDOFF,
-    STAGES,
-    StageSigner,
     check_authorization,
     check_review_approval,
     signed_handoff,
@@ -47,7 +46,7 @@ def _handoff(payment: Payment, from_stage: str, status: str, version: int) -> Ha
     return Handoff.model_validate(
         {
             "payment_id": payment.payment_id,
-            "content_hash": payment.fields["content_hash"],
+            "content_hash": payment.content.content_hash,
             "from_stage": from_stage,
             "command_id": "cmd-injected",
             "status": status,
@@ -81,10 +80,10 @@ def _unchanged(deps: Deps, before: Payment, *queues: str) -> None:
     for queue in queues:
         deps.broker.join(queue, timeout=DRAIN_TIMEOUT_MS)
     after = must_get(deps, before.payment_id)
-    assert (after.status, after.version, after.fields) == (
+    assert (after.status, after.version, after) == (
         before.status,
         before.version,
-        before.fields,
+        before,
     )
     assert after.history == before.history
 
@@ -247,9 +246,9 @@ def _without_review_signature(deps: Deps, payment: Payment) -> None:
 def _with_forged_review_signature(deps: Deps, payment: Payment) -> None:
     document = {
         "payment_id": payment.payment_id,
-        "content_hash": payment.fields["content_hash"],
+        "content_hash": payment.content.content_hash,
         "status": "pending_auth",
-        "reviewer_id": payment.fields["reviewer_id"],
+        "reviewer_id": payment.reviewer_id,
     }
     forged = _attacker_signer().sign("review", "review_approval", document)
     deps.redis.hset(deps.keys.payment(payment.payment_id), "review_signature", forged)
@@ -323,7 +322,7 @@ def test_a_genuine_flow_is_signed_at_every_hand_off_and_settles(
     )
     check_review_approval(deps.signer, settled)
     check_authorization(deps.signer, settled)
-    assert settled.fields["reviewer_id"] == world.reviewer.username
-    assert settled.fields["authorizer_id"] == world.authorizer.username
+    assert settled.reviewer_id == world.reviewer.username
+    assert settled.authorizer_id == world.authorizer.username
     assert _refusals(deps, payment_id) == []
-    assert deps.clearing.submissions() == [settled.fields["end_to_end_id"]]  # type: ignore[attr-defined]
+    assert deps.clearing.submissions() == [settled.end_to_end_id]  # type: ignore[attr-defined]

@@ -10,14 +10,15 @@ import redis
 from shared.deps import Deps
 from shared.domain.contracts import payment_id_for
 from shared.domain.errors import ConcurrentUpdate, ReasonCode, Refusal
+from shared.domain.payment import Actor, Payment, Step
 from shared.domain.states import PaymentStatus
 from shared.redis.keys import Keys
-from shared.redis.store import Actor, Payment, PaymentStore, Step
+from shared.redis.store import PaymentStore
 from tests.integration.support import (
     APPLY_ACTOR,
+    application,
     events_of,
     must_get,
-    payment_fields,
     requested_steps,
     run_in_threads,
     transitions_of,
@@ -32,8 +33,7 @@ REVIEW = Actor("review")
 def _new_payment(deps: Deps, request_id: str = "req-race", order_id: str = "ord-race") -> Payment:
     payment_id = payment_id_for("ent-1", request_id)
     result = deps.store.create(
-        payment_id,
-        payment_fields(request_id, order_id),
+        application(request_id, order_id),
         requested_steps(),
         APPLY_ACTOR,
         f"cmd-{request_id}",
@@ -90,7 +90,12 @@ def test_a_transition_from_a_stale_read_is_refused_and_changes_nothing(deps: Dep
 def test_a_transition_of_an_unknown_payment_is_refused_as_not_found(deps: Deps) -> None:
     # As read by a stage just before someone deleted it (a stale read of a real payment).
     ghost = Payment(
-        "pay_" + "0" * 24, PaymentStatus.OTP_VERIFIED, 2, payment_fields("req-gone", "ord-gone")
+        "pay_" + "0" * 24,
+        PaymentStatus.OTP_VERIFIED,
+        2,
+        application("req-gone", "ord-gone").content,
+        request_id="req-gone",
+        applicant_id="alice",
     )
 
     with pytest.raises(Refusal) as refused:

@@ -19,11 +19,11 @@ from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.content import content_of
 from shared.domain.contracts import payment_id_for
+from shared.domain.payment import Payment
 from shared.messaging import broker as q
-from shared.redis.store import Payment
 from shared.security.linking import AuthorizerOtp, authorizer_code, challenge_for, challenge_of
 from shared.security.ocra import code_for_challenge
-from shared.security.signing import review_approval_fields
+from shared.security.stage_signatures import review_approval
 from tests.unit.support import PAYER, Clock, World, queued, wrong_code
 
 
@@ -114,8 +114,15 @@ def test_a_code_made_before_the_amount_or_payee_changed_is_refused(
     world.deps.redis.hset(key, "content_hash", content_of(changed).content_hash())
     changed = world.deps.store.get(payment.payment_id)
     assert changed is not None
-    approval = review_approval_fields(world.deps.signer, changed, world.reviewer.username)
-    world.deps.redis.hset(key, mapping=approval)
+    approval = review_approval(world.deps.signer, changed, world.reviewer.username)
+    assert approval.reviewer_id is not None and approval.review_signature is not None
+    world.deps.redis.hset(
+        key,
+        mapping={
+            "reviewer_id": approval.reviewer_id,
+            "review_signature": approval.review_signature,
+        },
+    )
     assert challenge_of(changed) != challenge_of(payment)
 
     outcome = world.authorize(payment.payment_id, otp=code)

@@ -14,7 +14,7 @@ from services.review.handlers import handle_intake, handle_review_decision
 from shared.domain.contracts import payment_id_for
 from shared.messaging import broker as q
 from shared.security.otp import STEP_SECONDS
-from shared.security.signing import signed_handoff
+from shared.security.stage_signatures import signed_handoff
 from tests.unit.support import (
     INELIGIBLE_PAYER,
     OTHER_ENTERPRISE,
@@ -253,14 +253,14 @@ def test_an_accepted_application_is_otp_verified_and_handed_to_review(world: Wor
     payment = world.deps.store.get(PID)
     assert payment is not None
     assert payment.status.value == "otp_verified"
-    assert payment.get("applicant_id") == "alice"
-    assert payment.get("amount") == "1250.00"
+    assert payment.applicant_id == "alice"
+    assert payment.content.amount == "1250.00"
     assert [e.status for e in payment.history] == ["requested", "otp_verified"]
     assert [e.seq for e in payment.history] == [1, 2]
 
     [handoff] = queued(world.deps, q.OTP_VERIFIED)
     assert handoff["payment_id"] == PID
-    assert handoff["content_hash"] == payment.get("content_hash")
+    assert handoff["content_hash"] == payment.content.content_hash
     assert handoff["from_stage"] == "apply"
     assert message["session"] not in str(handoff) and message["otp"] not in str(handoff)
 
@@ -301,7 +301,7 @@ def test_the_same_request_id_with_another_amount_is_an_idempotency_conflict(worl
     )
     after = world.deps.store.get(PID)
     assert after == before
-    assert after is not None and after.get("amount") == "1250.00"
+    assert after is not None and after.content.amount == "1250.00"
     [refusal] = world.refusals()
     assert (refusal.reason_code, refusal.command_id) == (
         "idempotency_conflict",
@@ -521,14 +521,14 @@ def test_the_happy_path_runs_from_application_to_settlement(world: World) -> Non
     assert [e.seq for e in payment.history] == [1, 2, 3, 4, 5, 6, 7]
     assert {e.kind for e in payment.history} == {"transition"}
     assert (
-        payment.get("applicant_id"),
-        payment.get("reviewer_id"),
-        payment.get("authorizer_id"),
+        payment.applicant_id,
+        payment.reviewer_id,
+        payment.authorizer_id,
     ) == ("alice", "bob", "carol")
     assert [e.actor_id for e in payment.history if e.actor_id] == ["alice", "alice", "bob", "carol"]
     assert world.refusals() == []
     assert [e.status for e in world.events()] == HAPPY_STATUSES
-    assert world.deps.clearing.submissions() == [payment.get("end_to_end_id")]  # type: ignore[attr-defined]
+    assert world.deps.clearing.submissions() == [payment.end_to_end_id]  # type: ignore[attr-defined]
 
 
 def test_a_redelivered_interbank_handoff_never_submits_twice(world: World) -> None:
@@ -560,7 +560,7 @@ def test_the_payer_account_and_enterprise_are_frozen_from_the_request(world: Wor
     world.apply()
     payment = world.deps.store.get(PID)
     assert payment is not None
-    assert (payment.get("enterprise_id"), payment.get("payer_account")) == ("ACME", PAYER_ACCOUNT)
+    assert (payment.content.enterprise_id, payment.content.payer_account) == ("ACME", PAYER_ACCOUNT)
 
 
 def test_a_refusal_and_the_later_acceptance_share_one_gapless_sequence(world: World) -> None:

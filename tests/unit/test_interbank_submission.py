@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from services.interbank.handlers import SettlementPending, handle_submission
+from shared.domain.payment import Payment
 from shared.messaging import broker as q
 from shared.redis.clearing import ClearingResult, SimulatedClearing
 from shared.redis.lease import LeaseLost
-from shared.redis.store import Payment
 from tests.unit.support import World, queued
 
 #: What an attacker who can write Redis (but holds no stage key) puts into the payment.
@@ -32,7 +32,13 @@ def _authorized(world: World) -> tuple[str, dict[str, Any], dict[str, str]]:
     [handoff] = queued(world.deps, q.INTERBANK)
     payment = world.deps.store.get(payment_id)
     assert payment is not None
-    genuine = {name: payment.fields[name] for name in ROGUE}
+    genuine = {
+        "amount": payment.content.amount,
+        "payee_account": payment.content.payee_account,
+        "payee_bank_code": payment.content.payee_bank_code,
+        "end_to_end_id": payment.end_to_end_id,
+    }
+    assert set(genuine) == set(ROGUE)
     return payment_id, handoff, genuine
 
 

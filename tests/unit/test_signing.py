@@ -19,26 +19,28 @@ from services.review.handlers import handle_intake
 from shared.config import Settings
 from shared.domain.contracts import Handoff, payment_id_for
 from shared.domain.errors import Refusal
+from shared.domain.payment import Payment
 from shared.messaging import broker as q
 from shared.redis.keys import Keys
-from shared.redis.store import Payment
 from shared.security.signing import (
     DOMAIN,
-    HANDOFF,
     STAGES,
     SigningKeyError,
     StageSigner,
     canonical,
-    check_authorization,
-    check_handoff,
-    check_review_approval,
     load_configured,
     parse_public_keys,
     public_keys_spec,
-    review_approval_fields,
-    signed_handoff,
     stage_signer,
     write_key_pairs,
+)
+from shared.security.stage_signatures import (
+    HANDOFF,
+    check_authorization,
+    check_handoff,
+    check_review_approval,
+    review_approval,
+    signed_handoff,
 )
 from tests.unit.support import PAYER, World, queued
 
@@ -218,7 +220,9 @@ def test_a_genuine_hand_off_is_refused_when_the_stored_payment_disagrees(world: 
 
 def test_a_hand_off_whose_payment_content_hash_was_rewritten_is_refused(world: World) -> None:
     payment, handoff = verified_payment(world)
-    rewritten = dataclasses.replace(payment, fields={**payment.fields, "content_hash": "b" * 64})
+    rewritten = dataclasses.replace(
+        payment, content=dataclasses.replace(payment.content, content_hash="b" * 64)
+    )
     with pytest.raises(Refusal) as refused:
         check_handoff(world.deps.signer, handoff, "apply", rewritten)
     assert refused.value.reason_code == "content_mismatch"
@@ -246,18 +250,18 @@ def test_a_review_approval_is_bound_to_the_payment_its_content_and_its_reviewer(
 ) -> None:
     payment, _ = verified_payment(world)
     signer = world.deps.signer
-    approved = dataclasses.replace(
-        payment, fields={**payment.fields, **review_approval_fields(signer, payment, "bob")}
-    )
+    approved = payment.recorded(review_approval(signer, payment, "bob"))
     check_review_approval(signer, approved)
-    for name, value in [("reviewer_id", "mallory"), ("content_hash", "c" * 64)]:
-        changed = dataclasses.replace(approved, fields={**approved.fields, name: value})
+    for changed in [
+        dataclasses.replace(approved, reviewer_id="mallory"),
+        dataclasses.replace(
+            approved, content=dataclasses.replace(approved.content, content_hash="c" * 64)
+        ),
+    ]:
         refused_as_invalid_signature(lambda p=changed: check_review_approval(signer, p))
     other = dataclasses.replace(approved, payment_id=payment_id_for(PAYER, "req-other"))
     refused_as_invalid_signature(lambda: check_review_approval(signer, other))
-    missing = dataclasses.replace(
-        approved, fields={k: v for k, v in approved.fields.items() if k != "review_signature"}
-    )
+    missing = dataclasses.replace(approved, review_signature=None)
     refused_as_invalid_signature(lambda: check_review_approval(signer, missing))
 
 
@@ -267,9 +271,7 @@ def test_an_authorization_without_the_authorize_stages_signature_is_refused(
     payment, _ = verified_payment(world)
     # The review stage's key signing what only the authorize stage may sign.
     forged = world.deps.signer.sign("review", "authorization", {"payment_id": payment.payment_id})
-    record = dataclasses.replace(
-        payment, fields={**payment.fields, "authorizer_id": "carol", "authorize_signature": forged}
-    )
+    record = dataclasses.replace(payment, authorizer_id="carol", authorize_signature=forged)
     refused_as_invalid_signature(lambda: check_authorization(world.deps.signer, record))
 
 
