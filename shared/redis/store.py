@@ -309,31 +309,31 @@ def _step_spec(step: Step) -> dict[str, Any]:
 _COMMAND = "cmd:"
 
 
-def _payment_of(payment_id: str, f: dict[str, str], history: list[StatusEvent]) -> Payment:
-    """The payment its hash ``f`` describes. A person or signature field that is empty
+def _payment_of(payment_id: str, fields: dict[str, str], history: list[StatusEvent]) -> Payment:
+    """The payment its hash ``fields`` describes. A person or signature field that is empty
     reads as absent; a content field is kept as its exact stored text (or ``None``)."""
 
     def given(name: str) -> str | None:
-        return f.get(name) or None
+        return fields.get(name) or None
 
-    deadline = f.get("deadline_at")
+    deadline = fields.get("deadline_at")
     return Payment(
         payment_id=payment_id,
-        status=PaymentStatus(f["status"]),
-        version=int(f["version"]),
+        status=PaymentStatus(fields["status"]),
+        version=int(fields["version"]),
         content=StoredContent(
-            order_id=f.get("order_id"),
-            enterprise_id=f.get("enterprise_id"),
-            payer_account=f.get("payer_account"),
-            payer_name=f.get("payer_name"),
-            payee_bank_code=f.get("payee_bank_code"),
-            payee_account=f.get("payee_account"),
-            payee_name=f.get("payee_name"),
-            amount=f.get("amount"),
-            currency=f.get("currency"),
-            bank=f.get("bank"),
-            purpose=f.get("purpose", ""),
-            content_hash=f.get("content_hash", ""),
+            order_id=fields.get("order_id"),
+            enterprise_id=fields.get("enterprise_id"),
+            payer_account=fields.get("payer_account"),
+            payer_name=fields.get("payer_name"),
+            payee_bank_code=fields.get("payee_bank_code"),
+            payee_account=fields.get("payee_account"),
+            payee_name=fields.get("payee_name"),
+            amount=fields.get("amount"),
+            currency=fields.get("currency"),
+            bank=fields.get("bank"),
+            purpose=fields.get("purpose", ""),
+            content_hash=fields.get("content_hash", ""),
         ),
         request_id=given("request_id"),
         applicant_id=given("applicant_id"),
@@ -348,7 +348,7 @@ def _payment_of(payment_id: str, f: dict[str, str], history: list[StatusEvent]) 
         updated_by=given("updated_by"),
         commands={
             name.removeprefix(_COMMAND): value
-            for name, value in f.items()
+            for name, value in fields.items()
             if name.startswith(_COMMAND)
         },
         history=history,

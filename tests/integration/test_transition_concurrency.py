@@ -10,7 +10,7 @@ import redis
 from shared.deps import Deps
 from shared.domain.contracts import payment_id_for
 from shared.domain.errors import ConcurrentUpdate, ReasonCode, Refusal
-from shared.domain.payment import Actor, Payment, Step
+from shared.domain.payment import Actor, Payment, Record, Step
 from shared.domain.states import PaymentStatus
 from shared.redis.keys import Keys
 from shared.redis.store import PaymentStore
@@ -124,7 +124,7 @@ def test_per_payment_event_seq_is_gapless_and_in_order_across_transitions_refusa
         payment.payment_id, reviewer, Refusal(ReasonCode.SAME_PERSON), "cmd-r2", payment.summary()
     )
     payment = deps.store.transition(
-        payment, [Step(PaymentStatus.PENDING_AUTH)], reviewer, "cmd-ok", {"reviewer_id": "bob"}
+        payment, [Step(PaymentStatus.PENDING_AUTH)], reviewer, "cmd-ok", Record(reviewer_id="bob")
     )
     payment = deps.store.transition(
         payment,
