@@ -11,7 +11,7 @@ from shared.deps import Deps
 from shared.domain.content import StoredContent
 from shared.domain.contracts import CancelPayment, PaymentRequest, payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
-from shared.domain.payment import Actor, Application, Step, end_to_end_id_for
+from shared.domain.payment import Actor, Application, Step
 from shared.domain.states import Action, PaymentStatus, next_status
 from shared.messaging import broker as q
 from shared.messaging.commands import Checked, accepted, commit, person_command, run_command
@@ -105,9 +105,8 @@ def _apply(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
             request.otp.get_secret_value(),
             purpose=f"apply:{request.request_id}:{application.content.content_hash}",
         )
-        application = replace(application, applicant_id=user.username)
         deps.faults.point("apply.after_otp")
-        application = replace(application, end_to_end_id=end_to_end_id_for(attempt.payment_id))
+        application = application.confirmed_by(user.username)
         application = replace(
             application, apply_signature=application_signature(deps.signer, application)
         )

@@ -104,6 +104,13 @@ class Application:
     end_to_end_id: str | None = None
     apply_signature: str | None = None
 
+    def confirmed_by(self, applicant_id: str) -> Application:
+        """A new request confirmed by its applicant: it gets the end-to-end id clearing will
+        know it by (and then needs the apply stage's signature)."""
+        return replace(
+            self, applicant_id=applicant_id, end_to_end_id=end_to_end_id_for(self.payment_id)
+        )
+
 
 def end_to_end_id_for(payment_id: str) -> str:
     """The end-to-end id clearing knows a payment by: stable, so a resubmission is found."""
