@@ -15,8 +15,9 @@ import redis
 from shared.domain.contracts import StatusEvent, Verdict
 from shared.domain.errors import ConcurrentUpdate, ReasonCode, Refusal
 from shared.domain.states import RELEASES_ORDER, PaymentStatus
+from shared.domain.status_events import decode_status_event
 from shared.redis.keys import Keys
-from shared.redis.replies import as_text, stream_entries
+from shared.redis.replies import as_text, status_events
 
 VERDICT_TTL_SECONDS = 3600
 BLOCK_SLICE_SECONDS = 2.0
@@ -307,7 +308,7 @@ class PaymentStore:
             status=PaymentStatus(fields["status"]),
             version=int(fields["version"]),
             fields=fields,
-            history=[StatusEvent.model_validate_json(h) for h in history],
+            history=[decode_status_event(h) for h in history],
         )
 
     def overdue(self, now: float, limit: int = 200) -> list[str]:
@@ -335,17 +336,11 @@ class PaymentStore:
     def read_events(self, after: str = "-", count: int = 1000) -> list[tuple[str, StatusEvent]]:
         start = "-" if after == "-" else f"({after}"
         reply = self._redis.xrange(self._keys.events, min=start, count=count)
-        return _decode(reply)
+        return status_events(reply)
 
     def follow_events(self, last_id: str, block_ms: int) -> list[tuple[str, StatusEvent]]:
         reply = self._redis.xread({self._keys.events: last_id}, block=block_ms, count=1000)
-        return _decode(reply)
-
-
-def _decode(reply: Any) -> list[tuple[str, StatusEvent]]:
-    return [
-        (sid, StatusEvent.model_validate_json(body)) for sid, body in stream_entries(reply) if body
-    ]
+        return status_events(reply)
 
 
 def _step_spec(step: Step) -> dict[str, Any]:
