@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
+from shared.redis.replies import as_text
 from shared.security.keyneeds import KeyNeed, kept_in_redis, key_or_dev_key
 
 TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
@@ -150,7 +151,7 @@ class Sessions:
                 session.expires_at,
             ],
         )
-        return reply.decode() if isinstance(reply, bytes) else str(reply)
+        return as_text(reply)
 
     def issue(self, username: str, enterprise_id: str, role: str) -> tuple[str, Session]:
         """A new session (at login): a signed token and its live record."""
