@@ -1,7 +1,8 @@
 """Structlog, configured once per process: JSON lines off a terminal, console on one.
 
 Secrets never reach a log line: messages carry ``SecretStr`` fields, and the redaction
-processor below drops any key that names a secret, as a second line of defence.
+processor below drops any key that names a secret (:mod:`shared.security.secret_names`,
+the same list the dead letters use), as a second line of defence.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Middleware
 
 from shared.domain.errors import TransientError
-
-SECRET_KEYS = frozenset({"password", "otp", "session", "token", "secret", "totp_secret", "code"})
+from shared.security.secret_names import is_secret_name
 
 
 def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event):
-        if key.lower() in SECRET_KEYS:
+        if is_secret_name(key):
             event[key] = "[redacted]"
     return event
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import redis
 import structlog
-from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from services.query.readmodel import ReadModel
 from shared.domain.contracts import StatusEvent
+from shared.domain.status_events import UndecodableEvent, decode_status_event
 from shared.redis.faults import FaultPoints
 from shared.redis.group_consumer import CLAIM_IDLE_MS, Entries, GroupConsumer
 from shared.redis.keys import Keys
@@ -41,8 +41,8 @@ class Projector(GroupConsumer):
         batch: list[tuple[str, StatusEvent]] = []
         for sid, body in entries:
             try:
-                batch.append((sid, StatusEvent.model_validate_json(body or b"")))
-            except ValidationError:
+                batch.append((sid, decode_status_event(body or b"")))
+            except UndecodableEvent:
                 log.error("undecodable status event skipped", stream_id=sid)
         # One transaction for the batch, and only then the acknowledgement: a crash in
         # between re-projects the batch, which the event_id check makes harmless. A database
@@ -83,6 +83,6 @@ class Projector(GroupConsumer):
             entries = stream_entries(self._redis.xrange(self._stream, min=start, count=1000))
             if not entries:
                 return total
-            batch = [(sid, StatusEvent.model_validate_json(body)) for sid, body in entries if body]
+            batch = [(sid, decode_status_event(body)) for sid, body in entries if body]
             total += self._model.apply_batch(batch)
             last = entries[-1][0]

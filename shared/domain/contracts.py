@@ -73,7 +73,12 @@ def is_visible_text(text: str) -> bool:
 
 
 class Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    """What b2bpay is sent (commands, hand-offs): strict, immutable, free text stripped.
+    ``populate_by_name`` lets a versioned contract be built by ``schema_`` or ``schema``."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, populate_by_name=True
+    )
 
     @field_validator("*", mode="before")
     @classmethod
@@ -156,8 +161,6 @@ class PaymentRequest(PaymentContent):
     #: Names this attempt so its sender can wait for the verdict; one is made if absent.
     command_id: Identifier = Field(default_factory=new_command_id)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
     def content(self) -> PaymentContent:
         return PaymentContent.model_validate(
             self.model_dump(include=set(PaymentContent.model_fields), mode="json")
@@ -176,8 +179,6 @@ class ReviewDecision(Contract):
     reason: Annotated[str, Field(max_length=280)] = ""
     session: SecretStr
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
 
 class AuthDecision(Contract):
     """An authorizer's decision with their one-time code: CLI/API -> ``pending-auth``."""
@@ -192,8 +193,6 @@ class AuthDecision(Contract):
     session: SecretStr
     otp: OtpCode
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
 
 class CancelPayment(Contract):
     """The applicant withdraws a payment before authorization: CLI/API -> ``apply``."""
@@ -205,8 +204,6 @@ class CancelPayment(Contract):
     payment_id: Identifier
     reason: Annotated[str, Field(max_length=280)] = ""
     session: SecretStr
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Handoff(Contract):
@@ -229,18 +226,22 @@ class Handoff(Contract):
     #: recorded), not dead-lettered as malformed.
     signature: Annotated[str, Field(max_length=128)] | None = None
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
     def signed_content(self) -> dict[str, Any]:
         """What the signature covers: every field but the signature, as on the wire."""
         return self.model_dump(mode="json", by_alias=True, exclude={"signature"})
 
 
-class StatusEvent(BaseModel):
-    """Status event v1, on the shared events stream. ``kind`` tells a transition from a
-    refusal; a refusal leaves ``status`` at the payment's unchanged status (or null)."""
+class Published(BaseModel):
+    """What b2bpay writes for others to read (status events, verdicts): immutable, and read
+    tolerantly, so that a field added by a newer writer does not break an older reader."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+# Read through shared.domain.status_events.decode_status_event (upcasting older versions).
+class StatusEvent(Published):
+    """Status event v1, on the shared events stream. ``kind`` tells a transition from a
+    refusal; a refusal leaves ``status`` at the payment's unchanged status (or null)."""
 
     schema_: Literal["b2bpay.status_event.v1"] = Field(
         default="b2bpay.status_event.v1", alias="schema"
@@ -264,10 +265,8 @@ class StatusEvent(BaseModel):
     command_id: str | None = None
 
 
-class Verdict(BaseModel):
+class Verdict(Published):
     """A stage's answer to one command, for the sender waiting on it."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
     command_id: str
     outcome: Literal["accepted", "refused", "duplicate"]

@@ -15,6 +15,7 @@ from dramatiq.middleware import CurrentMessage, Retries
 from shared.config import Settings
 from shared.domain.errors import TransientError
 from shared.logging import LogContext
+from shared.redis.replies import as_text
 
 #: Queue names, exactly as in the design: the public contract for upstream and ops.
 APPLY = "apply"
@@ -69,7 +70,7 @@ class _GuardedConsumer(_RedisConsumer):
         hash_key = f"{broker.namespace}:{self.queue_name}.msgs"
         for message_id, body in broker.client.hscan_iter(hash_key, count=1000):
             if body == data:
-                mid = message_id.decode() if isinstance(message_id, bytes) else str(message_id)
+                mid = as_text(message_id)
                 if broker.on_undecodable is not None:
                     broker.on_undecodable(self.queue_name, mid, data)
                 broker.do_ack(self.queue_name, mid)

@@ -20,32 +20,18 @@ from dramatiq.middleware import Middleware
 
 from shared.redis.keys import Keys
 from shared.redis.replies import as_text
+from shared.security.secret_names import is_secret_name
 
-#: A key containing any of these (in any case) names a secret, at any depth of a message:
-#: ``session_token``, ``OTP``, ``Password``, ``client_secret``, ``auth_code`` ...
-SECRET_NAME_PARTS = ("session", "token", "otp", "password", "secret", "code")
-#: Fields of b2bpay's own contracts that match a part above but hold no secret; kept so a
-#: dead letter still says where a payment was going (and can be sent again). Exact names
-#: only: ``Bank_Code`` or ``bank_code2`` are stripped like any other.
-NOT_SECRET_FIELDS = frozenset({"bank_code", "reason_code"})
 REMOVED = "[removed]"
 MAX_KEPT_BYTES = 8_192
 log = structlog.get_logger()
 
 
-def is_secret_name(key: object) -> bool:
-    if not isinstance(key, str):
-        return False
-    if key in NOT_SECRET_FIELDS:
-        return False
-    folded = key.casefold()
-    return any(part in folded for part in SECRET_NAME_PARTS)
-
-
 def strip_secrets(payload: Any) -> Any:
-    """``payload`` with the value of every secret-named key (see :data:`SECRET_NAME_PARTS`)
-    replaced, in dicts inside lists inside dicts, at any depth. It cannot know a secret
-    sent under an innocent name, or a bare string in a list."""
+    """``payload`` with the value of every secret-named key
+    (:func:`~shared.security.secret_names.is_secret_name`) replaced, in dicts inside lists
+    inside dicts, at any depth. It cannot know a secret sent under an innocent name, or a
+    bare string in a list."""
     if isinstance(payload, dict):
         return {k: (REMOVED if is_secret_name(k) else strip_secrets(v)) for k, v in payload.items()}
     if isinstance(payload, list | tuple):

@@ -19,8 +19,9 @@ from shared.domain.contracts import StatusEvent, Verdict
 from shared.domain.errors import ConcurrentUpdate, ReasonCode, Refusal
 from shared.domain.payment import Actor, Application, Payment, Record, Step
 from shared.domain.states import RELEASES_ORDER, PaymentStatus
+from shared.domain.status_events import decode_status_event
 from shared.redis.keys import Keys
-from shared.redis.replies import as_text, stream_entries
+from shared.redis.replies import as_text, status_events
 
 VERDICT_TTL_SECONDS = 3600
 BLOCK_SLICE_SECONDS = 2.0
@@ -257,9 +258,7 @@ class PaymentStore:
         if not raw:
             return None
         fields = {as_text(k): as_text(v) for k, v in raw.items()}
-        return _payment_of(
-            payment_id, fields, [StatusEvent.model_validate_json(h) for h in history]
-        )
+        return _payment_of(payment_id, fields, [decode_status_event(h) for h in history])
 
     def overdue(self, now: float, limit: int = 200) -> list[str]:
         """Payments whose deadline is at or before ``now``, oldest first."""
@@ -286,17 +285,11 @@ class PaymentStore:
     def read_events(self, after: str = "-", count: int = 1000) -> list[tuple[str, StatusEvent]]:
         start = "-" if after == "-" else f"({after}"
         reply = self._redis.xrange(self._keys.events, min=start, count=count)
-        return _decode(reply)
+        return status_events(reply)
 
     def follow_events(self, last_id: str, block_ms: int) -> list[tuple[str, StatusEvent]]:
         reply = self._redis.xread({self._keys.events: last_id}, block=block_ms, count=1000)
-        return _decode(reply)
-
-
-def _decode(reply: Any) -> list[tuple[str, StatusEvent]]:
-    return [
-        (sid, StatusEvent.model_validate_json(body)) for sid, body in stream_entries(reply) if body
-    ]
+        return status_events(reply)
 
 
 def _step_spec(step: Step) -> dict[str, Any]:

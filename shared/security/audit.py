@@ -38,7 +38,6 @@ import base64
 import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -49,8 +48,8 @@ import redis
 from shared.domain.errors import B2bpayError
 from shared.redis.keys import Keys
 from shared.redis.replies import as_text
-from shared.security.keyneeds import SETTING_OF, KeyNeed, MissingKeys
-from shared.security.keyring import KEY_BYTES, check_keys, parse_key_spec
+from shared.security.keyneeds import KeyNeed, key_or_dev_key
+from shared.security.keyring import check_keys, dev_key, parse_key_spec
 
 VERSION = "b2bpay.audit.v1"
 GENESIS_MAC = "0" * 64
@@ -90,14 +89,12 @@ def audit_key_ring(
     """The configured key ring, or (development mode only) one key generated once and kept in
     Redis under the id ``dev``: with it, the chain detects mistakes but not an attacker who
     can read Redis. Neither: :class:`~shared.security.keyneeds.MissingKeys`."""
-    if configured:
-        return AuditKeys.parse(configured)
-    if not dev_mode:
-        raise MissingKeys([SETTING_OF[KeyNeed.AUDIT]])
-    client.set(keys.audit_dev_key, base64.b64encode(secrets.token_bytes(KEY_BYTES)), nx=True)
-    stored = client.get(keys.audit_dev_key)
-    assert stored is not None
-    return AuditKeys([(DEV_KEY_ID, base64.b64decode(stored))])
+    return key_or_dev_key(
+        KeyNeed.AUDIT,
+        AuditKeys.parse(configured) if configured else None,
+        dev_mode,
+        lambda: AuditKeys([(DEV_KEY_ID, base64.b64decode(dev_key(client, keys.audit_dev_key)))]),
+    )
 
 
 @dataclass(frozen=True)

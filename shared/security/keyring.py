@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.domain.errors import B2bpayError
 from shared.redis.keys import Keys
-from shared.security.keyneeds import SETTING_OF, KeyNeed, MissingKeys
+from shared.security.keyneeds import KeyNeed, kept_in_redis, key_or_dev_key
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -168,11 +168,14 @@ def totp_key_ring(
     """The configured key ring; in development mode only, without one, a key generated once
     and kept in Redis under the id ``dev``, shared by every process of the installation;
     else :class:`~shared.security.keyneeds.MissingKeys`."""
-    if configured:
-        return KeyRing.parse(configured)
-    if not dev_mode:
-        raise MissingKeys([SETTING_OF[KeyNeed.TOTP]])
-    client.set(keys.totp_dev_key, _b64(secrets.token_bytes(KEY_BYTES)), nx=True)
-    stored = client.get(keys.totp_dev_key)
-    assert stored is not None
-    return KeyRing([(DEV_KEY_ID, base64.b64decode(stored))])
+    return key_or_dev_key(
+        KeyNeed.TOTP,
+        KeyRing.parse(configured) if configured else None,
+        dev_mode,
+        lambda: KeyRing([(DEV_KEY_ID, base64.b64decode(dev_key(client, keys.totp_dev_key)))]),
+    )
+
+
+def dev_key(client: redis.Redis, name: str) -> bytes:
+    """A random 32-byte key (base64) kept in Redis under ``name``, for development only."""
+    return kept_in_redis(client, name, lambda: _b64(secrets.token_bytes(KEY_BYTES)).encode())

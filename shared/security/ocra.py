@@ -21,9 +21,10 @@ from oath import str2ocrasuite
 
 from shared.domain.errors import B2bpayError
 
-SUITE = "OCRA-1:HOTP-SHA256-6:QH64-T30S"
-#: Seconds of one OCRA time step: the ``T30S`` of :data:`SUITE`, the same as TOTP's step.
+#: Seconds of one time step, for TOTP codes (:mod:`shared.security.otp`) and OCRA responses
+#: alike: the one constant both count steps with (``Unix time // STEP_SECONDS``).
 STEP_SECONDS = 30
+SUITE = f"OCRA-1:HOTP-SHA256-6:QH64-T{STEP_SECONDS}S"
 CHALLENGE_HEX_DIGITS = 64
 _HEX = re.compile(rf"[0-9a-f]{{{CHALLENGE_HEX_DIGITS}}}")
 _SEPARATORS = re.compile(r"[\s:-]")

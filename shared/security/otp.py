@@ -16,9 +16,10 @@ import redis
 
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
+from shared.redis.replies import as_text
+from shared.security.ocra import STEP_SECONDS as STEP_SECONDS  # the one step, re-exported
 from shared.security.ocra import code_at_step
 
-STEP_SECONDS = 30
 #: Added to the refusal of a failed code that leaves the user one more try: the person is
 #: warned before the attempt that locks them out. It speaks of their own lock, not of which
 #: factor failed, so entrypoints may show it (see :mod:`shared.security.disclosure`).
@@ -79,7 +80,7 @@ class OtpVerifier:
         reply = self._script(
             keys=[self._keys.otp_state(username)], args=[matched, self._max_failures, purpose]
         )
-        outcome = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+        outcome = as_text(reply[0])
         if outcome == "ok":
             return
         failures = int(reply[1])

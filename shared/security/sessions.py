@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives import hashes, hmac
 
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
-from shared.security.keyneeds import SETTING_OF, KeyNeed, MissingKeys
+from shared.redis.replies import as_text
+from shared.security.keyneeds import KeyNeed, kept_in_redis, key_or_dev_key
 
 TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
 _SCRIPT = resources.files("shared.security").joinpath("session.lua").read_text()
@@ -150,7 +151,7 @@ class Sessions:
                 session.expires_at,
             ],
         )
-        return reply.decode() if isinstance(reply, bytes) else str(reply)
+        return as_text(reply)
 
     def issue(self, username: str, enterprise_id: str, role: str) -> tuple[str, Session]:
         """A new session (at login): a signed token and its live record."""
@@ -207,11 +208,9 @@ class Sessions:
 def session_key(client: redis.Redis, keys: Keys, configured: bytes | None, dev_mode: bool) -> bytes:
     """The configured key, or (development mode only) one generated once and shared via
     Redis. Neither: :class:`~shared.security.keyneeds.MissingKeys`."""
-    if configured:
-        return configured
-    if not dev_mode:
-        raise MissingKeys([SETTING_OF[KeyNeed.SESSION]])
-    client.set(keys.session_secret, secrets.token_hex(32), nx=True)
-    stored = client.get(keys.session_secret)
-    assert stored is not None
-    return stored if isinstance(stored, bytes) else stored.encode()
+    return key_or_dev_key(
+        KeyNeed.SESSION,
+        configured or None,
+        dev_mode,
+        lambda: kept_in_redis(client, keys.session_secret, lambda: secrets.token_hex(32).encode()),
+    )

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from shared.config import Settings
 from shared.domain.errors import B2bpayError, ReasonCode, Refusal
 from shared.redis.keys import Keys
-from shared.security.keyneeds import SETTING_OF, KeyNeed, MissingKeys
+from shared.security.keyneeds import KeyNeed, kept_in_redis, key_or_dev_key
 
 #: The stages that hold a key pair.
 STAGES = ("apply", "review", "authorize", "interbank")
@@ -148,23 +148,25 @@ def stage_signer(client: redis.Redis, keys: Keys, settings: Settings) -> StageSi
     """The configured keys, or (development mode only) a key pair per stage generated once
     and kept in Redis, shared by every process of the installation. Neither:
     :class:`~shared.security.keyneeds.MissingKeys`."""
-    if configured(settings):
-        return load_configured(settings)
-    if not settings.dev_mode:
-        raise MissingKeys([SETTING_OF[KeyNeed.SIGNING]])
-    for stage in STAGES:
-        seed = Ed25519PrivateKey.generate().private_bytes_raw()
-        client.hsetnx(keys.signing_dev_keys, stage, base64.b64encode(seed))
-    stored = client.hgetall(keys.signing_dev_keys)
+    return key_or_dev_key(
+        KeyNeed.SIGNING,
+        load_configured(settings) if configured(settings) else None,
+        settings.dev_mode,
+        lambda: _dev_signer(client, keys),
+    )
+
+
+def _dev_signer(client: redis.Redis, keys: Keys) -> StageSigner:
+    def new_seed() -> bytes:
+        return base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw())
+
     private = {
-        _text(stage): Ed25519PrivateKey.from_private_bytes(base64.b64decode(seed))
-        for stage, seed in stored.items()
+        stage: Ed25519PrivateKey.from_private_bytes(
+            base64.b64decode(kept_in_redis(client, keys.signing_dev_keys, new_seed, field=stage))
+        )
+        for stage in STAGES
     }
     return StageSigner(private, {s: k.public_key() for s, k in private.items()}, development=True)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _private_settings(settings: Settings) -> dict[str, str]:

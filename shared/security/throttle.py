@@ -33,6 +33,7 @@ from shared.config import Settings
 from shared.domain.contracts import is_visible_text
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
+from shared.redis.replies import as_text
 
 _SCRIPT = resources.files("shared.security").joinpath("throttle.lua").read_text()
 log = structlog.get_logger()
@@ -108,7 +109,7 @@ class LoginThrottle:
             keys=self._subjects(username, client),
             args=[mode, repr(self._clock()), self._window, self._lockout, *self._limits],
         )
-        return [part.decode() if isinstance(part, bytes) else str(part) for part in reply]
+        return [as_text(part) for part in reply]
 
     def begin(self, username: str, client: str | None = None) -> None:
         """Count a login attempt before its password is checked (as a failure, until

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.domain.contracts import StatusEvent
+from shared.domain.status_events import decode_status_event
 from shared.redis.replies import stream_entries
 from tests.faults.conftest import FULL_HISTORY, Cluster, cleanup, make_cluster, wait_until
 
@@ -145,7 +145,7 @@ def _drive_through_restart(cluster: Cluster, server: OwnRedis) -> None:
         )
         for sid, body in stream_entries(reply):
             last = sid
-            event = StatusEvent.model_validate_json(body or b"")
+            event = decode_status_event(body or b"")
             if event.kind != "transition" or event.payment_id not in index:
                 continue
             seen[event.payment_id] = event.status or ""

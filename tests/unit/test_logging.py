@@ -52,3 +52,25 @@ def test_structlog_redacts_keys_that_name_a_secret() -> None:
     text = out.getvalue()
     assert "alice" in text
     assert "hunter22" not in text and "123456" not in text
+
+
+def test_log_lines_and_dead_letters_take_the_same_names_for_secrets() -> None:
+    import structlog
+
+    from shared.redis.deadletter import REMOVED, strip_secrets
+
+    fields = {
+        "session_token": "v1.TOKEN.sig",
+        "auth_code": "AUTHCODE77",
+        "ClientSecret": "s3cr3t-value",
+        "reason_code": "wrong_role",
+        "bank_code": "B2BBANK",
+    }
+    out = io.StringIO()
+    configure_logging("json", "INFO", stream=out)
+    structlog.get_logger().info("refused", **fields)
+    text = out.getvalue()
+    kept = strip_secrets(fields)
+    for name, value in fields.items():
+        assert (value in text) == (kept[name] != REMOVED), name
+    assert "wrong_role" in text and "B2BBANK" in text

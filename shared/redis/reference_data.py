@@ -1,0 +1,87 @@
+"""Reference data: banks, and enterprises with their bank contracts and accounts. Read by
+:class:`shared.redis.directory.Directory`, which adds the people; none of it needs a key."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from shared.domain.errors import B2bpayError
+from shared.redis.keys import Keys
+from shared.redis.replies import as_text
+
+
+class DirectoryError(B2bpayError):
+    """Raised when reference data given by an operator is inconsistent (unknown bank, ...)."""
+
+
+@dataclass(frozen=True)
+class Bank:
+    code: str
+    name: str
+    b2b_enabled: bool
+
+
+@dataclass(frozen=True)
+class Enterprise:
+    enterprise_id: str
+    name: str
+    eligible: bool
+    banks: tuple[str, ...]
+    accounts: tuple[str, ...]
+
+
+class ReferenceData:
+    """Banks and enterprises in Redis."""
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+
+    # -- banks ---------------------------------------------------------------------------
+    def add_bank(self, code: str, name: str, b2b_enabled: bool) -> Bank:
+        bank = Bank(code, name, b2b_enabled)
+        self._redis.hset(self._keys.bank(code), mapping={"name": name, "b2b": int(b2b_enabled)})
+        self._redis.sadd(self._keys.banks, code)
+        return bank
+
+    def bank(self, code: str) -> Bank | None:
+        raw: dict[Any, Any] = self._redis.hgetall(self._keys.bank(code))
+        if not raw:
+            return None
+        return Bank(code, as_text(raw[b"name"]), raw[b"b2b"] == b"1")
+
+    # -- enterprises ---------------------------------------------------------------------
+    def add_enterprise(
+        self, enterprise_id: str, name: str, banks: list[str], accounts: list[str], eligible: bool
+    ) -> Enterprise:
+        unknown = [code for code in banks if self.bank(code) is None]
+        if unknown:
+            raise DirectoryError(f"unknown bank(s): {', '.join(unknown)}; add them first")
+        enterprise = Enterprise(enterprise_id, name, eligible, tuple(banks), tuple(accounts))
+        self._redis.hset(
+            self._keys.enterprise(enterprise_id),
+            mapping={
+                "name": name,
+                "eligible": int(eligible),
+                "banks": json.dumps(sorted(set(banks))),
+                "accounts": json.dumps(sorted(set(accounts))),
+            },
+        )
+        self._redis.sadd(self._keys.enterprises, enterprise_id)
+        return enterprise
+
+    def enterprise(self, enterprise_id: str) -> Enterprise | None:
+        raw: dict[Any, Any] = self._redis.hgetall(self._keys.enterprise(enterprise_id))
+        if not raw:
+            return None
+        return Enterprise(
+            enterprise_id,
+            as_text(raw[b"name"]),
+            raw[b"eligible"] == b"1",
+            tuple(json.loads(raw[b"banks"])),
+            tuple(json.loads(raw[b"accounts"])),
+        )
