@@ -51,7 +51,7 @@ def demo(
     as_json: bool = JSON,
 ) -> None:
     """Run the whole flow: seed data, push payments through every stage, report."""
-    from services.demo.scenario import run_demo
+    from services.demo.run import run_demo
 
     raise typer.Exit(run_demo(payments, redis_url, threads, as_json))
 

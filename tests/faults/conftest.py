@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import redis
-from argon2 import PasswordHasher
 from pydantic import SecretStr
 
 from shared.bootstrap import bootstrap
@@ -28,7 +27,7 @@ from shared.messaging import broker as q
 from shared.redis.directory import Directory, User
 from shared.redis.keys import Keys
 from shared.security.linking import authorizer_code
-from shared.security.otp import code_for
+from shared.testing import World, cheap_hasher
 
 ENTERPRISE = "FAULT-01"
 ACCOUNT = "62166001000077"
@@ -70,7 +69,7 @@ class Cluster:
     env: dict[str, str]
     workdir: Path
     deps: Deps
-    people: dict[str, User] = field(default_factory=dict)
+    world: World
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Any] = field(default_factory=list)
 
@@ -111,17 +110,18 @@ class Cluster:
         return "".join(p.read_text(errors="replace") for p in self.workdir.glob("*.log"))
 
     # -- people ------------------------------------------------------------------------
+    @property
+    def people(self) -> dict[str, User]:
+        return self.world.people
+
     def enrol(self, name: str, role: str) -> User:
-        user, _uri = self.deps.directory.add_user(name, ENTERPRISE, role, "fault-suite-pw")  # type: ignore[arg-type]
-        self.people[name] = user
-        return user
+        return self.world.enrol(name, ENTERPRISE, role, "fault-suite-pw")
 
     def token(self, name: str) -> str:
-        user = self.people[name]
-        return self.deps.sessions.issue(user.username, user.enterprise_id, user.role)[0]
+        return self.world.session(name)
 
     def code(self, name: str) -> str:
-        return code_for(self.people[name].totp_secret)
+        return self.world.code(name)
 
     def auth_code(self, payment_id: str, name: str) -> str:
         return linked_code(self.deps, payment_id, self.people[name].totp_secret)
@@ -223,13 +223,11 @@ def make_cluster(redis_url: str, workdir: Path, **overrides: Any) -> tuple[Clust
         **{f"B2BPAY_{k.upper()}": str(v) for k, v in overrides.items()},
     }
     client = redis.Redis.from_url(redis_url)
-    cheap = Directory(
-        client, Keys(prefix), PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-    deps = bootstrap(settings, client, cheap)
-    deps.directory.add_bank("BOC", "Bank of China", True)
-    deps.directory.add_enterprise(ENTERPRISE, "Fault Co", ["BOC"], [ACCOUNT], True)
-    return Cluster(settings, env, workdir, deps), client
+    deps = bootstrap(settings, client, Directory(client, Keys(prefix), cheap_hasher()))
+    world = World(deps)
+    world.bank("BOC", "Bank of China", True)
+    world.enterprise(ENTERPRISE, "Fault Co", ["BOC"], [ACCOUNT], True)
+    return Cluster(settings, env, workdir, deps, world), client
 
 
 @pytest.fixture
