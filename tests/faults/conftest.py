@@ -19,11 +19,11 @@ import pytest
 import redis
 from pydantic import SecretStr
 
+from shared import client as app_client
 from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.deps import Deps
-from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
-from shared.messaging import broker as q
+from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision
 from shared.redis.directory import Directory, User
 from shared.redis.keys import Keys
 from shared.security.linking import authorizer_code
@@ -143,15 +143,13 @@ class Cluster:
         )
 
     def submit(self, n: int, applicant: str) -> str:
-        request = self.request(n, applicant)
-        self.deps.dispatch(q.APPLY, q.APPLY_PAYMENT, request.to_wire())
-        return payment_id_for(request.payer.enterprise_id, request.request_id)
+        return app_client.send(self.deps, self.request(n, applicant)).payment_id
 
     def review(self, payment_id: str, reviewer: str) -> ReviewDecision:
         decision = ReviewDecision(
             payment_id=payment_id, approve=True, session=SecretStr(self.token(reviewer))
         )
-        self.deps.dispatch(q.PENDING_REVIEW, q.DECIDE_REVIEW, decision.to_wire())
+        app_client.send(self.deps, decision)
         return decision
 
     def authorize(self, payment_id: str, authorizer: str) -> AuthDecision:
@@ -161,7 +159,7 @@ class Cluster:
             session=SecretStr(self.token(authorizer)),
             otp=SecretStr(self.auth_code(payment_id, authorizer)),
         )
-        self.deps.dispatch(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, decision.to_wire())
+        app_client.send(self.deps, decision)
         return decision
 
     def status(self, payment_id: str) -> str | None:
