@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from shared.client import ClientError
 from shared.domain.contracts import INVISIBLE_CATEGORIES
 
 OK, REFUSED, BAD_INPUT, NO_VERDICT, UNAVAILABLE = 0, 1, 2, 3, 4
@@ -64,3 +65,11 @@ def fail(message: str, as_json: bool, code: int = BAD_INPUT, **extra: Any) -> No
     else:
         errors.print(Text.assemble(("error:", "red"), " ", inert(message)))
     raise typer.Exit(code)
+
+
+def fail_client(error: ClientError, as_json: bool) -> NoReturn:
+    """Show why the client sent or showed nothing: bad input (exit 2), or a refusal with its
+    reason code (exit 1)."""
+    if error.reason_code is None:
+        fail(str(error), as_json)
+    fail(str(error), as_json, REFUSED, reason_code=error.reason_code)

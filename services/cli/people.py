@@ -1,46 +1,86 @@
-"""What the people's views (``status``, ``list``, ``challenge``) check and say: a live session
-first, then only that person's enterprise, with refusals as :mod:`shared.security.disclosure`
-allows."""
+"""People's commands about themselves: ``login``, ``logout``, and ``otp`` (a software token)."""
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+import socket
+import time
+
+import typer
 
 from services.cli import context
-from services.cli.output import REFUSED, fail
-from shared.domain.errors import ReasonCode, Refusal
-from shared.messaging.guard import Person, identify
-from shared.security.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
+from services.cli.options import JSON, PASSWORD_STDIN, SESSION, read_secret_line
+from services.cli.output import REFUSED, emit, fail, fail_client
+from shared import client
+from shared.security.throttle import Throttled
 
 
-def person_or_fail(token: str, as_json: bool) -> Person:
-    """The person behind a live session, or exit with ``authentication_failed``. A view is
-    not a command: it does not restart the session's idle timeout."""
+def login(username: str, password_stdin: bool = PASSWORD_STDIN, as_json: bool = JSON) -> None:
+    """Check the password and print a signed session token; the session ends at
+    expires_at, or earlier after idle_seconds without use, or at logout."""
+    if not password_stdin:
+        fail("pass --password-stdin and the password on standard input", as_json)
+    password = read_secret_line("password", as_json)
     try:
-        return identify(context.deps(), token)
-    except Refusal:
-        fail(GENERIC_REASON, as_json, REFUSED, reason_code=AUTHENTICATION_FAILED)
-
-
-def not_found(payment_id: str, as_json: bool) -> NoReturn:
-    """The one answer for a payment that is missing and for another enterprise's payment."""
-    fail(
-        f"no payment {payment_id} for your enterprise (or not yet in the read model)",
+        # The CLI's client is its host: failures from one machine count together.
+        opened = client.login(
+            context.deps(), username, password, client=f"host:{socket.gethostname()}"
+        )
+    except Throttled as throttled:
+        # Shown as it is: it is told alike for every username, known or not.
+        fail(throttled.detail, as_json, REFUSED, reason_code=throttled.reason_code.value)
+    except client.AuthenticationFailed as failed:
+        fail_client(failed, as_json)
+    emit(
+        {
+            "token": opened.token,
+            "expires_at": opened.session.expires_at,
+            "idle_seconds": opened.idle_seconds,
+            "username": opened.session.username,
+            "role": opened.session.role,
+        },
         as_json,
-        REFUSED,
-        reason_code=ReasonCode.PAYMENT_NOT_FOUND.value,
     )
 
 
-def as_person_sees_it(found: dict[str, Any]) -> dict[str, Any]:
-    """A read-model payment as its own people see it: generic codes for failed
-    authentication, and without refusals to outsiders (``seq`` 0, not about the payment)."""
-    shown = dict(found)
-    shown["history"] = [_generic(h) for h in found["history"]]
-    shown["refusals"] = [_generic(r) for r in found["refusals"] if r["seq"]]
-    return shown
+def logout(session: str = SESSION, as_json: bool = JSON) -> None:
+    """End a session now: every stage refuses its token from then on."""
+    try:
+        client.logout(context.deps(), session)
+    except client.AuthenticationFailed as failed:
+        fail_client(failed, as_json)
+    emit({"logged_out": True}, as_json)
 
 
-def _generic(entry: dict[str, Any]) -> dict[str, Any]:
-    code, reason = for_person(entry["reason_code"], entry["reason"])
-    return {**entry, "reason_code": code, "reason": reason}
+def otp(
+    offset: int = typer.Option(0, "--offset", help="Steps of 30 s from now."),
+    challenge: str | None = typer.Option(
+        None,
+        "--challenge",
+        help="Answer this challenge (from `b2bpay challenge PAYMENT_ID`): the authorizer's "
+        "code, bound to the payment.",
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """A software token for demos and tests: reads an otpauth:// URI (or base32 secret) on
+    stdin and prints the current one-time code, or with --challenge the OCRA response."""
+    import pyotp
+
+    from shared.security.ocra import ChallengeError, code_for_challenge, normalize_challenge
+    from shared.security.otp import STEP_SECONDS, code_for
+
+    if challenge is not None:
+        try:
+            challenge = normalize_challenge(challenge)
+        except ChallengeError as err:
+            fail(str(err), as_json)
+    line = read_secret_line("otpauth:// URI or secret", as_json)
+    at = time.time() + offset * STEP_SECONDS
+    try:
+        secret = pyotp.parse_uri(line).secret if line.startswith("otpauth://") else line
+        if challenge is None:
+            code = code_for(secret, at)
+        else:
+            code = code_for_challenge(secret, challenge, at)
+    except (ValueError, TypeError):
+        fail("not an otpauth:// URI or base32 secret", as_json)
+    emit({"code": code}, as_json)

@@ -17,18 +17,17 @@ from typing import Any
 
 import pytest
 import redis
-from argon2 import PasswordHasher
 from pydantic import SecretStr
 
+from shared import client as app_client
 from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.deps import Deps
-from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
-from shared.messaging import broker as q
+from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision
 from shared.redis.directory import Directory, User
 from shared.redis.keys import Keys
 from shared.security.linking import authorizer_code
-from shared.security.otp import code_for
+from shared.testing import World, cheap_hasher
 
 ENTERPRISE = "FAULT-01"
 ACCOUNT = "62166001000077"
@@ -70,7 +69,7 @@ class Cluster:
     env: dict[str, str]
     workdir: Path
     deps: Deps
-    people: dict[str, User] = field(default_factory=dict)
+    world: World
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Any] = field(default_factory=list)
 
@@ -111,17 +110,18 @@ class Cluster:
         return "".join(p.read_text(errors="replace") for p in self.workdir.glob("*.log"))
 
     # -- people ------------------------------------------------------------------------
+    @property
+    def people(self) -> dict[str, User]:
+        return self.world.people
+
     def enrol(self, name: str, role: str) -> User:
-        user, _uri = self.deps.directory.add_user(name, ENTERPRISE, role, "fault-suite-pw")  # type: ignore[arg-type]
-        self.people[name] = user
-        return user
+        return self.world.enrol(name, ENTERPRISE, role, "fault-suite-pw")
 
     def token(self, name: str) -> str:
-        user = self.people[name]
-        return self.deps.sessions.issue(user.username, user.enterprise_id, user.role)[0]
+        return self.world.session(name)
 
     def code(self, name: str) -> str:
-        return code_for(self.people[name].totp_secret)
+        return self.world.code(name)
 
     def auth_code(self, payment_id: str, name: str) -> str:
         return linked_code(self.deps, payment_id, self.people[name].totp_secret)
@@ -143,15 +143,13 @@ class Cluster:
         )
 
     def submit(self, n: int, applicant: str) -> str:
-        request = self.request(n, applicant)
-        self.deps.dispatch(q.APPLY, q.APPLY_PAYMENT, request.to_wire())
-        return payment_id_for(request.payer.enterprise_id, request.request_id)
+        return app_client.send(self.deps, self.request(n, applicant)).payment_id
 
     def review(self, payment_id: str, reviewer: str) -> ReviewDecision:
         decision = ReviewDecision(
             payment_id=payment_id, approve=True, session=SecretStr(self.token(reviewer))
         )
-        self.deps.dispatch(q.PENDING_REVIEW, q.DECIDE_REVIEW, decision.to_wire())
+        app_client.send(self.deps, decision)
         return decision
 
     def authorize(self, payment_id: str, authorizer: str) -> AuthDecision:
@@ -161,7 +159,7 @@ class Cluster:
             session=SecretStr(self.token(authorizer)),
             otp=SecretStr(self.auth_code(payment_id, authorizer)),
         )
-        self.deps.dispatch(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, decision.to_wire())
+        app_client.send(self.deps, decision)
         return decision
 
     def status(self, payment_id: str) -> str | None:
@@ -223,13 +221,11 @@ def make_cluster(redis_url: str, workdir: Path, **overrides: Any) -> tuple[Clust
         **{f"B2BPAY_{k.upper()}": str(v) for k, v in overrides.items()},
     }
     client = redis.Redis.from_url(redis_url)
-    cheap = Directory(
-        client, Keys(prefix), PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-    deps = bootstrap(settings, client, cheap)
-    deps.directory.add_bank("BOC", "Bank of China", True)
-    deps.directory.add_enterprise(ENTERPRISE, "Fault Co", ["BOC"], [ACCOUNT], True)
-    return Cluster(settings, env, workdir, deps), client
+    deps = bootstrap(settings, client, Directory(client, Keys(prefix), cheap_hasher()))
+    world = World(deps)
+    world.bank("BOC", "Bank of China", True)
+    world.enterprise(ENTERPRISE, "Fault Co", ["BOC"], [ACCOUNT], True)
+    return Cluster(settings, env, workdir, deps, world), client
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from shared import testing
 from shared.deps import Deps
 from shared.domain.content import StoredContent
 from shared.domain.contracts import (
@@ -26,7 +26,6 @@ from shared.domain.contracts import (
 from shared.domain.payment import Actor, Application, Payment, Step
 from shared.domain.states import PaymentStatus
 from shared.redis.directory import User
-from shared.security.linking import authorizer_code
 from shared.security.otp import STEP_SECONDS, code_for
 
 T = TypeVar("T")
@@ -85,18 +84,22 @@ def wrong_code(secret: str) -> str:
     return code
 
 
-@dataclass
-class World:
-    """One payer enterprise with an applicant, a reviewer and an authorizer."""
+class World(testing.World):
+    """One payer enterprise (a random id) with an applicant, a reviewer and an authorizer, at
+    a B2B bank; the payee's bank too."""
 
-    deps: Deps
-    enterprise_id: str
-    applicant: User
-    reviewer: User
-    authorizer: User
-
-    def token(self, user: User) -> str:
-        return self.deps.sessions.issue(user.username, user.enterprise_id, user.role)[0]
+    def __init__(self, deps: Deps) -> None:
+        super().__init__(deps)
+        self.enterprise_id = f"ent-{secrets.token_hex(3)}"
+        self.bank(BANK, "Bank A", True)
+        self.bank(PAYEE_BANK, "Bank B", True)
+        self.enterprise(self.enterprise_id, "Acme Trading", [BANK], [PAYER_ACCOUNT], True)
+        self.applicant, self.reviewer, self.authorizer = (
+            self.enrol(
+                f"{role}-{secrets.token_hex(3)}", self.enterprise_id, role, "correct horse battery"
+            )
+            for role in ("applicant", "reviewer", "authorizer")
+        )
 
     def payment_request(
         self, request_id: str | None = None, order_id: str | None = None, **overrides: Any
@@ -112,15 +115,18 @@ class World:
             "currency": "EUR",
             "bank": BANK,
             "purpose": "invoice 42",
-            "session": self.token(self.applicant),
-            "otp": code_for(self.applicant.totp_secret),
+            "session": self.session(self.applicant),
+            "otp": self.code(self.applicant),
         }
         data.update(overrides)
         return PaymentRequest(**data)
 
     def review(self, payment_id: str, approve: bool = True, reason: str = "") -> ReviewDecision:
         return ReviewDecision(
-            payment_id=payment_id, approve=approve, reason=reason, session=self.token(self.reviewer)
+            payment_id=payment_id,
+            approve=approve,
+            reason=reason,
+            session=self.session(self.reviewer),
         )
 
     def authorize(
@@ -130,32 +136,20 @@ class World:
             payment_id=payment_id,
             approve=approve,
             reason=reason,
-            session=self.token(self.authorizer),
+            session=self.session(self.authorizer),
             otp=otp if otp is not None else self.auth_code(payment_id),
         )
 
-    def auth_code(self, payment_id: str) -> str:
-        """What the authorizer's token shows for this payment now: the code linked to its
-        challenge (a plain code in totp mode, or for a payment that does not exist)."""
-        payment = self.deps.store.get(payment_id)
-        if payment is None:
-            return code_for(self.authorizer.totp_secret)
-        mode = self.deps.settings.authorizer_otp
-        return authorizer_code(mode, self.authorizer.totp_secret, payment)
+    def auth_code(
+        self, payment_id: str, who: User | str | None = None, at: float | None = None
+    ) -> str:
+        """What the authorizer's token shows for this payment now (see
+        :meth:`shared.testing.World.auth_code`)."""
+        return super().auth_code(payment_id, who or self.authorizer, at)
 
 
 def seed_world(deps: Deps) -> World:
-    enterprise_id = f"ent-{secrets.token_hex(3)}"
-    deps.directory.add_bank(BANK, "Bank A", True)
-    deps.directory.add_bank(PAYEE_BANK, "Bank B", True)
-    deps.directory.add_enterprise(enterprise_id, "Acme Trading", [BANK], [PAYER_ACCOUNT], True)
-    users = {
-        role: deps.directory.add_user(
-            f"{role}-{secrets.token_hex(3)}", enterprise_id, role, "correct horse battery"
-        )[0]
-        for role in ("applicant", "reviewer", "authorizer")
-    }
-    return World(deps, enterprise_id, users["applicant"], users["reviewer"], users["authorizer"])
+    return World(deps)
 
 
 def application(

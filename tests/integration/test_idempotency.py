@@ -205,7 +205,7 @@ def test_a_new_payment_for_the_order_is_accepted_once_the_first_has_ended_withou
 def test_an_order_freed_by_the_applicants_cancel_takes_a_new_payment(world: World) -> None:
     first = handle_payment_request(world.payment_request(order_id="ord-77").to_wire(), world.deps)
     cancel = CancelPayment(
-        payment_id=first.payment_id, reason="wrong invoice", session=world.token(world.applicant)
+        payment_id=first.payment_id, reason="wrong invoice", session=world.session(world.applicant)
     )
     cancelled = handle_cancel(cancel.to_wire(), world.deps)
     assert (cancelled.outcome, cancelled.status) == ("accepted", "cancelled")

@@ -93,7 +93,7 @@ def test_a_logged_out_session_is_refused_as_revoked_and_the_payment_is_unchanged
     world: World,
 ) -> None:
     payment_id = _pending_review(world)
-    token = world.token(world.reviewer)
+    token = world.session(world.reviewer)
     before = _snapshot(world.deps, payment_id)
 
     assert world.deps.sessions.revoke(token)
@@ -107,7 +107,7 @@ def test_revoking_a_users_sessions_refuses_them_in_every_worker_and_the_payment_
     world: World, settings: Settings, client_factory: Callable[[], redis.Redis]
 ) -> None:
     payment_id = _pending_auth(world)
-    token = world.token(world.authorizer)
+    token = world.session(world.authorizer)
     before = _snapshot(world.deps, payment_id)
     # An operator, in a process of its own.
     operator = bootstrap(settings, client_factory())
@@ -118,7 +118,7 @@ def test_revoking_a_users_sessions_refuses_them_in_every_worker_and_the_payment_
     _assert_refused_and_recorded(world, payment_id, outcome, command_id, ReasonCode.SESSION_REVOKED)
     assert _snapshot(world.deps, payment_id) == before
     # The code typed with the refused command was not spent: it still works with a new session.
-    accepted, _ = _authorize_with(world, payment_id, world.token(world.authorizer))
+    accepted, _ = _authorize_with(world, payment_id, world.session(world.authorizer))
     assert accepted.status == "authorized", accepted
 
 
@@ -126,7 +126,7 @@ def test_a_disabled_user_is_refused_at_once_and_a_re_enabled_one_must_log_in_aga
     world: World, settings: Settings, client_factory: Callable[[], redis.Redis]
 ) -> None:
     payment_id = _pending_review(world)
-    token = world.token(world.reviewer)
+    token = world.session(world.reviewer)
     before = _snapshot(world.deps, payment_id)
     operator = bootstrap(settings, client_factory())
 
@@ -140,7 +140,7 @@ def test_a_disabled_user_is_refused_at_once_and_a_re_enabled_one_must_log_in_aga
     _assert_refused_and_recorded(world, payment_id, stale, command_id, ReasonCode.SESSION_REVOKED)
     assert _snapshot(world.deps, payment_id) == before
 
-    fresh, _ = _review_with(world, payment_id, world.token(world.reviewer))
+    fresh, _ = _review_with(world, payment_id, world.session(world.reviewer))
     assert fresh.status == "pending_auth", fresh
 
 
@@ -156,8 +156,8 @@ def test_an_idle_session_is_refused_as_expired_and_each_use_keeps_it_alive(
         clock=clock,
     )
     world.deps.sessions = Sessions(redis_client, world.deps.keys, signer, idle)
-    busy = world.token(world.reviewer)
-    idle_token = world.token(world.reviewer)
+    busy = world.session(world.reviewer)
+    idle_token = world.session(world.reviewer)
     first = _pending_review(world)
     second = _pending_review(world, steps_ahead=1)
 

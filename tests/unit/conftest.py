@@ -13,7 +13,6 @@ from collections.abc import Iterator
 import fakeredis
 import pytest
 import structlog
-from argon2 import PasswordHasher
 
 from shared.bootstrap import bootstrap
 from shared.config import Settings
@@ -22,17 +21,8 @@ from shared.redis.directory import Directory
 from shared.redis.keys import Keys
 from shared.security.otp import OtpVerifier
 from shared.security.sessions import Sessions, SessionSigner
-from tests.unit.support import (
-    B2B_BANK,
-    INELIGIBLE_PAYER,
-    OTHER_ENTERPRISE,
-    PAYER,
-    PAYER_ACCOUNT,
-    RETAIL_BANK,
-    UNCONTRACTED_BANK,
-    Clock,
-    World,
-)
+from shared.testing import cheap_hasher
+from tests.unit.support import Clock, World
 
 
 @pytest.fixture
@@ -79,7 +69,7 @@ def deps(settings: Settings, redis_client: fakeredis.FakeRedis, clock: Clock) ->
     handlers never check passwords); the one-time-code verifier and the sessions read the
     test's clock."""
     keys = Keys(settings.prefix)
-    fast = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    fast = cheap_hasher(memory_cost=8)
     built = bootstrap(
         settings, client=redis_client, directory=Directory(redis_client, keys, hasher=fast)
     )
@@ -99,16 +89,4 @@ def deps(settings: Settings, redis_client: fakeredis.FakeRedis, clock: Clock) ->
 
 @pytest.fixture
 def world(deps: Deps, clock: Clock) -> World:
-    directory = deps.directory
-    directory.add_bank(B2B_BANK, "B2B Bank", b2b_enabled=True)
-    directory.add_bank(RETAIL_BANK, "Retail-only Bank", b2b_enabled=False)
-    directory.add_bank(UNCONTRACTED_BANK, "B2B Bank without contract", b2b_enabled=True)
-    directory.add_enterprise(
-        PAYER, "Acme Ltd", [B2B_BANK, RETAIL_BANK], [PAYER_ACCOUNT], eligible=True
-    )
-    directory.add_enterprise(INELIGIBLE_PAYER, "Idle Co", [B2B_BANK], ["IDLE-001"], eligible=False)
-    directory.add_enterprise(OTHER_ENTERPRISE, "Globex", [B2B_BANK], ["GLOBEX-001"], eligible=True)
-    applicant, _ = directory.add_user("alice", PAYER, "applicant", "alice-password")
-    reviewer, _ = directory.add_user("bob", PAYER, "reviewer", "bob-password")
-    authorizer, _ = directory.add_user("carol", PAYER, "authorizer", "carol-password")
-    return World(deps, clock, applicant, reviewer, authorizer)
+    return World(deps, clock)

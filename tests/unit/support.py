@@ -3,7 +3,6 @@ message builders and one call per stage."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
@@ -12,12 +11,12 @@ from services.apply.handlers import handle_payment_request
 from services.authorize.handlers import handle_auth_decision
 from services.interbank.handlers import handle_submission
 from services.review.handlers import handle_intake, handle_review_decision
+from shared import testing
 from shared.deps import Deps
 from shared.domain.contracts import StatusEvent, payment_id_for
 from shared.messaging import broker as q
 from shared.messaging.guard import Outcome
 from shared.redis.directory import User
-from shared.security.linking import authorizer_code
 from shared.security.otp import STEP_SECONDS, code_for
 
 #: A fixed moment, 10 s into a 30 s TOTP step, so "this step", "the previous step" and
@@ -63,33 +62,29 @@ def queued(deps: Deps, queue: str) -> list[dict[str, Any]]:
     return [dict(dramatiq.Message.decode(bodies[mid]).args[0]) for mid in ids]
 
 
-@dataclass
-class World:
-    """The payer's world on one fake Redis: directory data, three people, message builders
-    and one call per stage."""
+class World(testing.World):
+    """The payer's world on one fake Redis, seeded: three banks (B2B with a contract, retail
+    only, B2B without a contract), the payer with its three people (alice, bob, carol), an
+    ineligible payer and another enterprise; message builders and one call per stage."""
 
-    deps: Deps
-    clock: Clock
-    applicant: User
-    reviewer: User
-    authorizer: User
-    counter: list[int] = field(default_factory=lambda: [0])
+    def __init__(self, deps: Deps, clock: Clock) -> None:
+        super().__init__(deps, clock)
+        self.counter = [0]
+        self.bank(B2B_BANK, "B2B Bank", b2b_enabled=True)
+        self.bank(RETAIL_BANK, "Retail-only Bank", b2b_enabled=False)
+        self.bank(UNCONTRACTED_BANK, "B2B Bank without contract", b2b_enabled=True)
+        self.enterprise(PAYER, "Acme Ltd", [B2B_BANK, RETAIL_BANK], [PAYER_ACCOUNT], eligible=True)
+        self.enterprise(INELIGIBLE_PAYER, "Idle Co", [B2B_BANK], ["IDLE-001"], eligible=False)
+        self.enterprise(OTHER_ENTERPRISE, "Globex", [B2B_BANK], ["GLOBEX-001"], eligible=True)
+        self.applicant = self.enrol("alice", PAYER, "applicant", "alice-password")
+        self.reviewer = self.enrol("bob", PAYER, "reviewer", "bob-password")
+        self.authorizer = self.enrol("carol", PAYER, "authorizer", "carol-password")
 
-    def session(self, user: User) -> str:
-        return self.deps.sessions.issue(user.username, user.enterprise_id, user.role)[0]
-
-    def code(self, user: User) -> str:
-        return code_for(user.totp_secret, self.clock())
-
-    def auth_code(self, payment_id: str, user: User | None = None) -> str:
-        """What the authorizer's token shows for this payment: the code linked to its
-        challenge (or a plain code in totp mode, or for a payment that does not exist)."""
-        user = user or self.authorizer
-        payment = self.deps.store.get(payment_id)
-        if payment is None:
-            return self.code(user)
-        mode = self.deps.settings.authorizer_otp
-        return authorizer_code(mode, user.totp_secret, payment, self.clock())
+    def auth_code(
+        self, payment_id: str, who: User | str | None = None, at: float | None = None
+    ) -> str:
+        """What the authorizer's token shows for this payment (carol's unless ``who``)."""
+        return super().auth_code(payment_id, who or self.authorizer, at)
 
     def command_id(self, label: str) -> str:
         self.counter[0] += 1

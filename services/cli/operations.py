@@ -1,55 +1,77 @@
-"""Security commands: what the authorizer signs (``challenge``) and the audit trail."""
+"""Operators' commands: running workers, the demo, the contracts' schemas, and the audit trail.
+The dead-letter, read-model and stream commands are in :mod:`services.cli.ops`."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import sys
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from services.cli import context
+from services.cli.options import JSON
 from services.cli.output import BAD_INPUT, REFUSED, console, emit, fail, inert
-from shared.domain.errors import Refusal
 from shared.security.keyring import KeyRingError
-from shared.security.linking import what_is_signed
 
 audit = typer.Typer(no_args_is_help=True, help="The tamper-evident audit trail.")
 
-JSON = typer.Option(False, "--json", help="Print one JSON object.")
 _ANCHOR = re.compile(r"([1-9][0-9]*):([0-9a-f]{64})")
 
 
-def challenge(
-    payment_id: str,
-    session: str = typer.Option(
-        ...,
-        "--session",
-        envvar="B2BPAY_SESSION",
-        help="Session token from `b2bpay login` (or $B2BPAY_SESSION).",
+def worker(
+    stages: list[str] = typer.Argument(
+        ..., help="apply review authorize interbank query sweeper audit (any of)"
     ),
+    processes: int = typer.Option(1, "--processes", min=1, max=64),
+    threads: int = typer.Option(4, "--threads", min=1, max=64),
+    as_json: bool = typer.Option(False, "--json", help="Log JSON lines even on a terminal."),
+) -> None:
+    """Run stage workers in this process (or N processes)."""
+    from services.cli.worker import STAGES, run
+
+    if as_json:
+        os.environ["B2BPAY_LOG_FORMAT"] = "json"
+
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        fail(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}", False)
+    raise typer.Exit(run(stages, processes, threads))
+
+
+def demo(
+    payments: int = typer.Option(200, "--payments", min=10, max=100_000),
+    redis_url: str | None = typer.Option(
+        None, "--redis", help="Run on this Redis instead of an embedded one."
+    ),
+    threads: int = typer.Option(4, "--threads", min=1, max=64),
     as_json: bool = JSON,
 ) -> None:
-    """What the authorizer signs: your enterprise's payment's amount, currency and payee, and
-    the challenge to answer with the token (`b2bpay otp --challenge C`)."""
-    from services.cli.people import not_found, person_or_fail
+    """Run the whole flow: seed data, push payments through every stage, report."""
+    from services.demo.run import run_demo
 
-    person = person_or_fail(session, as_json)
-    payment = context.deps().store.get(payment_id)
-    if payment is None or payment.content.enterprise_id != person.user.enterprise_id:
-        not_found(payment_id, as_json)
-    try:
-        shown = what_is_signed(payment, context.settings().authorizer_otp)
-    except Refusal as refusal:
-        # Nothing of a payment whose stored fields the content hash does not cover is shown:
-        # not its amount, not its challenge.
-        fail(refusal.detail, as_json, REFUSED, reason_code=refusal.reason_code.value)
-    emit(shown, as_json, title=f"authorize {payment_id}")
-    if not as_json and shown["challenge"]:
-        console.print(
-            f"Check amount and payee, then answer: [bold]b2bpay otp --challenge "
-            f"{shown['challenge']}[/bold] (your token's URI on stdin)"
-        )
+    raise typer.Exit(run_demo(payments, redis_url, threads, as_json))
+
+
+def schema(
+    name: str | None = typer.Argument(
+        None,
+        help="payment_request | review_decision | auth_decision | cancel_payment | handoff | "
+        "status_event",
+    ),
+    as_json: bool = typer.Option(True, "--json", help="Always JSON; accepted for symmetry."),
+) -> None:
+    """Print the JSON Schema of the message contracts (all of them, or one)."""
+    from shared.domain.contracts import CONTRACTS
+
+    if name is not None and name not in CONTRACTS:
+        fail(f"unknown contract {name!r}; choose from {', '.join(CONTRACTS)}", True)
+    chosen = {name: CONTRACTS[name]} if name else CONTRACTS
+    schemas = {key: model.model_json_schema(by_alias=True) for key, model in chosen.items()}
+    sys.stdout.write(json.dumps(schemas[name] if name else schemas, indent=2) + "\n")
 
 
 @audit.command("verify")

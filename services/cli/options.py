@@ -1,0 +1,40 @@
+"""The options several commands share, each defined once, and reading a secret from stdin."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from services.cli import context
+from services.cli.output import fail
+
+JSON = typer.Option(False, "--json", help="Print one JSON object (or JSON lines).")
+SESSION = typer.Option(
+    ...,
+    "--session",
+    envvar="B2BPAY_SESSION",
+    help="Session token from `b2bpay login` (or $B2BPAY_SESSION).",
+)
+WAIT = typer.Option(
+    None,
+    "--wait",
+    help="Seconds to wait for the stage's verdict (default $B2BPAY_WAIT_SECONDS or 10).",
+)
+NO_WAIT = typer.Option(False, "--no-wait", help="Enqueue and return at once.")
+PASSWORD_STDIN = typer.Option(False, "--password-stdin", help="Read the password from stdin.")
+
+
+def wait_seconds(wait: float | None, no_wait: bool) -> float | None:
+    """How long a command waits for its verdict: None with --no-wait, else --wait or the
+    setting."""
+    if no_wait:
+        return None
+    return wait if wait is not None else context.settings().wait_seconds
+
+
+def read_secret_line(what: str, as_json: bool) -> str:
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        fail(f"expected the {what} on standard input", as_json)
+    return line

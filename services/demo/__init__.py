@@ -1,0 +1,1 @@
+"""``b2bpay demo``: the whole flow, end to end, in one process."""
