@@ -10,8 +10,9 @@ from shared.deps import Deps
 from shared.domain.content import fields_for
 from shared.domain.contracts import CancelPayment, PaymentRequest, payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.stages import Stage
 from shared.domain.states import Action, PaymentStatus, next_status
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.messaging.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
@@ -28,7 +29,7 @@ from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
 from shared.redis.store import Actor, RecordedRefusal, Step
 from shared.security.signing import application_fields, signed_handoff
 
-STAGE = "apply"
+STAGE = Stage.APPLY
 log = structlog.get_logger()
 
 

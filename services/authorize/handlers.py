@@ -10,8 +10,9 @@ from shared.deps import Deps
 from shared.domain.content import check_content
 from shared.domain.contracts import AuthDecision
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.stages import Stage
 from shared.domain.states import Action, PaymentStatus, check_segregation, next_status
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.messaging.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
@@ -29,7 +30,7 @@ from shared.redis.store import Actor, Payment, Step
 from shared.security.linking import challenge_of, is_linked
 from shared.security.signing import authorization_fields, check_review_approval, signed_handoff
 
-STAGE = "authorize"
+STAGE = Stage.AUTHORIZE
 log = structlog.get_logger()
 
 

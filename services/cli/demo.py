@@ -42,7 +42,7 @@ from shared.domain.contracts import (
 )
 from shared.domain.states import TERMINAL
 from shared.logging import configure_logging
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.redis.directory import Directory, User
 from shared.redis.keys import Keys
 from shared.security.audit import AuditLog

@@ -37,7 +37,7 @@ from shared.domain.contracts import (
     payment_id_for,
 )
 from shared.domain.errors import Refusal
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.messaging.guard import describe_validation_error
 from shared.redis.directory import ROLES, DirectoryError
 from shared.security import access

@@ -11,6 +11,7 @@ from shared.deps import Deps
 from shared.domain.content import check_content
 from shared.domain.contracts import Handoff, PaymentContent
 from shared.domain.errors import ReasonCode, Refusal, TransientError
+from shared.domain.stages import Stage
 from shared.domain.states import Action, PaymentStatus, next_status
 from shared.messaging.guard import (
     UNKNOWN_PAYMENT,
@@ -26,7 +27,7 @@ from shared.redis.lease import Lease
 from shared.redis.store import Actor, Payment, Step
 from shared.security.signing import check_authorization, check_handoff
 
-STAGE = "interbank"
+STAGE = Stage.INTERBANK
 log = structlog.get_logger()
 
 
@@ -130,7 +131,7 @@ def handle_submission(raw: Any, deps: Deps) -> Outcome:
             )
             # Before anything else: only what the authorize stage signed (and no other
             # stage), for this stored state.
-            check_handoff(deps.signer, handoff, "authorize", payment)
+            check_handoff(deps.signer, handoff, Stage.AUTHORIZE, payment)
             if payment.status not in (PaymentStatus.AUTHORIZED, PaymentStatus.SUBMITTED):
                 if payment.status in (PaymentStatus.SETTLED, PaymentStatus.FAILED):
                     return Outcome("ignored", payment.payment_id, payment.status.value)

@@ -10,6 +10,7 @@ from shared.deps import Deps
 from shared.domain.content import check_content
 from shared.domain.contracts import Handoff, ReviewDecision
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.stages import Stage
 from shared.domain.states import Action, PaymentStatus, check_segregation, next_status
 from shared.messaging.guard import (
     UNKNOWN_PAYMENT,
@@ -28,7 +29,7 @@ from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
 from shared.redis.store import Actor, DeadlinePassed, Step
 from shared.security.signing import check_application, check_handoff, review_approval_fields
 
-STAGE = "review"
+STAGE = Stage.REVIEW
 log = structlog.get_logger()
 
 
@@ -40,7 +41,7 @@ def handle_intake(raw: Any, deps: Deps) -> Outcome:
         handoff = decode(Handoff, raw)
         payment = load_payment(deps, attempt, handoff.payment_id, "hand-off for an unknown payment")
         # Before anything else: only what the apply stage signed, for this stored state.
-        check_handoff(deps.signer, handoff, "apply", payment)
+        check_handoff(deps.signer, handoff, Stage.APPLY, payment)
         if payment.status != PaymentStatus.OTP_VERIFIED:
             return Outcome("ignored", payment.payment_id, payment.status.value)
         check_content(payment, handoff.content_hash)

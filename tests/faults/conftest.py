@@ -24,7 +24,7 @@ from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.redis.directory import Directory, User
 from shared.redis.keys import Keys
 from shared.security.linking import authorizer_code

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from shared.domain.content import fields_for
 from shared.domain.contracts import PaymentRequest
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from tests.faults.conftest import Cluster
 
 pytestmark = pytest.mark.faults

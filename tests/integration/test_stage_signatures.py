@@ -17,7 +17,7 @@ from shared.deps import Deps
 from shared.domain.content import content_of
 from shared.domain.contracts import Handoff, StatusEvent
 from shared.domain.states import PaymentStatus
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.redis.store import Payment
 from shared.security.signing import (
     HANDOFF,

@@ -19,7 +19,7 @@ from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.content import content_of
 from shared.domain.contracts import payment_id_for
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.redis.store import Payment
 from shared.security.linking import AuthorizerOtp, authorizer_code, challenge_for, challenge_of
 from shared.security.ocra import code_for_challenge

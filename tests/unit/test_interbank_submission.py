@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.interbank.handlers import SettlementPending, handle_submission
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.redis.clearing import ClearingResult, SimulatedClearing
 from shared.redis.lease import LeaseLost
 from shared.redis.store import Payment

@@ -19,7 +19,7 @@ from services.review.handlers import handle_intake
 from shared.config import Settings
 from shared.domain.contracts import Handoff, payment_id_for
 from shared.domain.errors import Refusal
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.redis.keys import Keys
 from shared.redis.store import Payment
 from shared.security.signing import (
