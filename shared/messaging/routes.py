@@ -4,9 +4,11 @@ queues, ``b2bpay worker`` registers a stage's actors and consumes its queues, th
 tools send a letter back, the stage signer knows which stages hold and use a key pair, and
 the logs name the stage of each message.
 
-Adding a queue or a stage is one row here plus its handler (and, for a new stage, its
-:class:`~shared.domain.stages.Stage` member); ``tests/unit/test_routes.py`` checks that every
-route has a handler and every handler a route.
+Adding a queue is one row here plus its handler; ``tests/unit/test_routes.py`` checks that
+every route has a handler and every handler a route. A new stage also needs its
+:class:`~shared.domain.stages.Stage` member, its actions (``STAGE_ACTIONS`` in
+:mod:`shared.domain.states`), its keys (``WORKER_NEEDS`` in :mod:`shared.security.keyneeds`)
+and its ``signing_key_<stage>`` setting (which the test checks).
 
 A route names its handler by dotted path instead of holding the function: the handlers live
 in ``services/<stage>/handlers.py`` and send on through this module, and ``shared/`` never
@@ -113,21 +115,6 @@ ROUTES: tuple[Route, ...] = (
     ),
 )
 
-#: Every queue, in pipeline order: what the broker declares.
-QUEUES: tuple[str, ...] = tuple(dict.fromkeys(route.queue for route in ROUTES))
-#: Every actor name on the wire.
-ACTORS: frozenset[str] = frozenset(route.actor for route in ROUTES)
-#: The stage that consumes each queue (one stage per queue).
-STAGE_OF_QUEUE: dict[str, Stage] = {route.queue: route.stage for route in ROUTES}
-#: The stages that consume a queue, in :class:`Stage` order: each holds a key pair, and the
-#: next stage verifies what it hands on.
-QUEUE_STAGES: tuple[Stage, ...] = tuple(s for s in Stage if s in STAGE_OF_QUEUE.values())
-#: The stages that sign something; a stage that signs nothing (interbank, which hands nothing
-#: on inside b2bpay yet) runs without its private key, which is reserved.
-SIGNING_STAGES: tuple[Stage, ...] = tuple(
-    s for s in QUEUE_STAGES if any(route.signs for route in ROUTES if route.stage is s)
-)
-
 
 def routes_of(stage: str) -> tuple[Route, ...]:
     """The routes a worker of ``stage`` consumes (none for a stage without a queue)."""
@@ -137,3 +124,19 @@ def routes_of(stage: str) -> tuple[Route, ...]:
 def routes_on(queue: str) -> tuple[Route, ...]:
     """The routes of one queue, the first of them first (none for an unknown queue)."""
     return tuple(route for route in ROUTES if route.queue == queue)
+
+
+#: Every queue, in pipeline order: what the broker declares.
+QUEUES: tuple[str, ...] = tuple(dict.fromkeys(route.queue for route in ROUTES))
+#: Every actor name on the wire.
+ACTORS: frozenset[str] = frozenset(route.actor for route in ROUTES)
+#: The stage that consumes each queue (one stage per queue).
+STAGE_OF_QUEUE: dict[str, Stage] = {route.queue: route.stage for route in ROUTES}
+#: The stages that consume a queue, in :class:`Stage` order: each holds a key pair, and the
+#: next stage verifies what it hands on.
+QUEUE_STAGES: tuple[Stage, ...] = tuple(s for s in Stage if routes_of(s))
+#: The stages that sign something; a stage that signs nothing (interbank, which hands nothing
+#: on inside b2bpay yet) runs without its private key, which is reserved.
+SIGNING_STAGES: tuple[Stage, ...] = tuple(
+    s for s in QUEUE_STAGES if any(route.signs for route in routes_of(s))
+)
