@@ -31,7 +31,7 @@ from shared.domain.contracts import (
     payment_id_for,
 )
 from shared.domain.errors import B2bpayError, ReasonCode, Refusal
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.messaging.guard import Person, describe_validation_error, identify
 from shared.security import access
 from shared.security.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person

@@ -12,8 +12,9 @@ from shared.domain.content import StoredContent
 from shared.domain.contracts import CancelPayment, PaymentRequest, payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.payment import Actor, Application, Step
+from shared.domain.stages import Stage
 from shared.domain.states import Action, PaymentStatus, next_status
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.messaging.commands import Checked, accepted, commit, person_command, run_command
 from shared.messaging.guard import (
     UNKNOWN_PAYMENT,
@@ -27,7 +28,7 @@ from shared.messaging.guard import (
 from shared.redis.expiry import refuse_if_overdue
 from shared.security.stage_signatures import application_signature, signed_handoff
 
-STAGE = "apply"
+STAGE = Stage.APPLY
 
 
 def _hand_to_review(deps: Deps, payment_id: str, command_id: str) -> None:

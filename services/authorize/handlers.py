@@ -8,15 +8,16 @@ from shared.deps import Deps
 from shared.domain.content import check_content
 from shared.domain.contracts import AuthDecision
 from shared.domain.payment import Payment
+from shared.domain.stages import Stage
 from shared.domain.states import PaymentStatus
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.messaging.commands import Checked, accepted, commit, person_command
 from shared.messaging.guard import Outcome
 from shared.redis.expiry import refuse_if_overdue
 from shared.security.linking import challenge_of, is_linked
 from shared.security.stage_signatures import authorization, check_review_approval, signed_handoff
 
-STAGE = "authorize"
+STAGE = Stage.AUTHORIZE
 
 
 def _hand_to_interbank(deps: Deps, payment: Payment, command_id: str) -> None:

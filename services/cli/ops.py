@@ -9,7 +9,7 @@ from rich.table import Table
 
 from services.cli import context
 from services.cli.output import REFUSED, console, emit, fail, inert
-from shared.messaging import broker as q
+from shared.messaging.routes import ACTORS, routes_on
 from shared.redis.trimming import ARCHIVE_HINT, trim_events
 
 dlq = typer.Typer(no_args_is_help=True, help="Messages a stage could not decode or validate.")
@@ -17,14 +17,6 @@ query = typer.Typer(no_args_is_help=True, help="The query service's read model."
 stream = typer.Typer(no_args_is_help=True, help="The events stream every follower reads.")
 
 JSON = typer.Option(False, "--json", help="Print one JSON object.")
-#: Which actor a dead letter of each queue goes back to when its actor is unknown.
-DEFAULT_ACTOR = {
-    q.APPLY: q.APPLY_PAYMENT,
-    q.OTP_VERIFIED: q.TAKE_IN,
-    q.PENDING_REVIEW: q.DECIDE_REVIEW,
-    q.PENDING_AUTH: q.DECIDE_AUTHORIZATION,
-    q.INTERBANK: q.SUBMIT_TO_CLEARING,
-}
 
 
 @dlq.command("list")
@@ -66,11 +58,13 @@ def dlq_retry(dead_letter_id: str, as_json: bool = JSON) -> None:
     letter = deps.deadletters.get(dead_letter_id)
     if letter is None:
         fail(f"no dead letter {dead_letter_id}", as_json, REFUSED)
-    if letter.queue not in DEFAULT_ACTOR or not isinstance(letter.payload, dict):
+    routes = routes_on(letter.queue)
+    if not routes or not isinstance(letter.payload, dict):
         fail("this dead letter holds no message that can be sent again", as_json, REFUSED)
     if letter.payload.get("undecodable") or letter.payload.get("truncated"):
         fail("this dead letter holds no message that can be sent again", as_json, REFUSED)
-    actor = letter.actor if letter.actor in DEFAULT_ACTOR.values() else DEFAULT_ACTOR[letter.queue]
+    # A letter sent under an actor name no route has goes to its queue's first route.
+    actor = letter.actor if letter.actor in ACTORS else routes[0].actor
     message_id = deps.dispatch(letter.queue, actor, letter.payload)
     deps.deadletters.remove(dead_letter_id)
     emit(

@@ -6,52 +6,38 @@ instead of a dramatiq consumer.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from types import FrameType
 
 import dramatiq
 import redis
 import structlog
 
-from services.apply import actors as apply_actors
 from services.audit.auditor import Auditor, audit_log_of
-from services.authorize import actors as authorize_actors
-from services.interbank import actors as interbank_actors
 from services.query.projector import Projector
 from services.query.readmodel import ReadModel, make_engine
-from services.review import actors as review_actors
 from shared.bootstrap import bootstrap
 from shared.config import SettingsError, load_settings
 from shared.deps import Deps
+from shared.domain.stages import Stage
 from shared.logging import configure_logging
-from shared.messaging import broker as q
-from shared.messaging.actor import StageActor
+from shared.messaging.actor import Handler, stage_actor
+from shared.messaging.routes import ROUTES, SIGNING_STAGES, Route
 from shared.redis.expiry import sweep
 from shared.redis.trimming import trim_events
 from shared.security.deployment import DeploymentMismatch, check_authorizer_otp
 from shared.security.keyneeds import KeyNeed, MissingKeys, worker_needs
 from shared.security.keyring import KeyRingError
-from shared.security.signing import SIGNING_STAGES, SigningKeyError, StageSigner
+from shared.security.signing import SigningKeyError, StageSigner
 
-STAGES = ("apply", "review", "authorize", "interbank", "query", "sweeper", "audit")
-REGISTRARS: dict[str, Callable[[dramatiq.Broker, Deps], list[StageActor]]] = {
-    "apply": apply_actors.register,
-    "review": review_actors.register,
-    "authorize": authorize_actors.register,
-    "interbank": interbank_actors.register,
-}
-QUEUES_OF = {
-    "apply": {q.APPLY},
-    "review": {q.OTP_VERIFIED, q.PENDING_REVIEW},
-    "authorize": {q.PENDING_AUTH},
-    "interbank": {q.INTERBANK},
-}
+#: What ``b2bpay worker`` can run, in the order it lists them.
+STAGES: tuple[Stage, ...] = tuple(Stage)
 log = structlog.get_logger()
 
 
@@ -78,13 +64,21 @@ def _supervise(stages: list[str], processes: int, threads: int) -> int:
     return max(child.wait() for child in children)
 
 
+def handler_of(route: Route) -> Handler:
+    """The function a route names (``module:function``): the routes table lives in
+    ``shared/``, which never imports ``services/``, so the worker looks the handler up."""
+    module, _, name = route.handler.partition(":")
+    handler: Handler = getattr(importlib.import_module(module), name)
+    return handler
+
+
 def start_stages(deps: Deps, stages: list[str], threads: int) -> dramatiq.Worker | None:
     """Register the stages' actors and start one dramatiq worker for their queues."""
     queues: set[str] = set()
-    for stage in stages:
-        if stage in REGISTRARS:
-            REGISTRARS[stage](deps.broker, deps)
-            queues |= QUEUES_OF[stage]
+    for route in ROUTES:
+        if route.stage in stages:
+            stage_actor(deps.broker, deps, handler_of(route), route.queue, route.actor)
+            queues.add(route.queue)
     if not queues:
         return None
     worker = dramatiq.Worker(deps.broker, queues=queues, worker_threads=threads, worker_timeout=100)
@@ -117,7 +111,7 @@ def run(stages: list[str], processes: int, threads: int) -> int:
 
     worker = start_stages(deps, stages, threads)
     projector_thread = None
-    if "query" in stages:
+    if Stage.QUERY in stages:
         projector = Projector(
             deps.redis,
             deps.keys,
@@ -130,7 +124,7 @@ def run(stages: list[str], processes: int, threads: int) -> int:
         )
         projector_thread.start()
     auditor_thread = None
-    if "audit" in stages:
+    if Stage.AUDIT in stages:
         auditor = Auditor(
             deps.redis, deps.keys, audit_log_of(deps), claim_idle_ms=settings.audit_claim_idle_ms
         )
@@ -139,7 +133,7 @@ def run(stages: list[str], processes: int, threads: int) -> int:
         )
         auditor_thread.start()
     sweeper_thread = None
-    if "sweeper" in stages:
+    if Stage.SWEEPER in stages:
         sweeper_thread = threading.Thread(
             target=_sweep_forever, args=(deps, stop), name="sweeper", daemon=True
         )

@@ -11,6 +11,7 @@ from shared.domain.content import check_content
 from shared.domain.contracts import Handoff, PaymentContent
 from shared.domain.errors import TransientError
 from shared.domain.payment import Actor, Payment, Step
+from shared.domain.stages import Stage
 from shared.domain.states import PaymentStatus
 from shared.messaging.commands import HandedOn, stage_handoff
 from shared.messaging.guard import Outcome
@@ -18,7 +19,7 @@ from shared.redis.clearing import ISO_REJECT_REASONS, ClearingResult
 from shared.redis.lease import Lease
 from shared.security.stage_signatures import check_authorization
 
-STAGE = "interbank"
+STAGE = Stage.INTERBANK
 
 
 class SettlementPending(TransientError):

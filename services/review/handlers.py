@@ -7,6 +7,7 @@ from typing import Any
 from shared.deps import Deps
 from shared.domain.content import check_content
 from shared.domain.contracts import ReviewDecision
+from shared.domain.stages import Stage
 from shared.domain.states import PaymentStatus
 from shared.messaging.commands import (
     Checked,
@@ -21,7 +22,7 @@ from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
 from shared.redis.store import DeadlinePassed
 from shared.security.stage_signatures import check_application, review_approval
 
-STAGE = "review"
+STAGE = Stage.REVIEW
 
 
 def handle_intake(raw: Any, deps: Deps) -> Outcome:

@@ -90,7 +90,8 @@ def stage_actor(
     run.__name__ = name
     # Refusals are recorded by the handler and answered; should one ever escape, it is
     # still final: listed in throws, never retried.
-    declare = dramatiq.actor(
-        broker=broker, queue_name=queue, actor_name=name, throws=(Refusal,), max_retries=20
-    )
+    # Whether and how often a failure is retried is the broker's ``retry_when`` alone
+    # (transient faults only, a bounded number of times); dramatiq ignores an actor's own
+    # max_retries once that is set.
+    declare = dramatiq.actor(broker=broker, queue_name=queue, actor_name=name, throws=(Refusal,))
     return declare(run)

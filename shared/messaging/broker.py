@@ -15,32 +15,8 @@ from dramatiq.middleware import CurrentMessage, Retries
 from shared.config import Settings
 from shared.domain.errors import TransientError
 from shared.logging import LogContext
+from shared.messaging.routes import QUEUES, STAGE_OF_QUEUE
 from shared.redis.replies import as_text
-
-#: Queue names, exactly as in the design: the public contract for upstream and ops.
-APPLY = "apply"
-OTP_VERIFIED = "otp-verified"
-PENDING_REVIEW = "pending-review"
-PENDING_AUTH = "pending-auth"
-INTERBANK = "interbank"
-QUEUES = (APPLY, OTP_VERIFIED, PENDING_REVIEW, PENDING_AUTH, INTERBANK)
-
-#: The stage that consumes each queue.
-STAGE_OF_QUEUE = {
-    APPLY: "apply",
-    OTP_VERIFIED: "review",
-    PENDING_REVIEW: "review",
-    PENDING_AUTH: "authorize",
-    INTERBANK: "interbank",
-}
-
-#: Actor names on the wire: (queue, actor_name) is what a publisher needs to know.
-APPLY_PAYMENT = "apply_payment"
-CANCEL_PAYMENT = "cancel_payment"
-TAKE_IN = "take_in_for_review"
-DECIDE_REVIEW = "decide_review"
-DECIDE_AUTHORIZATION = "decide_authorization"
-SUBMIT_TO_CLEARING = "submit_to_clearing"
 
 
 class _GuardedConsumer(_RedisConsumer):
@@ -114,7 +90,7 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> drama
         if isinstance(middleware, Retries):
             broker.middleware.remove(middleware)
     broker.add_middleware(Retries(retry_when=_retry_when, min_backoff=100, max_backoff=5_000))
-    broker.add_middleware(LogContext(STAGE_OF_QUEUE))
+    broker.add_middleware(LogContext({q: s.value for q, s in STAGE_OF_QUEUE.items()}))
     broker.add_middleware(CurrentMessage())
     for queue in QUEUES:
         broker.declare_queue(queue)

@@ -17,6 +17,7 @@ import redis
 
 from shared.config import Settings
 from shared.domain.errors import B2bpayError
+from shared.domain.stages import Stage
 
 
 class KeyNeed(StrEnum):
@@ -44,13 +45,13 @@ SETTING_OF = {
 #: What each worker stage uses. A stage that authenticates people reads user records, whose
 #: MAC key derives from the TOTP key ring, so it needs ``TOTP`` as well as ``SESSION``.
 WORKER_NEEDS: dict[str, frozenset[KeyNeed]] = {
-    "apply": frozenset({KeyNeed.SESSION, KeyNeed.TOTP, KeyNeed.SIGNING}),
-    "review": frozenset({KeyNeed.SESSION, KeyNeed.TOTP, KeyNeed.SIGNING}),
-    "authorize": frozenset({KeyNeed.SESSION, KeyNeed.TOTP, KeyNeed.SIGNING}),
-    "interbank": frozenset({KeyNeed.SIGNING}),
-    "audit": frozenset({KeyNeed.AUDIT}),
-    "query": frozenset(),
-    "sweeper": frozenset(),
+    Stage.APPLY: frozenset({KeyNeed.SESSION, KeyNeed.TOTP, KeyNeed.SIGNING}),
+    Stage.REVIEW: frozenset({KeyNeed.SESSION, KeyNeed.TOTP, KeyNeed.SIGNING}),
+    Stage.AUTHORIZE: frozenset({KeyNeed.SESSION, KeyNeed.TOTP, KeyNeed.SIGNING}),
+    Stage.INTERBANK: frozenset({KeyNeed.SIGNING}),
+    Stage.AUDIT: frozenset({KeyNeed.AUDIT}),
+    Stage.QUERY: frozenset(),
+    Stage.SWEEPER: frozenset(),
 }
 
 

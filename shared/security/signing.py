@@ -30,17 +30,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from pydantic import SecretStr
 
 from shared.config import Settings
 from shared.domain.errors import B2bpayError, ReasonCode, Refusal
+from shared.messaging import routes
 from shared.redis.keys import Keys
 from shared.security.keyneeds import KeyNeed, kept_in_redis, key_or_dev_key
 
-#: The stages that hold a key pair.
-STAGES = ("apply", "review", "authorize", "interbank")
-#: The stages that sign something today; the interbank key pair is reserved (it hands
-#: nothing on inside b2bpay yet), so an interbank worker runs without its private key.
-SIGNING_STAGES = ("apply", "review", "authorize")
+#: The stages that hold a key pair; which of them sign: :data:`routes.SIGNING_STAGES`.
+STAGES: tuple[str, ...] = routes.QUEUE_STAGES
 #: Domain separation: these bytes start every signed message, so no other protocol's
 #: signature (made with the same key by mistake) can be mistaken for a stage signature.
 DOMAIN = b"b2bpay.stage-signature.v1\n"
@@ -170,11 +169,9 @@ def _dev_signer(client: redis.Redis, keys: Keys) -> StageSigner:
 
 
 def _private_settings(settings: Settings) -> dict[str, str]:
-    given = {
-        "apply": settings.signing_key_apply,
-        "review": settings.signing_key_review,
-        "authorize": settings.signing_key_authorize,
-        "interbank": settings.signing_key_interbank,
+    """``B2BPAY_SIGNING_KEY_<STAGE>``: the setting ``signing_key_<stage>`` of each stage."""
+    given: dict[str, SecretStr | None] = {
+        stage: getattr(settings, f"signing_key_{stage}") for stage in STAGES
     }
     return {stage: value.get_secret_value() for stage, value in given.items() if value}
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from shared.domain.contracts import PaymentRequest
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from tests.faults.conftest import Cluster
 
 pytestmark = pytest.mark.faults

@@ -25,7 +25,7 @@ from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
 from shared.domain.errors import TransientError
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.messaging.guard import Outcome
 from shared.redis.directory import Directory
 from shared.redis.keys import Keys

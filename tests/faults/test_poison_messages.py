@@ -8,7 +8,7 @@ import uuid
 import dramatiq
 import pytest
 
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from tests.faults.conftest import FULL_HISTORY, Cluster, wait_until
 
 pytestmark = pytest.mark.faults

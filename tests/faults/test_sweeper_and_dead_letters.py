@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from tests.faults.conftest import Cluster, cleanup, make_cluster
 
 pytestmark = pytest.mark.faults

@@ -9,7 +9,7 @@ import dramatiq
 import pytest
 
 from shared.deps import Deps
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.messaging.actor import stage_actor
 from shared.messaging.guard import Outcome
 from tests.integration.support import wait_until

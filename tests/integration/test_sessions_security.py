@@ -21,7 +21,7 @@ from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.contracts import payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.messaging.guard import Outcome
 from shared.redis.directory import TOTP_FIELD
 from shared.redis.keys import Keys

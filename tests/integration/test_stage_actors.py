@@ -21,7 +21,7 @@ from shared.domain.contracts import Verdict, payment_id_for
 from shared.domain.errors import TransientError
 from shared.domain.payment import Payment
 from shared.domain.states import PaymentStatus
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.messaging.guard import Outcome
 from shared.redis.clearing import ClearingResult, SimulatedClearing
 from shared.redis.keys import Keys

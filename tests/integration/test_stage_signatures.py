@@ -18,7 +18,7 @@ from shared.domain.content import content_of
 from shared.domain.contracts import Handoff, StatusEvent
 from shared.domain.payment import Payment
 from shared.domain.states import PaymentStatus
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.security.signing import STAGES, StageSigner
 from shared.security.stage_signatures import (
     HANDOFF,

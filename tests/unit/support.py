@@ -14,7 +14,7 @@ from services.review.handlers import handle_intake, handle_review_decision
 from shared import testing
 from shared.deps import Deps
 from shared.domain.contracts import StatusEvent, payment_id_for
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.messaging.guard import Outcome
 from shared.redis.directory import User
 from shared.security.otp import STEP_SECONDS, code_for

@@ -9,7 +9,7 @@ import pytest
 from services.apply.handlers import handle_payment_request
 from shared import client
 from shared.domain.contracts import Verdict, payment_id_for
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.security.disclosure import AUTHENTICATION_FAILED
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, queued
 

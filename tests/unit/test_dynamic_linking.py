@@ -20,7 +20,7 @@ from shared.deps import Deps
 from shared.domain.content import content_of
 from shared.domain.contracts import payment_id_for
 from shared.domain.payment import Payment
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.security.linking import AuthorizerOtp, authorizer_code, challenge_for, challenge_of
 from shared.security.ocra import code_for_challenge
 from shared.security.stage_signatures import review_approval

@@ -10,7 +10,7 @@ import pytest
 
 from services.interbank.handlers import SettlementPending, handle_submission
 from shared.domain.payment import Payment
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.redis.clearing import ClearingResult, SimulatedClearing
 from shared.redis.lease import LeaseLost
 from tests.unit.support import World, queued

@@ -20,7 +20,7 @@ from shared.config import Settings
 from shared.domain.contracts import Handoff, payment_id_for
 from shared.domain.errors import Refusal
 from shared.domain.payment import Payment
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.redis.keys import Keys
 from shared.security.signing import (
     DOMAIN,

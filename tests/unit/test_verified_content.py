@@ -17,7 +17,7 @@ from shared.deps import Deps
 from shared.domain.content import check_content
 from shared.domain.contracts import payment_id_for
 from shared.domain.errors import Refusal
-from shared.messaging import broker as q
+from shared.messaging import routes as q
 from shared.redis.clearing import SimulatedClearing
 from tests.unit.support import PAYER, World, queued
 
