@@ -12,16 +12,15 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from types import FrameType
 
 import dramatiq
-import redis
 import structlog
 
 from services.audit.auditor import Auditor, audit_log_of
 from services.query.projector import Projector
 from services.query.readmodel import ReadModel, make_engine
+from services.sweeper.sweeper import sweep_forever
 from shared.bootstrap import bootstrap
 from shared.config import SettingsError, load_settings
 from shared.deps import Deps
@@ -29,8 +28,6 @@ from shared.domain.stages import Stage
 from shared.logging import configure_logging
 from shared.messaging.actor import Handler, stage_actor
 from shared.messaging.routes import ROUTES, SIGNING_STAGES, Route
-from shared.redis.expiry import sweep
-from shared.redis.trimming import trim_events
 from shared.security.deployment import DeploymentMismatch, check_authorizer_otp
 from shared.security.keyneeds import KeyNeed, MissingKeys, worker_needs
 from shared.security.keyring import KeyRingError
@@ -135,7 +132,7 @@ def run(stages: list[str], processes: int, threads: int) -> int:
     sweeper_thread = None
     if Stage.SWEEPER in stages:
         sweeper_thread = threading.Thread(
-            target=_sweep_forever, args=(deps, stop), name="sweeper", daemon=True
+            target=sweep_forever, args=(deps, stop), name="sweeper", daemon=True
         )
         sweeper_thread.start()
     log.info("worker started", stages=stages, pid=os.getpid(), threads=threads)
@@ -171,30 +168,3 @@ def check_can_start(deps: Deps, stages: list[str]) -> None:
         check_authorizer_otp(
             deps.redis, deps.keys, deps.directory.totp_keys, str(deps.settings.authorizer_otp)
         )
-
-
-def _sweep_forever(deps: Deps, stop: threading.Event) -> None:
-    """Expire overdue payments every few moments; several sweepers may run, the atomic
-    transition lets exactly one expire each payment."""
-    next_trim = 0.0
-    while not stop.wait(deps.settings.sweep_interval_seconds):
-        try:
-            expired = sweep(deps)
-            if time.monotonic() >= next_trim:
-                next_trim = time.monotonic() + deps.settings.events_trim_interval_seconds
-                _trim_events(deps)
-        except redis.RedisError as error:
-            log.warning("sweep failed; retrying", error=type(error).__name__)
-            continue
-        if expired:
-            log.info("payments expired", count=expired)
-
-
-def _trim_events(deps: Deps) -> None:
-    """The events stream, cut below what every consumer group has read and acknowledged
-    and below the retention (:mod:`shared.redis.trimming`); several sweepers may do it at once."""
-    result = trim_events(
-        deps.redis, deps.keys, deps.settings.events_retention_seconds, deps.store.now()
-    )
-    if result.removed:
-        log.info("events trimmed", removed=result.removed, below=result.below)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from shared.deps import Deps
 from shared.domain.errors import ConcurrentUpdate, IllegalTransition, ReasonCode, Refusal
 from shared.domain.payment import Actor, Change, Payment
-from shared.domain.states import PaymentStatus
 from shared.redis.store import DeadlinePassed
 
 SWEEPER = Actor("sweeper")
@@ -24,20 +23,6 @@ def expire_if_overdue(deps: Deps, payment: Payment, now: float | None = None) ->
         fresh = deps.store.get(payment.payment_id)
         assert fresh is not None
         return fresh
-
-
-def sweep(deps: Deps, now: float | None = None, limit: int = 200) -> int:
-    """Expire every overdue payment; returns how many were expired."""
-    moment = deps.store.now() if now is None else now
-    expired = 0
-    for payment_id in deps.store.overdue(moment, limit):
-        payment = deps.store.get(payment_id)
-        if payment is None:
-            continue
-        after = expire_if_overdue(deps, payment, moment)
-        if after.status == PaymentStatus.EXPIRED and payment.status != PaymentStatus.EXPIRED:
-            expired += 1
-    return expired
 
 
 def refuse_if_overdue(deps: Deps, payment: Payment) -> None:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from services.cli import context
 from services.cli.main import app
-from services.cli.worker import _sweep_forever
+from services.sweeper.sweeper import sweep_forever
 from shared.deps import Deps
 from shared.redis.deadletter import DeadLetters
 from shared.redis.trimming import trim_events
@@ -118,7 +118,7 @@ def test_the_sweeper_worker_trims_the_stream(deps: Deps) -> None:
     _read(deps, "audit", 4)
     deps.settings.sweep_interval_seconds = 0.05
     stop = threading.Event()
-    sweeper = threading.Thread(target=_sweep_forever, args=(deps, stop), daemon=True)
+    sweeper = threading.Thread(target=sweep_forever, args=(deps, stop), daemon=True)
     sweeper.start()
     try:
         wait_until(lambda: _left(deps) == recent, what="the old events trimmed")
