@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from services.cli import context
+from services.cli.options import JSON
 from services.cli.output import REFUSED, console, emit, fail, inert
 from shared.messaging.routes import ACTORS, routes_on
 from shared.redis.trimming import ARCHIVE_HINT, trim_events
@@ -15,8 +16,6 @@ from shared.redis.trimming import ARCHIVE_HINT, trim_events
 dlq = typer.Typer(no_args_is_help=True, help="Messages a stage could not decode or validate.")
 query = typer.Typer(no_args_is_help=True, help="The query service's read model.")
 stream = typer.Typer(no_args_is_help=True, help="The events stream every follower reads.")
-
-JSON = typer.Option(False, "--json", help="Print one JSON object.")
 
 
 @dlq.command("list")
