@@ -30,6 +30,7 @@ from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.domain.contracts import StatusEvent
 from shared.logging import configure_logging
+from shared.messaging.routes import QUEUE_STAGES
 from shared.redis.directory import Directory
 from shared.redis.keys import Keys
 from shared.testing import cheap_hasher
@@ -87,7 +88,7 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
         "Seeded 3 banks, 2 enterprises (one not eligible), "
         f"{len(demo.users)} users in {seeded:.1f} s"
     )
-    worker = start_stages(deps, ["apply", "review", "authorize", "interbank"], threads)
+    worker = start_stages(deps, [s.value for s in QUEUE_STAGES], threads)
     assert worker is not None
     model = ReadModel(make_engine(settings.database_url))
     projector = Projector(deps.redis, deps.keys, model)

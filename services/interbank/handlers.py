@@ -106,7 +106,7 @@ def _submit(
 def handle_submission(raw: Any, deps: Deps) -> Outcome:
     """authorized -> submitted -> settled | failed. Before submitting, clearing is asked for
     the end-to-end id, so a redelivered message never submits the same payment twice."""
-    return stage_handoff(raw, deps, STAGE, "authorize", _clear, hold=_one_worker_per_payment)
+    return stage_handoff(raw, deps, STAGE, Stage.AUTHORIZE, _clear, hold=_one_worker_per_payment)
 
 
 def _one_worker_per_payment(deps: Deps, handoff: Handoff) -> AbstractContextManager[Lease]:

@@ -28,7 +28,7 @@ STAGE = Stage.REVIEW
 def handle_intake(raw: Any, deps: Deps) -> Outcome:
     """otp_verified -> pending_review. A repeated hand-off, or one for a payment that has
     moved on, changes nothing."""
-    return stage_handoff(raw, deps, STAGE, "apply", _take_in)
+    return stage_handoff(raw, deps, STAGE, Stage.APPLY, _take_in)
 
 
 def _take_in(deps: Deps, handed: HandedOn) -> Outcome:

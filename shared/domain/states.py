@@ -8,6 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from shared.domain.errors import IllegalTransition, ReasonCode, Refusal
+from shared.domain.stages import Stage
 
 
 class PaymentStatus(StrEnum):
@@ -80,10 +81,10 @@ TRANSITIONS: dict[tuple[PaymentStatus, Action], PaymentStatus] = {
 
 #: Which stage may perform which action. After ``authorized`` only interbank acts.
 STAGE_ACTIONS: dict[str, frozenset[Action]] = {
-    "apply": frozenset({Action.VERIFY_OTP, Action.CANCEL}),
-    "review": frozenset({Action.INTAKE, Action.APPROVE_REVIEW, Action.REJECT_REVIEW}),
-    "authorize": frozenset({Action.APPROVE_AUTH, Action.REJECT_AUTH}),
-    "interbank": frozenset({Action.SUBMIT, Action.SETTLE, Action.FAIL}),
+    Stage.APPLY: frozenset({Action.VERIFY_OTP, Action.CANCEL}),
+    Stage.REVIEW: frozenset({Action.INTAKE, Action.APPROVE_REVIEW, Action.REJECT_REVIEW}),
+    Stage.AUTHORIZE: frozenset({Action.APPROVE_AUTH, Action.REJECT_AUTH}),
+    Stage.INTERBANK: frozenset({Action.SUBMIT, Action.SETTLE, Action.FAIL}),
     "sweeper": frozenset({Action.EXPIRE}),
 }
 
@@ -103,7 +104,7 @@ def next_status(current: PaymentStatus, action: Action, stage: str | None = None
     allowed. Stages always pass themselves; ``None`` checks the transition table alone."""
     if stage is not None and action not in STAGE_ACTIONS.get(stage, frozenset()):
         raise IllegalTransition(current.value, action.value)
-    if stage is not None and current in INTERBANK_ONLY and stage != "interbank":
+    if stage is not None and current in INTERBANK_ONLY and stage != Stage.INTERBANK:
         # Seed step 15: once authorized, neither the customer nor the platform can affect it.
         raise IllegalTransition(current.value, action.value)
     try:

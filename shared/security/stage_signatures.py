@@ -16,6 +16,7 @@ from __future__ import annotations
 from shared.domain.contracts import Handoff
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.payment import Application, Payment, Record
+from shared.domain.stages import Stage
 from shared.security.signing import StageSigner
 
 HANDOFF = "handoff"
@@ -92,7 +93,7 @@ def application_signature(signer: StageSigner, application: Application) -> str:
         application.applicant_id,
         application.end_to_end_id,
     )
-    return signer.sign("apply", APPLICATION, document)
+    return signer.sign(Stage.APPLY, APPLICATION, document)
 
 
 def check_application(signer: StageSigner, payment: Payment) -> None:
@@ -103,7 +104,7 @@ def check_application(signer: StageSigner, payment: Payment) -> None:
         payment.applicant_id,
         payment.end_to_end_id,
     )
-    signer.verify("apply", APPLICATION, document, payment.apply_signature)
+    signer.verify(Stage.APPLY, APPLICATION, document, payment.apply_signature)
 
 
 def _review_document(payment: Payment, reviewer_id: str) -> dict[str, str | int]:
@@ -120,7 +121,7 @@ def review_approval(signer: StageSigner, payment: Payment, reviewer_id: str) -> 
     document = _review_document(payment, reviewer_id)
     return Record(
         reviewer_id=reviewer_id,
-        review_signature=signer.sign("review", REVIEW_APPROVAL, document),
+        review_signature=signer.sign(Stage.REVIEW, REVIEW_APPROVAL, document),
     )
 
 
@@ -128,7 +129,7 @@ def check_review_approval(signer: StageSigner, payment: Payment) -> None:
     """Refuse unless the review stage signed this payment's approval, for its content and
     its reviewer."""
     document = _review_document(payment, payment.reviewer_id or "")
-    signer.verify("review", REVIEW_APPROVAL, document, payment.review_signature)
+    signer.verify(Stage.REVIEW, REVIEW_APPROVAL, document, payment.review_signature)
 
 
 def _authorization_document(payment: Payment, authorizer_id: str) -> dict[str, str | int]:
@@ -148,11 +149,11 @@ def authorization(signer: StageSigner, payment: Payment, authorizer_id: str) -> 
     document = _authorization_document(payment, authorizer_id)
     return Record(
         authorizer_id=authorizer_id,
-        authorize_signature=signer.sign("authorize", AUTHORIZATION, document),
+        authorize_signature=signer.sign(Stage.AUTHORIZE, AUTHORIZATION, document),
     )
 
 
 def check_authorization(signer: StageSigner, payment: Payment) -> None:
     """Refuse unless the authorize stage signed this payment's authorization."""
     document = _authorization_document(payment, payment.authorizer_id or "")
-    signer.verify("authorize", AUTHORIZATION, document, payment.authorize_signature)
+    signer.verify(Stage.AUTHORIZE, AUTHORIZATION, document, payment.authorize_signature)
