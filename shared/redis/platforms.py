@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ class Platforms:
     ) -> tuple[Platform, str]:
         """Register a platform for ``enterprises`` (each must be ``known``); returns it and
         its API key, which is shown once and never stored."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", platform_id):
+            raise DirectoryError("platform ID must be letters, digits and . _ : - (at most 64)")
         chosen = sorted(set(enterprises))
         if not chosen:
             raise DirectoryError("a platform needs at least one enterprise")
