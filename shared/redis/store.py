@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -386,18 +387,10 @@ def _content_fields(content: StoredContent) -> dict[str, str | None]:
 
 
 def _record_fields(record: Record | None) -> dict[str, str]:
-    """What a transition writes of who decided and the deciding stage's signature."""
+    """What a transition writes of who decided and the deciding stage's signature (each
+    field of :class:`Record` is the hash field of the same name), and a completed content."""
     if record is None:
         return {}
-    return _present(
-        {
-            "reviewer_id": record.reviewer_id,
-            "review_signature": record.review_signature,
-            "authorizer_id": record.authorizer_id,
-            "authorize_signature": record.authorize_signature,
-            "applicant_id": record.applicant_id,
-            "end_to_end_id": record.end_to_end_id,
-            "apply_signature": record.apply_signature,
-            **(_content_fields(record.content) if record.content is not None else {}),
-        }
-    )
+    given = {f.name: getattr(record, f.name) for f in dataclass_fields(record)}
+    content = given.pop("content")
+    return _present({**given, **(_content_fields(content) if content is not None else {})})
