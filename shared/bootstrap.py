@@ -106,6 +106,7 @@ def bootstrap(
 
 def deadlines_of(settings: Settings) -> dict[PaymentStatus, float]:
     return {
+        PaymentStatus.REQUESTED: settings.deadline_requested_seconds,
         PaymentStatus.OTP_VERIFIED: settings.deadline_otp_verified_seconds,
         PaymentStatus.PENDING_REVIEW: settings.deadline_pending_review_seconds,
         PaymentStatus.PENDING_AUTH: settings.deadline_pending_auth_seconds,

@@ -23,9 +23,12 @@ from pydantic import SecretStr, ValidationError
 
 from shared.deps import Deps
 from shared.domain.contracts import (
+    ApplicantConfirmation,
     AuthDecision,
     CancelPayment,
     PaymentRequest,
+    PaymentRequestV2,
+    PlatformCancel,
     ReviewDecision,
     Verdict,
     payment_id_for,
@@ -41,8 +44,16 @@ from shared.security.sessions import Session
 #: The schema a payment request is read as when it names none.
 DEFAULT_REQUEST_SCHEMA = "b2bpay.payment_request.v1"
 
-#: A command a person sends to a stage.
-Command = PaymentRequest | ReviewDecision | AuthDecision | CancelPayment
+#: A command a person (or a platform) sends to a stage.
+Command = (
+    PaymentRequest
+    | ReviewDecision
+    | AuthDecision
+    | CancelPayment
+    | PaymentRequestV2
+    | ApplicantConfirmation
+    | PlatformCancel
+)
 
 #: Where each command goes: its queue, and the actor there that takes it.
 ROUTE: dict[type[Command], tuple[str, str]] = {
@@ -50,6 +61,9 @@ ROUTE: dict[type[Command], tuple[str, str]] = {
     CancelPayment: (q.APPLY, q.CANCEL_PAYMENT),
     ReviewDecision: (q.PENDING_REVIEW, q.DECIDE_REVIEW),
     AuthDecision: (q.PENDING_AUTH, q.DECIDE_AUTHORIZATION),
+    PaymentRequestV2: (q.APPLY, q.REQUEST_PAYMENT),
+    ApplicantConfirmation: (q.APPLY, q.CONFIRM_PAYMENT),
+    PlatformCancel: (q.APPLY, q.CANCEL_FOR_PLATFORM),
 }
 
 
@@ -109,7 +123,7 @@ class Sent:
 
 
 def payment_id_of(command: Command) -> str:
-    if isinstance(command, PaymentRequest):
+    if isinstance(command, PaymentRequest | PaymentRequestV2):
         return payment_id_for(command.payer.enterprise_id, command.request_id)
     return command.payment_id
 
@@ -231,6 +245,32 @@ def cancel(
 ) -> Sent:
     """Withdraw a payment as its applicant; the stage allows it only before authorization."""
     return send(deps, cancellation(payment_id, session=session, reason=reason), wait)
+
+
+def confirmation(
+    payment_id: str, *, session: str, otp: str, bank: str | None = None
+) -> ApplicantConfirmation:
+    """A valid applicant's confirmation of a platform's request."""
+    try:
+        return ApplicantConfirmation(
+            payment_id=payment_id, bank=bank, session=SecretStr(session), otp=SecretStr(otp)
+        )
+    except ValidationError as e:
+        raise InvalidCommand(describe_validation_error(e)) from e
+
+
+def confirm(
+    deps: Deps,
+    payment_id: str,
+    *,
+    session: str,
+    otp: str,
+    bank: str | None = None,
+    wait: float | None = None,
+) -> Sent:
+    """Take up a platform's request as its applicant (the pay page, seed steps 3-6): the
+    bank if the request named none, and the one-time code (see :func:`confirmation`)."""
+    return send(deps, confirmation(payment_id, session=session, otp=otp, bank=bank), wait)
 
 
 # -- sessions --------------------------------------------------------------------------------

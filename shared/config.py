@@ -93,7 +93,9 @@ class Settings(BaseSettings):
     #: Chance, per million broker calls, of running queue maintenance (requeue of dead
     #: workers' messages). Dramatiq's default of 1,000 is far too rare for payments.
     maintenance_chance: int = 50_000
-    #: How long a payment may wait in each status before it expires (seconds).
+    #: How long a payment may wait in each status before it expires (seconds); in
+    #: ``requested``, a platform's request (PaymentRequest v2) awaits its applicant.
+    deadline_requested_seconds: float = 86_400
     deadline_otp_verified_seconds: float = 86_400
     deadline_pending_review_seconds: float = 86_400
     deadline_pending_auth_seconds: float = 86_400

@@ -9,14 +9,29 @@ import structlog
 
 from shared.deps import Deps
 from shared.domain.content import StoredContent
-from shared.domain.contracts import CancelPayment, PaymentRequest, payment_id_for
+from shared.domain.contracts import (
+    ApplicantConfirmation,
+    CancelPayment,
+    PaymentRequest,
+    PaymentRequestV2,
+    PlatformCancel,
+    payment_id_for,
+)
 from shared.domain.errors import ReasonCode, Refusal
-from shared.domain.payment import Actor, Application, Step
+from shared.domain.payment import Actor, Application, Change, Payment, Record, Step
 from shared.domain.stages import Stage
 from shared.domain.states import Action, PaymentStatus, next_status
 from shared.messaging import routes as q
-from shared.messaging.commands import Checked, accepted, commit, person_command, run_command
+from shared.messaging.commands import (
+    Checked,
+    accepted,
+    answered_duplicate,
+    commit,
+    person_command,
+    run_command,
+)
 from shared.messaging.guard import (
+    NOT_FOUND,
     UNKNOWN_PAYMENT,
     Attempt,
     Outcome,
@@ -25,7 +40,9 @@ from shared.messaging.guard import (
     identify,
     raw_id,
 )
-from shared.redis.expiry import refuse_if_overdue
+from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
+from shared.redis.platforms import platforms_of
+from shared.redis.reference_data import Enterprise
 from shared.security.stage_signatures import application_signature, signed_handoff
 
 STAGE = Stage.APPLY
@@ -39,23 +56,35 @@ def _hand_to_review(deps: Deps, payment_id: str, command_id: str) -> None:
     deps.dispatch(q.OTP_VERIFIED, q.TAKE_IN, handoff.to_wire())
 
 
-def check_eligibility(deps: Deps, request: PaymentRequest) -> None:
-    """Seed steps 1 and 3: the payer may pay online, through a B2B bank it has a contract with,
-    from one of its own accounts."""
-    enterprise = deps.directory.enterprise(request.payer.enterprise_id)
+def check_eligibility(deps: Deps, request: PaymentRequest | PaymentRequestV2) -> None:
+    """Seed steps 1 and 3: the payer may pay online, through a B2B bank it has a contract with
+    (if the request names one yet), from one of its own accounts."""
+    enterprise = check_payer(deps, request.payer.enterprise_id)
+    if request.bank is not None:
+        check_bank(deps, enterprise, request.bank)
+    if request.payer.account not in enterprise.accounts:
+        raise Refusal(ReasonCode.ACCOUNT_NOT_OWNED, "payer account does not belong to the payer")
+
+
+def check_payer(deps: Deps, enterprise_id: str) -> Enterprise:
+    """Seed step 1: the payer is registered and may pay online."""
+    enterprise = deps.directory.enterprise(enterprise_id)
     if enterprise is None:
         raise Refusal(ReasonCode.UNKNOWN_ENTERPRISE, "payer enterprise is not registered")
     if not enterprise.eligible:
         raise Refusal(ReasonCode.PAYER_NOT_ELIGIBLE, "payer enterprise may not pay online")
-    bank = deps.directory.bank(request.bank)
+    return enterprise
+
+
+def check_bank(deps: Deps, enterprise: Enterprise, code: str) -> None:
+    """Seed step 3: a B2B bank the payer has a contract with."""
+    bank = deps.directory.bank(code)
     if bank is None:
-        raise Refusal(ReasonCode.UNKNOWN_BANK, f"bank {request.bank} is not registered")
+        raise Refusal(ReasonCode.UNKNOWN_BANK, f"bank {code} is not registered")
     if not bank.b2b_enabled:
-        raise Refusal(ReasonCode.BANK_NOT_B2B, f"bank {request.bank} has no B2B payment")
-    if request.bank not in enterprise.banks:
-        raise Refusal(ReasonCode.NO_B2B_CONTRACT, f"payer has no B2B contract at {request.bank}")
-    if request.payer.account not in enterprise.accounts:
-        raise Refusal(ReasonCode.ACCOUNT_NOT_OWNED, "payer account does not belong to the payer")
+        raise Refusal(ReasonCode.BANK_NOT_B2B, f"bank {code} has no B2B payment")
+    if code not in enterprise.banks:
+        raise Refusal(ReasonCode.NO_B2B_CONTRACT, f"payer has no B2B contract at {code}")
 
 
 def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
@@ -139,3 +168,141 @@ def _cancel(deps: Deps, checked: Checked[CancelPayment]) -> Outcome:
     change = payment.cancel(STAGE, checked.user_id, checked.command.reason)
     refuse_if_overdue(deps, payment)
     return accepted(commit(deps, checked, change))
+
+
+# -- a platform's request, taken up by its applicant (PaymentRequest v2) ---------------------
+def handle_platform_request(raw: Any, deps: Deps) -> Outcome:
+    """A registered platform asks for a payment (PaymentRequest v2): checked and stored in
+    ``requested``, awaiting its applicant; nothing is executed, no person's credential used."""
+    request_id = raw_id(raw, "request_id")
+    payer_id = raw_id(raw.get("payer") if isinstance(raw, dict) else None, "enterprise_id")
+    attempt = Attempt(
+        STAGE,
+        payment_id_for(payer_id, request_id) if request_id and payer_id else UNKNOWN_PAYMENT,
+        raw_id(raw, "command_id"),
+        Actor(STAGE),
+    )
+    return run_command(deps, attempt, lambda: _request(raw, deps, attempt))
+
+
+def _request(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
+    request = decode(PaymentRequestV2, raw)
+    attempt.command_id = request.command_id
+    structlog.contextvars.bind_contextvars(payment_id=attempt.payment_id)
+    # Who asks comes first, as for a person: nothing about the payer is told or recorded on
+    # the payment before the platform is known and the payer registered with it.
+    platform = platforms_of(deps).get(request.platform_id)
+    attempt.actor = Actor(STAGE, PLATFORM_ROLE, platform.platform_id)
+    platform.check_payer(request.payer.enterprise_id)
+    attempt.attached = True
+    attempt.summary = {
+        "order_id": request.order_id,
+        "enterprise_id": request.payer.enterprise_id,
+        "amount": request.amount,
+        "currency": request.currency,
+    }
+    existing = deps.store.get(attempt.payment_id)
+    if existing is not None and existing.platform_id != platform.platform_id:
+        # The same payer's request id, used by another platform or by an applicant (v1).
+        raise Refusal(ReasonCode.IDEMPOTENCY_CONFLICT, "request_id was used for another payment")
+    if existing is None:
+        check_eligibility(deps, request)
+        deps.store.check_order_free(
+            request.payer.enterprise_id, request.order_id, attempt.payment_id
+        )
+    application = Application(
+        attempt.payment_id,
+        request.request_id,
+        StoredContent.of(request.requested()),
+        platform_id=platform.platform_id,
+    )
+    result = deps.store.create(
+        application, [Step(PaymentStatus.REQUESTED)], attempt.actor, request.command_id
+    )
+    outcome = "accepted" if result.outcome == "created" else "duplicate"
+    return Outcome(outcome, result.payment_id, result.status.value if result.status else None)
+
+
+#: The actor role recorded for what a platform does.
+PLATFORM_ROLE = "platform"
+
+
+def handle_confirmation(raw: Any, deps: Deps) -> Outcome:
+    """The applicant takes up a platform's request: the bank, their session and one-time
+    code; ``requested -> otp_verified``, signed and handed to review as a v1 request is."""
+    return person_command(
+        raw, deps, STAGE, ApplicantConfirmation, "applicant", _confirm, _confirmed_again
+    )
+
+
+def _confirm(deps: Deps, checked: Checked[ApplicantConfirmation]) -> Outcome:
+    payment, command = checked.payment, checked.command
+    bank = payment.bank_to_confirm(STAGE, command.bank)
+    refuse_if_overdue(deps, payment)
+    requested = payment.content.check_requested()
+    enterprise = check_payer(deps, payment.content.enterprise_id or "")
+    check_bank(deps, enterprise, bank)
+    # The content is complete now: its hash (bank included) is what every later stage
+    # checks, and what the authorizer's challenge binds.
+    content = StoredContent.of(requested.with_bank(bank))
+    user = checked.person.user
+    deps.otp.verify(
+        user.username,
+        user.totp_secret,
+        command.otp.get_secret_value(),
+        purpose=f"confirm:{payment.payment_id}:{content.content_hash}",
+    )
+    application = Application(
+        payment.payment_id, payment.request_id or "", content, platform_id=payment.platform_id
+    ).confirmed_by(user.username)
+    signature = application_signature(deps.signer, application)
+    step = Step(next_status(payment.status, Action.VERIFY_OTP, STAGE))
+    change = Change(
+        (step,),
+        Record(
+            content=content,
+            applicant_id=application.applicant_id,
+            end_to_end_id=application.end_to_end_id,
+            apply_signature=signature,
+        ),
+    )
+    confirmed = commit(deps, checked, change, fault_point="apply.after_otp")
+    _hand_to_review(deps, confirmed.payment_id, command.command_id)
+    return accepted(confirmed)
+
+
+def _confirmed_again(deps: Deps, payment: Payment, command_id: str) -> Outcome:
+    """A redelivered confirmation: the first hand-off may have been lost in a crash; the
+    review intake ignores a second one."""
+    if payment.status == PaymentStatus.OTP_VERIFIED:
+        _hand_to_review(deps, payment.payment_id, command_id)
+    return answered_duplicate(deps, payment, command_id)
+
+
+def handle_platform_cancel(raw: Any, deps: Deps) -> Outcome:
+    """The creating platform withdraws a payment its applicant has not taken up."""
+    attempt = Attempt(
+        STAGE, raw_id(raw, "payment_id") or UNKNOWN_PAYMENT, raw_id(raw, "command_id"), Actor(STAGE)
+    )
+
+    def body() -> Outcome:
+        command = decode(PlatformCancel, raw)
+        platform = platforms_of(deps).get(command.platform_id)
+        attempt.actor = Actor(STAGE, PLATFORM_ROLE, platform.platform_id)
+        structlog.contextvars.bind_contextvars(payment_id=command.payment_id)
+        payment = deps.store.get(command.payment_id)
+        # Another platform's payment is told as missing, word for word.
+        if payment is None or payment.platform_id != platform.platform_id:
+            raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, NOT_FOUND)
+        attempt.summary = payment.summary()
+        attempt.attached = True
+        if payment.applied(command.command_id):
+            return answered_duplicate(deps, payment, command.command_id)
+        change = payment.cancel_for_platform(STAGE, platform.platform_id, command.reason)
+        refuse_if_overdue(deps, payment)
+        changed = transition_before_deadline(
+            deps, payment, change, attempt.actor, attempt.command_id
+        )
+        return accepted(changed)
+
+    return run_command(deps, attempt, body)

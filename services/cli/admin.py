@@ -14,6 +14,7 @@ from services.cli.options import JSON, PASSWORD_STDIN, read_secret_line
 from services.cli.output import REFUSED, console, emit, fail
 from shared.domain.contracts import INVISIBLE_TEXT, is_visible_text
 from shared.redis.directory import ROLES, DirectoryError
+from shared.redis.platforms import platforms_of
 from shared.security import access
 from shared.security.deployment import reseal_authorizer_otp
 
@@ -111,6 +112,40 @@ def add_user(
     if not as_json:
         console.print(
             "[yellow]Enrol the totp_uri in the user's token now; it is not shown again.[/yellow]"
+        )
+
+
+@admin.command("add-platform")
+def add_platform(
+    platform_id: str,
+    name: str = typer.Option(..., "--name"),
+    enterprise: list[str] = typer.Option(
+        [], "--enterprise", help="A payer enterprise registered with it (repeatable)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Register an upstream platform for its payer enterprises; its API key is shown once,
+    now (only its digest is stored)."""
+    _visible(as_json, PLATFORM_ID=platform_id, name=name, enterprise=enterprise)
+    deps = context.deps()
+    try:
+        platform, api_key = platforms_of(deps).add(
+            platform_id, name, enterprise, lambda e: deps.directory.enterprise(e) is not None
+        )
+    except DirectoryError as err:
+        fail(str(err), as_json)
+    emit(
+        {
+            "platform_id": platform.platform_id,
+            "name": platform.name,
+            "enterprises": sorted(platform.enterprises),
+            "api_key": api_key,
+        },
+        as_json,
+    )
+    if not as_json:
+        console.print(
+            "[yellow]Give the api_key to the platform now; it is not shown again.[/yellow]"
         )
 
 

@@ -31,6 +31,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("review", payments.review),
     ("authorize", payments.authorize),
     ("cancel", payments.cancel),
+    ("confirm", payments.confirm),
     ("status", queries.status),
     ("list", queries.list_payments),
     ("events", queries.events),

@@ -1,4 +1,4 @@
-"""People's commands on payments: ``submit``, ``review``, ``challenge``, ``authorize``,
+"""People's commands on payments: ``submit``, ``confirm``, ``review``, ``challenge``, ``authorize``,
 ``cancel``. Each parses its input, calls :mod:`shared.client` and renders the verdict."""
 
 from __future__ import annotations
@@ -83,6 +83,26 @@ def submit(
     except client.ClientError as error:
         _invalid(error, as_json)
     _send(request, wait, no_wait, as_json)
+
+
+def confirm(
+    payment_id: str,
+    session: str = SESSION,
+    otp: str = typer.Option(..., "--otp", help="The applicant's one-time code."),
+    bank: str | None = typer.Option(
+        None, "--bank", help="The B2B bank CODE to pay through, if the request named none."
+    ),
+    wait: float | None = WAIT,
+    no_wait: bool = NO_WAIT,
+    as_json: bool = JSON,
+) -> None:
+    """Take up a platform's payment request as applicant: choose the bank, confirm with a
+    one-time code (seed steps 3-6)."""
+    try:
+        command = client.confirmation(payment_id, session=session, otp=otp, bank=bank)
+    except client.ClientError as error:
+        _invalid(error, as_json)
+    _send(command, wait, no_wait, as_json)
 
 
 def review(

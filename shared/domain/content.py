@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from shared.domain.contracts import PaymentContent
+from shared.domain.contracts import PaymentContent, RequestedContent
 from shared.domain.errors import ReasonCode, Refusal
 
 if TYPE_CHECKING:
@@ -62,25 +62,44 @@ class StoredContent:
         """The content parsed from the stored text. Parsing normalises (amounts formatted,
         whitespace stripped), so this alone does not say the stored text is canonical: use
         :meth:`check` for what may be shown or acted on."""
-        return PaymentContent.model_validate(
-            {
-                "order_id": self.order_id,
-                "payer": {
-                    "enterprise_id": self.enterprise_id,
-                    "account": self.payer_account,
-                    "name": self.payer_name,
-                },
-                "payee": {
-                    "bank_code": self.payee_bank_code,
-                    "account": self.payee_account,
-                    "name": self.payee_name,
-                },
-                "amount": self.amount,
-                "currency": self.currency,
-                "bank": self.bank,
-                "purpose": self.purpose,
-            }
-        )
+        return PaymentContent.model_validate(self._as_fields())
+
+    def _as_fields(self) -> dict[str, object]:
+        return {
+            "order_id": self.order_id,
+            "payer": {
+                "enterprise_id": self.enterprise_id,
+                "account": self.payer_account,
+                "name": self.payer_name,
+            },
+            "payee": {
+                "bank_code": self.payee_bank_code,
+                "account": self.payee_account,
+                "name": self.payee_name,
+            },
+            "amount": self.amount,
+            "currency": self.currency,
+            "bank": self.bank,
+            "purpose": self.purpose,
+        }
+
+    def check_requested(self) -> RequestedContent:
+        """The content of a platform's request (its bank may be missing), verified as
+        :meth:`check` verifies a complete content: it hashes to the hash frozen at the
+        request, and each stored field is exactly its canonical text."""
+        try:
+            content: RequestedContent | None = RequestedContent.model_validate(self._as_fields())
+        except ValidationError:
+            content = None
+        if (
+            content is None
+            or content.content_hash() != self.content_hash
+            or StoredContent.of(content) != self
+        ):
+            raise Refusal(
+                ReasonCode.CONTENT_MISMATCH, "payment content differs from what was requested"
+            )
+        return content
 
     def check(self, expected_hash: str | None = None) -> PaymentContent:
         """The content, verified: refused unless the stored text hashes to the hash frozen at

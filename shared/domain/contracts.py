@@ -144,9 +144,29 @@ class PaymentContent(Contract):
 
     def content_hash(self) -> str:
         """SHA-256 over the canonical JSON of the content: what every later stage checks."""
-        content = self.model_dump(mode="json", include=set(PaymentContent.model_fields))
-        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return canonical_hash(
+            self.model_dump(mode="json", include=set(PaymentContent.model_fields))
+        )
+
+
+def canonical_hash(content: dict[str, Any]) -> str:
+    """SHA-256 over the canonical JSON of a content's fields."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class RequestedContent(PaymentContent):
+    """What an upstream platform asks to be paid (PaymentRequest v2): the content without, or
+    with, the bank; the applicant chooses a missing bank when confirming. Its hash (the bank
+    ``null`` when missing) is the request's own: the idempotency comparison uses it. With a
+    bank it equals the :class:`PaymentContent` hash of the same fields."""
+
+    bank: BankCode | None = None  # type: ignore[assignment]
+
+    def with_bank(self, bank: str) -> PaymentContent:
+        """The complete content once the bank is known: what the later stages check."""
+        fields = self.model_dump(include=set(PaymentContent.model_fields), mode="json")
+        return PaymentContent.model_validate({**fields, "bank": bank})
 
 
 class PaymentRequest(PaymentContent):
@@ -165,6 +185,52 @@ class PaymentRequest(PaymentContent):
         return PaymentContent.model_validate(
             self.model_dump(include=set(PaymentContent.model_fields), mode="json")
         )
+
+
+class PaymentRequestV2(RequestedContent):
+    """PaymentRequest v2: an upstream platform -> ``apply``. No person's credentials: the
+    payment waits in ``requested`` for its applicant's :class:`ApplicantConfirmation`. A
+    session or a code in it is refused as invalid (they belong to the confirmation)."""
+
+    schema_: Literal["b2bpay.payment_request.v2"] = Field(
+        default="b2bpay.payment_request.v2", alias="schema"
+    )
+    request_id: Identifier
+    #: The registered platform that creates it (authenticated by the entrypoint that sends it).
+    platform_id: Identifier
+    command_id: Identifier = Field(default_factory=new_command_id)
+
+    def requested(self) -> RequestedContent:
+        return RequestedContent.model_validate(
+            self.model_dump(include=set(PaymentContent.model_fields), mode="json")
+        )
+
+
+class ApplicantConfirmation(Contract):
+    """The applicant takes up a requested payment (pay page, seed steps 3-6): the bank if
+    the request named none, their session and one-time code. CLI/API -> ``apply``."""
+
+    schema_: Literal["b2bpay.applicant_confirmation.v1"] = Field(
+        default="b2bpay.applicant_confirmation.v1", alias="schema"
+    )
+    command_id: Identifier = Field(default_factory=new_command_id)
+    payment_id: Identifier
+    bank: BankCode | None = None
+    session: SecretStr
+    otp: OtpCode
+
+
+class PlatformCancel(Contract):
+    """The creating platform withdraws a payment its applicant has not taken up yet
+    (``requested``). The platform is authenticated by the entrypoint that sends it."""
+
+    schema_: Literal["b2bpay.platform_cancel.v1"] = Field(
+        default="b2bpay.platform_cancel.v1", alias="schema"
+    )
+    command_id: Identifier = Field(default_factory=new_command_id)
+    payment_id: Identifier
+    platform_id: Identifier
+    reason: Annotated[str, Field(max_length=280)] = ""
 
 
 class ReviewDecision(Contract):
@@ -287,6 +353,9 @@ def payment_id_for(enterprise_id: str, request_id: str) -> str:
 #: The versioned public contracts, by name, for ``b2bpay schema``.
 CONTRACTS: dict[str, type[BaseModel]] = {
     "payment_request": PaymentRequest,
+    "payment_request_v2": PaymentRequestV2,
+    "applicant_confirmation": ApplicantConfirmation,
+    "platform_cancel": PlatformCancel,
     "review_decision": ReviewDecision,
     "auth_decision": AuthDecision,
     "cancel_payment": CancelPayment,

@@ -74,6 +74,16 @@ class ReasonCode(StrEnum):
     #: A hand-off or a stored approval is unsigned, badly signed, signed by the wrong stage,
     #: or signed for another state than the stored payment's.
     INVALID_SIGNATURE = "invalid_signature"
+    #: The platform is unknown, its API key is wrong, or its record fails its integrity
+    #: check (changed in Redis without the server key); told alike for all three.
+    PLATFORM_INVALID = "platform_invalid"
+    #: The payer enterprise is not registered with the platform that asks to create its
+    #: payment.
+    PAYER_NOT_REGISTERED = "payer_not_registered"
+    #: The request named no bank, and the applicant's confirmation names none either.
+    BANK_REQUIRED = "bank_required"
+    #: The applicant's confirmation names another bank than the one the request named.
+    BANK_MISMATCH = "bank_mismatch"
 
 
 class B2bpayError(Exception):

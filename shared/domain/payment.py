@@ -40,6 +40,9 @@ class EndReason(StrEnum):
     REJECTED_BY_AUTHORIZER = "rejected_by_authorizer"
     #: Its own applicant withdrew it before authorization (``cancelled``).
     CANCELLED_BY_APPLICANT = "cancelled_by_applicant"
+    #: The platform that created it withdrew it before its applicant took it up
+    #: (``cancelled``).
+    CANCELLED_BY_PLATFORM = "cancelled_by_platform"
     #: Nobody acted on it in time (``expired``).
     DEADLINE_PASSED = "deadline_passed"
     #: The clearing system rejected it without a reason code (``failed``).
@@ -78,6 +81,12 @@ class Record:
     review_signature: str | None = None
     authorizer_id: str | None = None
     authorize_signature: str | None = None
+    #: Recorded when the applicant confirms a platform's request: the complete content (with
+    #: the bank, and its hash), the applicant, the end-to-end id and the apply signature.
+    content: StoredContent | None = None
+    applicant_id: str | None = None
+    end_to_end_id: str | None = None
+    apply_signature: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,8 @@ class Application:
     applicant_id: str | None = None
     end_to_end_id: str | None = None
     apply_signature: str | None = None
+    #: The registered platform that created it (PaymentRequest v2), if one did.
+    platform_id: str | None = None
 
     def confirmed_by(self, applicant_id: str) -> Application:
         """A new request confirmed by its applicant: it gets the end-to-end id clearing will
@@ -139,6 +150,9 @@ class Payment:
     apply_signature: str | None = None
     review_signature: str | None = None
     authorize_signature: str | None = None
+    #: The registered platform that created it (PaymentRequest v2): the only platform that
+    #: sees it. ``None`` for a payment its applicant started (v1).
+    platform_id: str | None = None
     #: When the current status lapses, in milliseconds since the epoch, if it does.
     deadline_ms: float | None = None
     updated_at: str | None = None
@@ -213,9 +227,40 @@ class Payment:
         why = reason or "cancelled by the applicant"
         return Change((Step(target, EndReason.CANCELLED_BY_APPLICANT, why),))
 
+    def cancel_for_platform(self, stage: str, platform_id: str, reason: str | None) -> Change:
+        """Withdrawn by the platform that created it, only while its applicant has not taken
+        it up (``requested``)."""
+        if self.platform_id != platform_id:
+            raise Refusal(ReasonCode.WRONG_USER, "only the creating platform may cancel it")
+        if self.status != PaymentStatus.REQUESTED:
+            raise Refusal(
+                ReasonCode.ILLEGAL_TRANSITION,
+                f"a platform may cancel only a requested payment, not one {self.status.value}",
+            )
+        target = next_status(self.status, Action.CANCEL, stage)
+        why = reason or "cancelled by the platform"
+        return Change((Step(target, EndReason.CANCELLED_BY_PLATFORM, why),))
+
+    def bank_to_confirm(self, stage: str, bank: str | None) -> str:
+        """A platform's request taken up by its applicant (``requested -> otp_verified``):
+        the bank it will be paid through — the request's, or the one the applicant chose
+        if the request named none."""
+        next_status(self.status, Action.VERIFY_OTP, stage)
+        if self.platform_id is None:
+            # A v1 payment is never left in requested: it moves on in the write that made it.
+            raise Refusal(ReasonCode.ILLEGAL_TRANSITION, "not a platform's request")
+        requested = self.content.bank
+        if requested and bank and bank != requested:
+            raise Refusal(ReasonCode.BANK_MISMATCH, f"the request names bank {requested}")
+        chosen = requested or bank
+        if not chosen:
+            raise Refusal(ReasonCode.BANK_REQUIRED, "the request names no bank: choose one")
+        return chosen
+
     def expire(self, stage: str) -> Change:
-        """Nobody acted in time."""
-        target = next_status(self.status, Action.EXPIRE, stage)
+        """Nobody acted in time (a platform's request: its applicant never took it up)."""
+        action = Action.LAPSE if self.status == PaymentStatus.REQUESTED else Action.EXPIRE
+        target = next_status(self.status, action, stage)
         reason = f"not acted on in {self.status.value} in time"
         return Change((Step(target, EndReason.DEADLINE_PASSED, reason),))
 

@@ -12,7 +12,8 @@ from shared.domain.stages import Stage
 
 
 class PaymentStatus(StrEnum):
-    #: The request passed validation; the applicant's code is being checked.
+    #: The request passed validation: awaiting the applicant (a platform's request, v2), or
+    #: the applicant's code is being checked (v1, which moves on in the same write).
     REQUESTED = "requested"
     #: The applicant's login and one-time code were accepted (seed steps 4-6).
     OTP_VERIFIED = "otp_verified"
@@ -48,6 +49,8 @@ class Action(StrEnum):
     FAIL = "fail"
     EXPIRE = "expire"
     CANCEL = "cancel"
+    #: A platform's request its applicant never took up in time (the sweeper).
+    LAPSE = "lapse"
 
 
 S = PaymentStatus
@@ -77,6 +80,8 @@ TRANSITIONS: dict[tuple[PaymentStatus, Action], PaymentStatus] = {
     (S.SUBMITTED, Action.FAIL): S.FAILED,
     **{(s, Action.CANCEL): S.CANCELLED for s in BEFORE_AUTHORIZATION},
     **{(s, Action.EXPIRE): S.EXPIRED for s in BEFORE_AUTHORIZATION - {S.REQUESTED}},
+    # Its own action, so that no other expiry reaches a payment before its code was checked.
+    (S.REQUESTED, Action.LAPSE): S.EXPIRED,
 }
 
 #: Which stage may perform which action. After ``authorized`` only interbank acts.
@@ -85,7 +90,7 @@ STAGE_ACTIONS: dict[str, frozenset[Action]] = {
     Stage.REVIEW: frozenset({Action.INTAKE, Action.APPROVE_REVIEW, Action.REJECT_REVIEW}),
     Stage.AUTHORIZE: frozenset({Action.APPROVE_AUTH, Action.REJECT_AUTH}),
     Stage.INTERBANK: frozenset({Action.SUBMIT, Action.SETTLE, Action.FAIL}),
-    "sweeper": frozenset({Action.EXPIRE}),
+    "sweeper": frozenset({Action.EXPIRE, Action.LAPSE}),
 }
 
 #: The role whose person performs each human action.

@@ -20,11 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.domain.contracts import (
+    ApplicantConfirmation,
     AuthDecision,
     CancelPayment,
     Contract,
     Handoff,
     PaymentRequest,
+    PaymentRequestV2,
+    PlatformCancel,
     ReviewDecision,
 )
 from shared.domain.stages import Stage
@@ -40,6 +43,9 @@ INTERBANK = "interbank"
 # flight carry them, so they never change.
 APPLY_PAYMENT = "apply_payment"
 CANCEL_PAYMENT = "cancel_payment"
+REQUEST_PAYMENT = "request_payment"
+CONFIRM_PAYMENT = "confirm_payment"
+CANCEL_FOR_PLATFORM = "cancel_for_platform"
 TAKE_IN = "take_in_for_review"
 DECIDE_REVIEW = "decide_review"
 DECIDE_AUTHORIZATION = "decide_authorization"
@@ -82,6 +88,28 @@ ROUTES: tuple[Route, ...] = (
         stage=Stage.APPLY,
         contract=CancelPayment,
         handler="services.apply.handlers:handle_cancel",
+    ),
+    Route(
+        queue=APPLY,
+        actor=REQUEST_PAYMENT,
+        stage=Stage.APPLY,
+        contract=PaymentRequestV2,
+        handler="services.apply.handlers:handle_platform_request",
+    ),
+    Route(
+        queue=APPLY,
+        actor=CONFIRM_PAYMENT,
+        stage=Stage.APPLY,
+        contract=ApplicantConfirmation,
+        handler="services.apply.handlers:handle_confirmation",
+        signs=True,
+    ),
+    Route(
+        queue=APPLY,
+        actor=CANCEL_FOR_PLATFORM,
+        stage=Stage.APPLY,
+        contract=PlatformCancel,
+        handler="services.apply.handlers:handle_platform_cancel",
     ),
     Route(
         queue=OTP_VERIFIED,

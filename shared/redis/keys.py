@@ -57,6 +57,13 @@ class Keys:
     def enterprises(self) -> str:
         return f"{self.prefix}enterprises"
 
+    def platform(self, platform_id: str) -> str:
+        return f"{self.prefix}platform:{platform_id}"
+
+    def platform_key(self, key_digest: str) -> str:
+        """The platform whose API key has this SHA-256 digest."""
+        return f"{self.prefix}platform_key:{key_digest}"
+
     def user(self, username: str) -> str:
         return f"{self.prefix}user:{username}"
 

@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -336,6 +337,7 @@ def _payment_of(payment_id: str, fields: dict[str, str], history: list[StatusEve
         apply_signature=given("apply_signature"),
         review_signature=given("review_signature"),
         authorize_signature=given("authorize_signature"),
+        platform_id=given("platform_id"),
         deadline_ms=float(deadline) if deadline is not None else None,
         updated_at=given("updated_at"),
         updated_by=given("updated_by"),
@@ -354,39 +356,41 @@ def _present(fields: dict[str, str | None]) -> dict[str, str]:
 
 def _application_fields(application: Application) -> dict[str, str]:
     """What ``create`` writes (the Lua adds status, version and the rest)."""
-    content = application.content
     return _present(
         {
             "payment_id": application.payment_id,
             "request_id": application.request_id,
-            "order_id": content.order_id,
-            "enterprise_id": content.enterprise_id,
-            "payer_account": content.payer_account,
-            "payer_name": content.payer_name,
-            "payee_bank_code": content.payee_bank_code,
-            "payee_account": content.payee_account,
-            "payee_name": content.payee_name,
-            "amount": content.amount,
-            "currency": content.currency,
-            "bank": content.bank,
-            "purpose": content.purpose,
-            "content_hash": content.content_hash,
+            **_content_fields(application.content),
             "applicant_id": application.applicant_id,
             "end_to_end_id": application.end_to_end_id,
             "apply_signature": application.apply_signature,
+            "platform_id": application.platform_id,
         }
     )
+
+
+def _content_fields(content: StoredContent) -> dict[str, str | None]:
+    return {
+        "order_id": content.order_id,
+        "enterprise_id": content.enterprise_id,
+        "payer_account": content.payer_account,
+        "payer_name": content.payer_name,
+        "payee_bank_code": content.payee_bank_code,
+        "payee_account": content.payee_account,
+        "payee_name": content.payee_name,
+        "amount": content.amount,
+        "currency": content.currency,
+        "bank": content.bank,
+        "purpose": content.purpose,
+        "content_hash": content.content_hash,
+    }
 
 
 def _record_fields(record: Record | None) -> dict[str, str]:
-    """What a transition writes of who decided and the deciding stage's signature."""
+    """What a transition writes of who decided and the deciding stage's signature (each
+    field of :class:`Record` is the hash field of the same name), and a completed content."""
     if record is None:
         return {}
-    return _present(
-        {
-            "reviewer_id": record.reviewer_id,
-            "review_signature": record.review_signature,
-            "authorizer_id": record.authorizer_id,
-            "authorize_signature": record.authorize_signature,
-        }
-    )
+    given = {f.name: getattr(record, f.name) for f in dataclass_fields(record)}
+    content = given.pop("content")
+    return _present({**given, **(_content_fields(content) if content is not None else {})})
