@@ -22,6 +22,7 @@ def create_app(api: Api) -> FastAPI:
         version=API_VERSION,
         description="B2B bank payments: sessions, payments and their decisions, live events. "
         "Every refusal is an RFC 9457 problem document with a `reason_code`.",
+        responses=problems.PROBLEM_RESPONSES,
     )
     app.state.api = api
     problems.install(app)

@@ -15,6 +15,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from shared import client
@@ -97,6 +98,37 @@ TITLES = {
 }
 
 
+class ProblemDocument(BaseModel):
+    """An RFC 9457 problem document, with the refusal's reason code."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    reason_code: str
+    payment_id: str | None
+    command_id: str | None
+
+
+def _documented(description: str) -> dict[str, Any]:
+    schema = {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}
+    return {"description": description, "model": ProblemDocument, "content": {MEDIA_TYPE: schema}}
+
+
+#: The refusals every route may answer with, as /openapi.json documents them.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _documented("authentication_failed (never says which factor)"),
+    403: _documented("wrong_role, same_person, wrong_user"),
+    404: _documented("unknown, or not your enterprise's"),
+    405: _documented("method_not_allowed"),
+    409: _documented("illegal_transition, idempotency_conflict, duplicate_order, ..."),
+    422: _documented("invalid input; nothing was sent"),
+    429: _documented("rate_limited, with Retry-After"),
+    501: _documented("not_implemented"),
+    503: _documented("Redis unreachable; nothing was changed"),
+}
+
+
 class Problem(Exception):
     """Raised by a route to answer with a problem document."""
 
@@ -113,6 +145,7 @@ class Problem(Exception):
         # A wrong enterprise is told exactly as a missing payment.
         if reason_code == ReasonCode.WRONG_ENTERPRISE:
             reason_code = ReasonCode.PAYMENT_NOT_FOUND.value
+            detail = "no such payment for your enterprise"
         self.reason_code = str(reason_code)
         self.status = HTTP_STATUS.get(reason_code, 400)
         self.detail = detail
