@@ -310,7 +310,11 @@ class PaymentViews(Protocol):
     def payment(self, payment_id: str) -> dict[str, Any] | None: ...
 
     def list(
-        self, status: str | None = None, enterprise_id: str | None = None, limit: int = 1000
+        self,
+        status: str | None = None,
+        enterprise_id: str | None = None,
+        limit: int = 1000,
+        after: tuple[str, str] | None = None,
     ) -> list[dict[str, Any]]: ...
 
 
@@ -348,11 +352,31 @@ def status(
 
 
 def list_payments(
-    deps: Deps, views: Callable[[], PaymentViews], *, session: str, status: str | None = None
+    deps: Deps,
+    views: Callable[[], PaymentViews],
+    *,
+    session: str,
+    status: str | None = None,
+    limit: int = 1000,
+    after: tuple[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The payments of the person's enterprise, optionally with one status."""
+    """The payments of the person's enterprise, optionally with one status, oldest first;
+    ``after`` (``created_at``, ``payment_id``) of the last one seen gives the next page."""
     who = person(deps, session)
-    return views().list(status, who.user.enterprise_id)
+    return views().list(status, who.user.enterprise_id, limit, after)
+
+
+def verdict_of(deps: Deps, command_id: str) -> Verdict | None:
+    """The stage's verdict on a command no one has waited out yet, as its sender may see it,
+    without taking it (None until it comes). The caller checks who may ask."""
+    raw: Any = deps.redis.lindex(deps.keys.verdict(command_id), 0)
+    if raw is None:
+        return None
+    verdict = Verdict.model_validate_json(raw)
+    if verdict.outcome == "refused":
+        code, reason = for_person(verdict.reason_code, verdict.reason)
+        verdict = verdict.model_copy(update={"reason_code": code, "reason": reason})
+    return verdict
 
 
 def as_person_sees_it(found: dict[str, Any]) -> dict[str, Any]:

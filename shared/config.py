@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     audit_claim_idle_ms: int = 30_000
     #: How long ``submit``/``review``/``authorize``/``cancel`` wait for the stage's verdict.
     wait_seconds: float = 10.0
+    #: How long the HTTP API (``b2bpay serve``) waits for a stage's verdict before it answers
+    #: 202 with the command's URL.
+    http_wait_seconds: float = Field(default=10.0, gt=0, le=60)
     #: A worker that has not sent a heartbeat for this long is considered dead and its
     #: messages are requeued (milliseconds). Dramatiq's default is 60 s.
     heartbeat_timeout_ms: int = 15_000

@@ -36,6 +36,7 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("list", queries.list_payments),
     ("events", queries.events),
     ("worker", operations.worker),
+    ("serve", operations.serve),
     ("demo", operations.demo),
     ("schema", operations.schema),
     ("challenge", payments.challenge),

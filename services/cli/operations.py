@@ -42,6 +42,16 @@ def worker(
     raise typer.Exit(run(stages, processes, threads))
 
 
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+) -> None:
+    """Run the HTTP API (OpenAPI at /openapi.json, docs at /docs) until interrupted."""
+    from services.api.app import serve as run_api
+
+    run_api(context.settings(), host, port)
+
+
 def demo(
     payments: int = typer.Option(200, "--payments", min=10, max=100_000),
     redis_url: str | None = typer.Option(

@@ -6,7 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, create_engine, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    select,
+    tuple_,
+)
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from shared.domain.contracts import StatusEvent
@@ -183,9 +193,19 @@ class ReadModel:
         return out
 
     def list(
-        self, status: str | None = None, enterprise_id: str | None = None, limit: int = 1000
+        self,
+        status: str | None = None,
+        enterprise_id: str | None = None,
+        limit: int = 1000,
+        after: tuple[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        query = select(payments).order_by(payments.c.created_at).limit(limit)
+        """Payments oldest first (ties by id); ``after`` is the (``created_at``,
+        ``payment_id``) of the last one of the previous page."""
+        query = select(payments).order_by(payments.c.created_at, payments.c.payment_id).limit(limit)
+        if after is not None:
+            query = query.where(
+                tuple_(payments.c.created_at, payments.c.payment_id) > tuple_(*after)
+            )
         if status:
             query = query.where(payments.c.status == status)
         if enterprise_id:

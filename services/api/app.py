@@ -1,0 +1,53 @@
+"""The HTTP API's application, and its composition root for ``b2bpay serve``.
+
+:func:`create_app` takes what the routes use (tests pass their own); :func:`serve` builds it
+once from the settings (:func:`shared.bootstrap.bootstrap`) and runs it on uvicorn.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.api import commands, events, health, payments, problems, sessions
+from services.api.dependencies import Api
+from shared.config import Settings
+
+#: The API's version, as /openapi.json shows it (paths are under /v1).
+API_VERSION = "1"
+
+
+def create_app(api: Api) -> FastAPI:
+    app = FastAPI(
+        title="b2bpay",
+        version=API_VERSION,
+        description="B2B bank payments: sessions, payments and their decisions, live events. "
+        "Every refusal is an RFC 9457 problem document with a `reason_code`.",
+        responses=problems.PROBLEM_RESPONSES,
+    )
+    app.state.api = api
+    problems.install(app)
+    for module in (sessions, payments, commands, events, health):
+        app.include_router(module.router)
+    return app
+
+
+def build(settings: Settings) -> FastAPI:
+    """The composition root of the server process: every dependency, built once."""
+    from services.query.readmodel import ReadModel, make_engine
+    from shared.bootstrap import bootstrap
+    from shared.security.keyneeds import KeyNeed
+
+    # It logs people in and checks sessions and user records; it signs nothing.
+    deps = bootstrap(settings, needs=(KeyNeed.SESSION, KeyNeed.TOTP))
+    read_model = ReadModel(make_engine(settings.database_url))
+    return create_app(
+        Api(deps=deps, views=lambda: read_model, wait_seconds=settings.http_wait_seconds)
+    )
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Run the API until interrupted."""
+    import uvicorn
+
+    # Open event streams would otherwise hold a shutdown for ever.
+    uvicorn.run(build(settings), host=host, port=port, timeout_graceful_shutdown=3)

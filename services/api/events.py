@@ -1,0 +1,84 @@
+"""``GET /v1/events``: the status events of the session's enterprise as server-sent events.
+
+Each event's ``id:`` is its entry id in the events stream, so a client that reconnects with
+``Last-Event-ID`` gets every later event once: none missed, none repeated. People see what
+:func:`shared.client.as_person_sees_it` shows: failed authentication as one generic code, and
+no refusals of outsiders (``seq`` 0). The stream ends when the session does (checked between
+blocking reads, so within ``events_block_ms``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import StreamingResponse
+
+from services.api.dependencies import Api, SessionHolder, api, session_holder
+from services.api.problems import Problem
+from shared import client
+from shared.domain.contracts import StatusEvent
+from shared.domain.errors import ReasonCode
+from shared.security.disclosure import for_person
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+_STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def events(
+    a: Annotated[Api, Depends(api)],
+    who: Annotated[SessionHolder, Depends(session_holder)],
+    payment_id: Annotated[str | None, Query(max_length=64)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=41)] = None,
+) -> StreamingResponse:
+    """Every status event of your enterprise's payments (``?payment_id=`` for one), live."""
+    if last_event_id is not None and not _STREAM_ID.fullmatch(last_event_id):
+        raise Problem(ReasonCode.INVALID_REQUEST, "Last-Event-ID: not an event id of this API")
+    stream = _stream(a, who, payment_id, last_event_id or "0-0")
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _stream(a: Api, who: SessionHolder, payment_id: str | None, last: str) -> Iterator[str]:
+    enterprise = who.person.user.enterprise_id
+    yield ": connected\n\n"
+    while True:
+        batch = a.deps.store.follow_events(last, block_ms=a.events_block_ms)
+        for sid, event in batch:
+            last = sid
+            if _visible(event, enterprise, payment_id):
+                yield _frame(sid, event)
+        if not batch:
+            # Also lets the server notice a client that went away.
+            yield ": keep-alive\n\n"
+        try:
+            client.person(a.deps, who.token)
+        except client.AuthenticationFailed:
+            return
+
+
+def _visible(event: StatusEvent, enterprise: str, payment_id: str | None) -> bool:
+    if event.enterprise_id != enterprise:
+        return False
+    if payment_id is not None and event.payment_id != payment_id:
+        return False
+    # A refusal not attached to the payment (seq 0) is an outsider's: never shown.
+    return event.kind == "transition" or event.seq != 0
+
+
+def _frame(sid: str, event: StatusEvent) -> str:
+    shown = event.model_dump(mode="json", by_alias=True)
+    shown["reason_code"], shown["reason"] = for_person(event.reason_code, event.reason)
+    return f"id: {sid}\nevent: {event.kind}\ndata: {json.dumps(shown)}\n\n"
