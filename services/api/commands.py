@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from services.api.dependencies import Api, SessionHolder, api, session_holder
+from services.api.dependencies import Api, Principal, api, principal, sender_of
 from services.api.problems import ApiCode, Problem, refused
 from shared import client
 from shared.redis.replies import as_text
@@ -29,21 +29,24 @@ class CommandAnswer(BaseModel):
     payment_id: str | None
     outcome: Literal["accepted", "duplicate", "queued"]
     status: str | None = None
+    #: Where the platform sends its buyer: the pay page of a payment it created (awaiting the
+    #: applicant's bank choice, login and one-time code).
+    pay_url: str | None = None
 
 
 def _sender_key(a: Api, command_id: str) -> str:
     return f"{a.deps.keys.prefix}api:sender:{command_id}"
 
 
-def answer(a: Api, sent: client.Sent, holder: SessionHolder, created: bool = False) -> JSONResponse:
+def answer(
+    a: Api, sent: client.Sent, who: Principal, created: bool = False, pay_url: bool = False
+) -> JSONResponse:
     """The stage's verdict as the HTTP answer: 200 (201 for a new payment), a problem for a
     refusal, or 202 with the command's URL when no verdict came in time."""
     verdict = sent.verdict
     if verdict is None:
         # Only the sender may ask later; kept as long as the verdict would be.
-        a.deps.redis.set(
-            _sender_key(a, sent.command_id), holder.person.user.username, ex=VERDICT_TTL_SECONDS
-        )
+        a.deps.redis.set(_sender_key(a, sent.command_id), sender_of(who), ex=VERDICT_TTL_SECONDS)
         location = f"/v1/commands/{sent.command_id}"
         body = CommandAnswer(
             command_id=sent.command_id, payment_id=sent.payment_id, outcome="queued"
@@ -56,6 +59,7 @@ def answer(a: Api, sent: client.Sent, holder: SessionHolder, created: bool = Fal
         payment_id=verdict.payment_id,
         outcome=verdict.outcome,
         status=verdict.status,
+        pay_url=f"/pay/{verdict.payment_id}" if pay_url and verdict.payment_id else None,
     )
     status = 201 if created and verdict.outcome == "accepted" else 200
     headers = {"Location": f"/v1/payments/{verdict.payment_id}"} if created else {}
@@ -70,11 +74,11 @@ def answer(a: Api, sent: client.Sent, holder: SessionHolder, created: bool = Fal
 def command(
     command_id: Annotated[str, Path(max_length=64)],
     a: Annotated[Api, Depends(api)],
-    holder: Annotated[SessionHolder, Depends(session_holder)],
+    who: Annotated[Principal, Depends(principal)],
 ) -> CommandAnswer:
-    """The verdict on a command this session's user sent and got 202 for."""
+    """The verdict on a command this session's user (or this platform) sent and got 202 for."""
     sender = a.deps.redis.get(_sender_key(a, command_id))
-    if sender is None or as_text(sender) != holder.person.user.username:
+    if sender is None or as_text(sender) != sender_of(who):
         raise Problem(ApiCode.NOT_FOUND, "no such command of yours", command_id=command_id)
     verdict = client.verdict_of(a.deps, command_id)
     if verdict is None:

@@ -11,9 +11,11 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.problems import ApiCode, Problem
-from shared import client
+from shared import client, platform_client
 from shared.deps import Deps
+from shared.domain.errors import Refusal
 from shared.messaging.guard import Person
+from shared.redis.platforms import Platform
 from shared.security.disclosure import GENERIC_REASON
 
 
@@ -39,23 +41,20 @@ class SessionHolder:
 
 
 @dataclass(frozen=True)
-class Platform:
-    """An upstream platform, authenticated by its API key.
+class PlatformCaller:
+    """An upstream platform, authenticated by its API key (``X-Api-Key``)."""
 
-    HOOK (issue 9, item 2): platforms and their API keys are being added to the client by
-    another change; until then a request with ``X-Api-Key`` is answered ``501
-    not_implemented``. Wire it in :func:`principal` and the routes that take a
-    :data:`Principal`."""
-
-    api_key: str = field(repr=False)
+    platform: Platform
 
 
 #: Who is asking: a person (session) or, once built, a platform (API key).
-Principal = SessionHolder | Platform
+Principal = SessionHolder | PlatformCaller
 
 _bearer = HTTPBearer(auto_error=False, description="A session token from POST /v1/sessions.")
 _api_key = APIKeyHeader(
-    name="X-Api-Key", auto_error=False, description="A platform's API key (not yet served)."
+    name="X-Api-Key",
+    auto_error=False,
+    description="A platform's API key (`b2bpay admin add-platform`).",
 )
 
 
@@ -87,11 +86,17 @@ def principal(
 ) -> Principal:
     """A platform if an API key is given, else the person behind the bearer token."""
     if api_key is not None:
-        return Platform(api_key)
+        try:
+            return PlatformCaller(platform_client.authenticate_platform(a.deps, api_key))
+        except Refusal:
+            # One answer for an unknown key, a wrong one and a tampered platform record.
+            raise Problem(ApiCode.AUTHENTICATION_FAILED, "the API key is not valid") from None
     token = session_token(credentials)
     return SessionHolder(client.person(a.deps, token), token)
 
 
-def not_yet_for(platform: Platform) -> Problem:
-    """HOOK: the answer to a platform until platforms are served."""
-    return Problem(ApiCode.NOT_IMPLEMENTED, "platforms (X-Api-Key) are not served yet")
+def sender_of(who: Principal) -> str:
+    """Who sent a command, as recorded for ``GET /v1/commands/{id}``."""
+    if isinstance(who, PlatformCaller):
+        return f"platform:{who.platform.platform_id}"
+    return f"user:{who.person.user.username}"

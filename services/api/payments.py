@@ -16,17 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from services.api.commands import CommandAnswer, answer
 from services.api.dependencies import (
     Api,
-    Platform,
+    PlatformCaller,
     Principal,
     SessionHolder,
     api,
-    not_yet_for,
     principal,
     session_holder,
 )
 from services.api.problems import Problem
-from shared import client
-from shared.domain.contracts import PaymentContent
+from shared import client, platform_client
+from shared.domain.contracts import RequestedContent
 from shared.domain.errors import ReasonCode
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
@@ -39,10 +38,22 @@ COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class CreatePayment(PaymentContent):
-    """PaymentRequest v1 as the applicant sends it over HTTP: the content, and the code from
-    their token (the session is the bearer token; the request id is the Idempotency-Key)."""
+class CreatePayment(RequestedContent):
+    """A new payment. From a platform (``X-Api-Key``): PaymentRequest v2, the content with the
+    bank optional and no code; it waits in ``requested`` for its applicant. From an applicant
+    (bearer session): PaymentRequest v1, the content with the bank and the code from their
+    token. The request id is the Idempotency-Key."""
 
+    #: The applicant's one-time code (v1 only; a platform sends none).
+    otp: SecretStr | None = None
+
+
+class Confirmation(BaseModel):
+    """The applicant takes up a payment a platform asked for (seed steps 3-6)."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: The B2B bank to pay through; required if the platform's request named none.
+    bank: str | None = Field(default=None, max_length=16)
     otp: SecretStr
 
 
@@ -85,12 +96,17 @@ def create(
 ) -> JSONResponse:
     """Start a payment (v1: the applicant's session and code). The same Idempotency-Key and
     body again answer 200 with the same payment; another body, 409 idempotency_conflict."""
-    if isinstance(who, Platform):
-        # HOOK (issue 9, item 2): a platform's v2 request goes to the client function the
-        # request split adds; until then:
-        raise not_yet_for(who)
     request = body.model_dump(mode="json", exclude={"otp"})
     request["request_id"] = idempotency_key
+    if isinstance(who, PlatformCaller):
+        if body.otp is not None:
+            raise Problem(
+                ReasonCode.INVALID_REQUEST, "otp: a platform sends none; the applicant confirms"
+            )
+        sent = platform_client.create_request(a.deps, request, who.platform, wait=a.wait_seconds)
+        return answer(a, sent, who, created=True, pay_url=True)
+    if body.otp is None:
+        raise Problem(ReasonCode.INVALID_REQUEST, "otp: the applicant's one-time code is required")
     sent = client.submit(
         a.deps,
         request,
@@ -104,12 +120,20 @@ def create(
 @router.get("", response_model=Page)
 def list_payments(
     a: Deps,
-    who: Holder,
+    who: Annotated[Principal, Depends(principal)],
     status: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Page:
-    """Your enterprise's payments, oldest first, a page at a time."""
+    """Your enterprise's payments (a platform: the payments it created), oldest first, a page
+    at a time."""
+    if isinstance(who, PlatformCaller):
+        rows = platform_client.platform_list(a.deps, a.views, who.platform, status=status)
+        if cursor:
+            start = _decode(cursor)
+            rows = [r for r in rows if (r["created_at"], r["payment_id"]) > start]
+        rows = sorted(rows, key=lambda r: (r["created_at"], r["payment_id"]))[: limit + 1]
+        return _page(rows, limit)
     rows = client.list_payments(
         a.deps,
         a.views,
@@ -118,6 +142,10 @@ def list_payments(
         limit=limit + 1,
         after=_decode(cursor) if cursor else None,
     )
+    return _page(rows, limit)
+
+
+def _page(rows: list[dict[str, Any]], limit: int) -> Page:
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more else None
@@ -128,8 +156,13 @@ def list_payments(
 
 
 @router.get("/{payment_id}")
-def get(payment_id: PaymentId, a: Deps, who: Holder) -> dict[str, Any]:
-    """A payment of your enterprise: status, content and history (404 if not yours)."""
+def get(
+    payment_id: PaymentId, a: Deps, who: Annotated[Principal, Depends(principal)]
+) -> dict[str, Any]:
+    """A payment of your enterprise (a platform: one it created): status, content and
+    history (404 if not yours)."""
+    if isinstance(who, PlatformCaller):
+        return platform_client.platform_status(a.deps, a.views, payment_id, who.platform)
     return client.status(a.deps, a.views, payment_id, session=who.token)
 
 
@@ -173,10 +206,38 @@ def authorization(payment_id: PaymentId, body: Authorization, a: Deps, who: Hold
 @router.post(
     "/{payment_id}/cancellation", response_model=CommandAnswer, responses=COMMAND_RESPONSES
 )
-def cancellation(payment_id: PaymentId, body: Cancellation, a: Deps, who: Holder) -> JSONResponse:
-    """Withdraw a payment as its applicant (only before authorization)."""
+def cancellation(
+    payment_id: PaymentId,
+    body: Cancellation,
+    a: Deps,
+    who: Annotated[Principal, Depends(principal)],
+) -> JSONResponse:
+    """Withdraw a payment as its applicant (only before authorization), or as the platform
+    that created it while it awaits its applicant."""
+    if isinstance(who, PlatformCaller):
+        sent = platform_client.cancel_for_platform(
+            a.deps, payment_id, who.platform, reason=body.reason, wait=a.wait_seconds
+        )
+        return answer(a, sent, who)
     sent = client.cancel(
         a.deps, payment_id, reason=body.reason, session=who.token, wait=a.wait_seconds
+    )
+    return answer(a, sent, who)
+
+
+@router.post(
+    "/{payment_id}/confirmation", response_model=CommandAnswer, responses=COMMAND_RESPONSES
+)
+def confirmation(payment_id: PaymentId, body: Confirmation, a: Deps, who: Holder) -> JSONResponse:
+    """Take up a payment a platform asked for, as its payer's applicant: the bank (if the
+    request named none) and the one-time code; the payment then goes to review."""
+    sent = client.confirm(
+        a.deps,
+        payment_id,
+        session=who.token,
+        otp=body.otp.get_secret_value(),
+        bank=body.bank,
+        wait=a.wait_seconds,
     )
     return answer(a, sent, who)
 

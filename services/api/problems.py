@@ -53,6 +53,9 @@ HTTP_STATUS: dict[str, int] = {
     ReasonCode.BANK_NOT_B2B: 422,
     ReasonCode.NO_B2B_CONTRACT: 422,
     ReasonCode.ACCOUNT_NOT_OWNED: 422,
+    ReasonCode.BANK_REQUIRED: 422,
+    ReasonCode.BANK_MISMATCH: 422,
+    ReasonCode.PAYER_NOT_REGISTERED: 422,
     # Authentication: generic (the stages' precise codes are shown as this one).
     ApiCode.AUTHENTICATION_FAILED: 401,
     ReasonCode.SESSION_INVALID: 401,
@@ -60,6 +63,7 @@ HTTP_STATUS: dict[str, int] = {
     ReasonCode.SESSION_REVOKED: 401,
     ReasonCode.USER_LOCKED: 401,
     ReasonCode.USER_RECORD_INVALID: 401,
+    ReasonCode.PLATFORM_INVALID: 401,
     ReasonCode.OTP_INVALID: 401,
     ReasonCode.OTP_REPLAYED: 401,
     # Authenticated, but not theirs to do.

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.redis.platforms import platforms_of
 from tests.api.conftest import ACC1, ACC2, E1, E2, Stack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -281,14 +282,67 @@ def test_logout_ends_the_session_for_every_route(stack: Stack) -> None:
     assert (after.status_code, after.json()["reason_code"]) == (401, "authentication_failed")
 
 
-def test_a_platform_key_is_answered_not_implemented_for_now(stack: Stack) -> None:
-    with stack.http() as c:
-        r = c.post(
-            "/v1/payments",
-            json=body("ORD-p", "123456"),
-            headers={"X-Api-Key": "pk_test", "Idempotency-Key": "p-1"},
+def _platform(stack: Stack, platform_id: str, enterprise: str) -> str:
+    directory = stack.world.deps.directory
+    _, key = platforms_of(stack.world.deps).add(
+        platform_id,
+        platform_id.title(),
+        [enterprise],
+        lambda e: directory.enterprise(e) is not None,
+    )
+    return key
+
+
+def test_a_platform_creates_with_its_key_and_the_applicant_confirms_over_http(
+    stack: Stack,
+) -> None:
+    key = _platform(stack, f"plat{secrets.token_hex(3)}", E1)
+    other = _platform(stack, f"other{secrets.token_hex(3)}", E1)
+    request = body(f"ORD-pl-{secrets.token_hex(3)}", "unused")
+    del request["otp"], request["bank"]
+    idem = f"pl-{secrets.token_hex(4)}"
+    with stack.http(headers={"X-Api-Key": key, "Idempotency-Key": idem}) as c:
+        created = c.post("/v1/payments", json=request)
+        again = c.post("/v1/payments", json=request)
+    assert created.status_code == 201, created.text
+    pid = created.json()["payment_id"]
+    assert created.json()["status"] == "requested"
+    assert created.json()["pay_url"] == f"/pay/{pid}"
+    assert (again.status_code, again.json()["payment_id"]) == (200, pid)
+    # Another platform, even of the same payer, is told the payment does not exist.
+    with stack.http(headers={"X-Api-Key": other}) as c:
+        hidden = c.get(f"/v1/payments/{pid}")
+    assert (hidden.status_code, hidden.json()["reason_code"]) == (404, "payment_not_found")
+    # A platform never sends a person's code.
+    with stack.http(headers={"X-Api-Key": key, "Idempotency-Key": idem + "x"}) as c:
+        with_code = c.post("/v1/payments", json={**request, "otp": "123456"})
+    assert (with_code.status_code, with_code.json()["reason_code"]) == (422, "invalid_request")
+    assert "123456" not in with_code.text
+    # An applicant of its own (one code per step and user: no other test spends app7's).
+    app = stack.login("app7")
+    with stack.http(headers=bearer(app)) as c:
+        confirmed = c.post(
+            f"/v1/payments/{pid}/confirmation",
+            json={"bank": "BOC", "otp": stack.world.code("app7")},
         )
-    assert (r.status_code, r.json()["reason_code"]) == (501, "not_implemented")
+    assert (confirmed.status_code, confirmed.json()["status"]) == (200, "otp_verified")
+
+    def seen_by_platform() -> dict[str, Any] | None:
+        with stack.http(headers={"X-Api-Key": key}) as c:
+            r = c.get(f"/v1/payments/{pid}")
+        return r.json() if r.status_code == 200 and r.json()["status"] != "requested" else None
+
+    assert wait_for(f"{pid} past requested", seen_by_platform)["status"] in (
+        "otp_verified",
+        "pending_review",
+    )
+
+
+def test_a_wrong_platform_key_is_told_authentication_failed(stack: Stack) -> None:
+    with stack.http(headers={"X-Api-Key": "b2bp_" + "x" * 43, "Idempotency-Key": "k"}) as c:
+        r = c.get("/v1/payments")
+    assert r.status_code == 401
+    assert r.json()["reason_code"] == "authentication_failed"
 
 
 def test_health_and_readiness_answer(stack: Stack) -> None:
