@@ -106,6 +106,17 @@ def report(
             "ok": verified.ok and verified.entries == events,
         }
     )
+    split = [p for p in plans if p.via_platform]
+    confirmed = [p for p in split if p.final == p.expect]
+    checks.append(
+        {
+            "scenario": "the platform creates (PaymentRequest v2), the applicant picks the bank "
+            "and confirms with her code",
+            "expected": f"{len(split)} created by Liandong, each confirmed and finished",
+            "got": f"{len(confirmed)} confirmed and finished as planned",
+            "ok": len(confirmed) == len(split),
+        }
+    )
     summary: dict[str, Any] = {
         "payments": demo.n,
         "elapsed_seconds": round(elapsed, 3),

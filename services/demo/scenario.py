@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 from rich.console import Console
 
-from shared import client
+from shared import client, platform_client
 from shared.deps import Deps
 from shared.domain.contracts import (
     AuthDecision,
@@ -25,6 +25,7 @@ from shared.domain.contracts import (
 )
 from shared.domain.states import TERMINAL
 from shared.redis.directory import User
+from shared.redis.platforms import platforms_of
 from shared.security.linking import is_linked
 from shared.testing import World
 
@@ -44,6 +45,9 @@ class Plan:
     review_approves: bool = True
     auth_approves: bool = True
     expect: str = "settled"
+    #: Created by the upstream platform (PaymentRequest v2, no bank); the applicant chooses
+    #: the bank and enters her code on the pay page (ApplicantConfirmation).
+    via_platform: bool = False
     submitted_at: float = 0.0
     finished_at: float = 0.0
     final: str | None = None
@@ -91,6 +95,13 @@ class Demo:
             self._enrol(name, ENTERPRISE, role)
         self._enrol("applicant-late", ENTERPRISE, "applicant")
         self._enrol("smallco-applicant", SMALL, "applicant")
+        # The upstream platform of the manual, registered for the buyer (its key shown once).
+        self.platform, _key = platforms_of(self.deps).add(
+            "liandong",
+            "Liandong",
+            [ENTERPRISE],
+            lambda e: self.deps.directory.enterprise(e) is not None,
+        )
 
     def _enrol(self, name: str, enterprise: str, role: str) -> None:
         password = secrets.token_urlsafe(12)
@@ -169,6 +180,15 @@ class Demo:
             pid = payment_id_for(request.payer.enterprise_id, request.request_id)
             self.plans[pid] = plan
             plan.submitted_at = time.monotonic()
+            if i >= 6 and i % 3 == 0 and i != self.linking_index:
+                # Seed steps 1-2 by the platform; 3-6 by the applicant when it is requested.
+                plan.via_platform = True
+                content = request.model_dump(
+                    mode="json", by_alias=True, exclude={"schema_", "session", "otp", "bank"}
+                )
+                content.pop("command_id", None)
+                platform_client.create_request(self.deps, content, self.platform)
+                continue
             if i == 1:
                 # A wrong code first: refused, nothing created; then the right one.
                 wrong = request.model_copy(
@@ -213,7 +233,12 @@ class Demo:
         if plan is None or event.kind != "transition":
             return
         pid = event.payment_id
-        if event.status == "pending_review":
+        if event.status == "requested" and plan.via_platform:
+            confirmation = client.confirmation(
+                pid, session=self.tokens[plan.applicant], otp=self.code(plan.applicant), bank="BOC"
+            )
+            self.send(confirmation)
+        elif event.status == "pending_review":
             if plan.index == 0:
                 # The applicant tries to review her own payment: refused.
                 own = ReviewDecision(
