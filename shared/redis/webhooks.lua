@@ -38,7 +38,9 @@ elseif op == 'settle' then
   -- ARGV: 3 outcome (delivered | retry | failed), 4 now, 5 next attempt at, 6 last error
   if redis.call('HGET', KEYS[1], 'status') ~= 'pending' then return 0 end
   redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('HSET', KEYS[1], 'last_error', ARGV[6], 'last_attempt_at', ARGV[4])
+  redis.call('HSET', KEYS[1], 'last_attempt_at', ARGV[4])
+  -- A success keeps the error before it: what the operator wants to know about.
+  if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'last_error', ARGV[6]) end
   if ARGV[3] == 'retry' then
     redis.call('HSET', KEYS[1], 'next_at', ARGV[5])
     redis.call('ZADD', KEYS[3], ARGV[5], id)
