@@ -121,6 +121,18 @@ class Settings(BaseSettings):
     dead_letters_max_per_queue: int = Field(default=10_000, ge=1)
     #: A query consumer silent this long is presumed dead and its entries taken over (ms).
     query_claim_idle_ms: int = 30_000
+    #: Webhooks: a delivery not accepted (2xx) is retried for this long from its first
+    #: attempt, then kept as failed (``b2bpay webhooks replay`` sends it again).
+    webhook_retry_hours: float = Field(default=24, gt=0, le=24 * 14)
+    #: The first retry waits about this long (seconds); each next one twice as long
+    #: (with jitter), at most an hour.
+    webhook_backoff_seconds: float = Field(default=5, gt=0, le=3600)
+    #: One webhook POST may take this long (seconds) before it counts as failed.
+    webhook_timeout_seconds: float = Field(default=5, gt=0, le=60)
+    #: POSTs the webhooks worker makes at once; one endpoint gets at most a quarter of them.
+    webhook_threads: int = Field(default=8, ge=1, le=256)
+    #: A webhooks consumer silent this long is presumed dead and its entries taken over (ms).
+    webhook_claim_idle_ms: int = 30_000
     #: Refusals naming a payment that does not exist, and refusals of anyone not (yet) known
     #: as a person of the payer, are recorded as events at most this many times per payment
     #: id and per claimed actor in each window; beyond that they are only counted (the

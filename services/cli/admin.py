@@ -285,3 +285,18 @@ def admin_keys(
         '(its <stage>.key in the folder, or B2BPAY_SIGNING_KEY_<STAGE>="$(cat <stage>.key)").\n'
         + "".join(f"export {name}='{value}'\n" for name, value in env.items())
     )
+
+
+@admin.command("add-webhook")
+def add_webhook(
+    platform: str,
+    url: str,
+    events: list[str] = typer.Option(
+        [], "--events", help="Routing-key pattern, e.g. 'payment.*' (repeatable; default)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Register a platform's webhook endpoint; its signing secret is shown once, now."""
+    from services.cli.webhooks import add_endpoint
+
+    add_endpoint(context.deps(), platform, url, events, as_json)

@@ -14,6 +14,7 @@ from services.cli import operations, payments, people, queries
 from services.cli.admin import admin
 from services.cli.ops import dlq, query, stream
 from services.cli.output import BAD_INPUT, UNAVAILABLE
+from services.cli.webhooks import webhooks
 from shared.config import SettingsError
 from shared.security.deployment import DeploymentMismatch
 from shared.security.keyneeds import MissingKeys
@@ -48,6 +49,7 @@ GROUPS: tuple[tuple[str, typer.Typer], ...] = (
     ("query", query),
     ("stream", stream),
     ("audit", operations.audit),
+    ("webhooks", webhooks),
 )
 for name, command in COMMANDS:
     app.command(name)(command)

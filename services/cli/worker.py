@@ -21,6 +21,7 @@ from services.audit.auditor import Auditor, audit_log_of
 from services.query.projector import Projector
 from services.query.readmodel import ReadModel, make_engine
 from services.sweeper.sweeper import sweep_forever
+from services.webhooks.run import run_webhooks
 from shared.bootstrap import bootstrap
 from shared.config import SettingsError, load_settings
 from shared.deps import Deps
@@ -135,10 +136,16 @@ def run(stages: list[str], processes: int, threads: int) -> int:
             target=sweep_forever, args=(deps, stop), name="sweeper", daemon=True
         )
         sweeper_thread.start()
+    webhooks_thread = None
+    if Stage.WEBHOOKS in stages:
+        webhooks_thread = threading.Thread(
+            target=run_webhooks, args=(deps, stop), name="webhooks", daemon=True
+        )
+        webhooks_thread.start()
     log.info("worker started", stages=stages, pid=os.getpid(), threads=threads)
     failed = False
     while not stop.wait(1.0):
-        watched = (projector_thread, sweeper_thread, auditor_thread)
+        watched = (projector_thread, sweeper_thread, auditor_thread, webhooks_thread)
         if any(t is not None and not t.is_alive() for t in watched):
             log.error("a worker thread died; stopping")
             failed = True
@@ -147,7 +154,7 @@ def run(stages: list[str], processes: int, threads: int) -> int:
     if worker is not None:
         # Lets in-flight messages finish; unstarted prefetched ones go back to the queue.
         worker.stop(timeout=30_000)
-    for thread in (projector_thread, sweeper_thread, auditor_thread):
+    for thread in (projector_thread, sweeper_thread, auditor_thread, webhooks_thread):
         if thread is not None:
             thread.join(timeout=10)
     return 1 if failed else 0

@@ -31,3 +31,5 @@ class Stage(StrEnum):
     SWEEPER = "sweeper"
     #: Chains every status event into the audit log; no queue.
     AUDIT = "audit"
+    #: Sends each platform's webhooks: the events of its payments, signed, retried; no queue.
+    WEBHOOKS = "webhooks"

@@ -167,3 +167,33 @@ class Keys:
     @property
     def clearing_log(self) -> str:
         return f"{self.prefix}clearing:submissions"
+
+    def webhook(self, endpoint_id: str) -> str:
+        """A webhook endpoint: its platform, URL, patterns and sealed signing secret."""
+        return f"{self.prefix}webhook:{endpoint_id}"
+
+    def webhooks_of(self, platform_id: str) -> str:
+        """The ids of one platform's webhook endpoints (a set)."""
+        return f"{self.prefix}webhooks:platform:{len(platform_id)}:{platform_id}"
+
+    def webhook_delivery(self, delivery_id: str) -> str:
+        return f"{self.prefix}webhook-delivery:{delivery_id}"
+
+    def webhook_lane(self, endpoint_id: str, payment_id: str) -> str:
+        """One endpoint's undelivered deliveries of one payment, by seq: only the first is due."""
+        return f"{self.prefix}webhook-lane:{endpoint_id}:{payment_id}"
+
+    @property
+    def webhook_due(self) -> str:
+        """Delivery id -> when it may next be attempted; only each lane's first is here."""
+        return f"{self.prefix}webhook-due"
+
+    @property
+    def webhook_deliveries(self) -> str:
+        """Every delivery id, by creation time (what ``webhooks deliveries`` lists)."""
+        return f"{self.prefix}webhook-deliveries"
+
+    @property
+    def webhook_failed(self) -> str:
+        """Deliveries given up on, by when."""
+        return f"{self.prefix}webhook-failed"

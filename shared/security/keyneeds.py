@@ -52,6 +52,8 @@ WORKER_NEEDS: dict[str, frozenset[KeyNeed]] = {
     Stage.AUDIT: frozenset({KeyNeed.AUDIT}),
     Stage.QUERY: frozenset(),
     Stage.SWEEPER: frozenset(),
+    #: Decrypts the endpoints' signing secrets, sealed with the TOTP key ring.
+    Stage.WEBHOOKS: frozenset({KeyNeed.TOTP}),
 }
 
 
