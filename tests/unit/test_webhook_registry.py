@@ -10,14 +10,19 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from services.apply.handlers import handle_platform_request
 from services.cli import context
 from services.cli.main import app
+from services.webhooks import seams
 from services.webhooks.dispatcher import MAX_BACKOFF_SECONDS, backoff
 from services.webhooks.run import webhooks_of
 from services.webhooks.signature import signature_header, verify
+from shared import platform_client
 from shared.deps import Deps
-from shared.domain.contracts import StatusEvent
+from shared.domain.contracts import StatusEvent, payment_id_for
 from shared.domain.routing_keys import is_pattern, matches, routing_key
+from shared.messaging import routes as q
+from shared.redis.platforms import platforms_of
 from shared.redis.webhooks import (
     DeliveryStatus,
     WebhookError,
@@ -26,6 +31,7 @@ from shared.redis.webhooks import (
     delivery_id_of,
 )
 from shared.security.keyring import CryptoError
+from tests.unit.support import PAYER, PAYER_ACCOUNT, World, queued
 
 
 def _event(seq: int, status: str = "pending_review", kind: str = "transition") -> StatusEvent:
@@ -164,9 +170,27 @@ def _cli(monkeypatch: pytest.MonkeyPatch, deps: Deps, *args: str) -> Any:
     return CliRunner().invoke(app, list(args))
 
 
+def _register_liandong(deps: Deps) -> None:
+    deps.directory.add_bank("BOC", "Bank of China", True)
+    deps.directory.add_enterprise("ACME", "Acme", ["BOC"], ["A-1"], True)
+    platforms_of(deps).add("liandong", "Liandong", ["ACME"], lambda e: True)
+
+
+def test_add_webhook_refuses_a_platform_that_is_not_registered(
+    monkeypatch: pytest.MonkeyPatch, deps: Deps, hooks: Webhooks
+) -> None:
+    refused = _cli(
+        monkeypatch, deps, "admin", "add-webhook", "ghost", "https://platform.example/h", "--json"
+    )
+    assert refused.exit_code == 1, refused.output
+    assert json.loads(refused.output)["reason_code"] == "unknown_platform"
+    assert hooks.of_platform("ghost") == []
+
+
 def test_add_webhook_shows_the_secret_once_and_the_listing_never_does(
     monkeypatch: pytest.MonkeyPatch, deps: Deps, hooks: Webhooks
 ) -> None:
+    _register_liandong(deps)
     added = _cli(
         monkeypatch, deps, "admin", "add-webhook", "liandong", "https://platform.example/h",
         "--events", "payment.*,refusal.#", "--json",
@@ -187,6 +211,35 @@ def test_add_webhook_shows_the_secret_once_and_the_listing_never_does(
 def test_add_webhook_refuses_a_bad_url_with_its_reason_code(
     monkeypatch: pytest.MonkeyPatch, deps: Deps
 ) -> None:
+    _register_liandong(deps)
     refused = _cli(monkeypatch, deps, "admin", "add-webhook", "liandong", "ftp://x/", "--json")
     assert refused.exit_code == 2
     assert json.loads(refused.output)["reason_code"] == "invalid_url"
+
+
+def test_the_owner_of_a_payment_is_the_platform_that_created_it_and_none_for_a_person(
+    world: World,
+) -> None:
+    platform, _ = platforms_of(world.deps).add(
+        "liandong", "Liandong", [PAYER], lambda e: world.deps.directory.enterprise(e) is not None
+    )
+    by_person = world.to_pending_review()
+    request = {
+        "request_id": "LD-1",
+        "order_id": "ORDER-LD-1",
+        "payer": {"enterprise_id": PAYER, "account": PAYER_ACCOUNT, "name": "Acme"},
+        "payee": {"bank_code": "PAYEEBK", "account": "DE0012345678", "name": "Supplier"},
+        "amount": "10.00",
+        "currency": "EUR",
+    }
+    platform_client.create_request(world.deps, request, platform)
+    assert (
+        handle_platform_request(queued(world.deps, q.APPLY)[-1], world.deps).outcome == "accepted"
+    )
+    by_platform = payment_id_for(PAYER, "LD-1")
+    owner = seams.owner_of(world.deps)
+    assert owner(by_platform) == "liandong"
+    assert owner(by_person) is None
+    assert owner("pay_missing") is None
+    assert seams.platform_exists(world.deps, "liandong")
+    assert not seams.platform_exists(world.deps, "ghost")
