@@ -185,9 +185,12 @@ def main() -> int:
         # Let every created payment reach pending_review before reviewing.
         settle_by = time.monotonic() + 60
         store = deps.store
-        while time.monotonic() < settle_by and any(
-            (found := store.get(pid)) is None or found.status.value != "pending_review" for pid in created
-        ):
+
+        def waiting(pid: str) -> bool:
+            found = store.get(pid)
+            return found is None or found.status.value != "pending_review"
+
+        while time.monotonic() < settle_by and any(waiting(pid) for pid in created):
             time.sleep(0.2)  # polling the stages' progress, bounded by the deadline
 
         def review(pid: str) -> None:
