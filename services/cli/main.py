@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
-from typer.main import get_command
+from typer.main import get_command, get_group
 
 from services.cli.output import BAD_INPUT, UNAVAILABLE
 
@@ -66,7 +66,7 @@ class LazyGroup(TyperGroup):
             single.command(cmd_name)(command)
             return get_command(single)
         if cmd_name in GROUPS:
-            group = get_command(_load(GROUPS[cmd_name]))
+            group = get_group(_load(GROUPS[cmd_name]))
             group.name = cmd_name
             return group
         return None
