@@ -1,8 +1,11 @@
-"""Operator commands: the dead-letter queue, the read model and the events stream."""
+"""Operator commands: the dead-letter queue, the read model and the events stream (trimmed,
+and read raw: ``b2bpay events`` without a session)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import sys
 
 import typer
 from rich.table import Table
@@ -10,6 +13,7 @@ from rich.table import Table
 from services.cli import context
 from services.cli.options import JSON
 from services.cli.output import REFUSED, console, emit, fail, inert
+from shared.domain.contracts import StatusEvent
 from shared.messaging.routes import ACTORS, routes_on
 from shared.redis.trimming import ARCHIVE_HINT, trim_events
 
@@ -106,3 +110,35 @@ def stream_trim(as_json: bool = JSON) -> None:
     settings = context.settings()
     result = trim_events(deps.redis, deps.keys, settings.events_retention_seconds, deps.store.now())
     emit({**result.as_dict(), "archive": ARCHIVE_HINT}, as_json)
+
+
+def raw_events(follow: bool) -> None:
+    """Operators only (needs the server's Redis access): the raw status event stream from its
+    start, as JSON lines, with the precise reason codes people are not shown."""
+    store = context.deps().store
+    last = "-"
+    try:
+        while True:
+            batch = store.read_events(after=last)
+            if not batch:
+                break
+            for sid, event in batch:
+                sys.stdout.write(_event_line(event))
+                last = sid
+        sys.stdout.flush()
+        if not follow:
+            return
+        last = last if last != "-" else "0"
+        while True:
+            for sid, event in store.follow_events(last, block_ms=1000):
+                sys.stdout.write(_event_line(event))
+                last = sid
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        return
+
+
+def _event_line(event: StatusEvent) -> str:
+    # ASCII JSON: no character of an event (written by anyone who can write the stream)
+    # reaches a terminal raw.
+    return json.dumps(event.model_dump(mode="json", by_alias=True)) + "\n"

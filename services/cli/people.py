@@ -2,52 +2,46 @@
 
 from __future__ import annotations
 
-import socket
 import time
 
 import typer
 
-from services.cli import context
-from services.cli.options import JSON, PASSWORD_STDIN, SESSION, read_secret_line
-from services.cli.output import REFUSED, emit, fail, fail_client
-from shared import client
-from shared.security.throttle import Throttled
+from services.cli.api_client import Api, ApiProblem, ApiUnreachable
+from services.cli.options import API_URL, JSON, PASSWORD_STDIN, SESSION, read_secret_line
+from services.cli.output import emit, fail, fail_api
+
+#: What ``login`` prints of the new session, in order.
+LOGIN_FIELDS = ("token", "expires_at", "idle_seconds", "username", "role")
 
 
-def login(username: str, password_stdin: bool = PASSWORD_STDIN, as_json: bool = JSON) -> None:
+def login(
+    username: str,
+    password_stdin: bool = PASSWORD_STDIN,
+    api_url: str = API_URL,
+    as_json: bool = JSON,
+) -> None:
     """Check the password and print a signed session token; the session ends at
     expires_at, or earlier after idle_seconds without use, or at logout."""
     if not password_stdin:
         fail("pass --password-stdin and the password on standard input", as_json)
     password = read_secret_line("password", as_json)
     try:
-        # The CLI's client is its host: failures from one machine count together.
-        opened = client.login(
-            context.deps(), username, password, client=f"host:{socket.gethostname()}"
+        # Failures from one address count together at the server (the throttle's "client").
+        opened = Api(api_url).call(
+            "POST", "/v1/sessions", {"username": username, "password": password}
         )
-    except Throttled as throttled:
-        # Shown as it is: it is told alike for every username, known or not.
-        fail(throttled.detail, as_json, REFUSED, reason_code=throttled.reason_code.value)
-    except client.AuthenticationFailed as failed:
-        fail_client(failed, as_json)
-    emit(
-        {
-            "token": opened.token,
-            "expires_at": opened.session.expires_at,
-            "idle_seconds": opened.idle_seconds,
-            "username": opened.session.username,
-            "role": opened.session.role,
-        },
-        as_json,
-    )
+    except (ApiProblem, ApiUnreachable) as error:
+        # rate_limited is shown as it is: it is told alike for every username, known or not.
+        fail_api(error, api_url, as_json)
+    emit({k: opened.body.get(k) for k in LOGIN_FIELDS}, as_json)
 
 
-def logout(session: str = SESSION, as_json: bool = JSON) -> None:
+def logout(session: str = SESSION, api_url: str = API_URL, as_json: bool = JSON) -> None:
     """End a session now: every stage refuses its token from then on."""
     try:
-        client.logout(context.deps(), session)
-    except client.AuthenticationFailed as failed:
-        fail_client(failed, as_json)
+        Api(api_url, session).call("DELETE", "/v1/sessions/current")
+    except (ApiProblem, ApiUnreachable) as error:
+        fail_api(error, api_url, as_json)
     emit({"logged_out": True}, as_json)
 
 

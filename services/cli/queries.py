@@ -1,23 +1,18 @@
-"""Reading payments: people's views (``status``, ``list``, through :mod:`shared.client`) and
-the operators' raw event stream (``events``)."""
+"""Reading payments: people's views over the HTTP API (``status``, ``list``, ``events`` with a
+session), and the operators' raw event stream (``events`` without one, server-side)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from services.cli import context
-from services.cli.options import JSON, SESSION
-from services.cli.output import console, emit, fail_client, inert
-from shared import client
-from shared.domain.contracts import StatusEvent
-
-if TYPE_CHECKING:
-    from services.query.readmodel import ReadModel
+from services.cli.api_client import Api, ApiProblem, ApiUnreachable, quoted
+from services.cli.options import API_URL, JSON, MAYBE_SESSION, SESSION
+from services.cli.output import console, emit, fail, fail_api, inert
 
 #: The columns of ``list``, in order.
 LIST_COLUMNS = (
@@ -29,22 +24,20 @@ LIST_COLUMNS = (
     "currency",
     "updated_at",
 )
+#: Payments asked for per page by ``list`` (the API's largest page).
+PAGE_SIZE = 500
 
 
-def _read_model() -> ReadModel:
-    from services.query.readmodel import ReadModel, make_engine
-
-    return ReadModel(make_engine(context.settings().database_url))
-
-
-def status(payment_id: str, session: str = SESSION, as_json: bool = JSON) -> None:
+def status(
+    payment_id: str, session: str = SESSION, api_url: str = API_URL, as_json: bool = JSON
+) -> None:
     """A payment of your enterprise: its status and history, from the query service's read
     model (seed step 16). Failed authentication shows as authentication_failed; operators
     read the precise codes with `b2bpay events`."""
     try:
-        found = client.status(context.deps(), _read_model, payment_id, session=session)
-    except client.ClientError as error:
-        fail_client(error, as_json)
+        found = Api(api_url, session).call("GET", f"/v1/payments/{quoted(payment_id)}").body
+    except (ApiProblem, ApiUnreachable) as error:
+        fail_api(error, api_url, as_json)
     if as_json:
         emit(found, True)
         return
@@ -73,13 +66,21 @@ def status(payment_id: str, session: str = SESSION, as_json: bool = JSON) -> Non
 def list_payments(
     status_: str | None = typer.Option(None, "--status"),
     session: str = SESSION,
+    api_url: str = API_URL,
     as_json: bool = JSON,
 ) -> None:
     """Your enterprise's payments in the read model, optionally by status."""
+    api, rows, cursor = Api(api_url, session), [], None
     try:
-        rows = client.list_payments(context.deps(), _read_model, session=session, status=status_)
-    except client.ClientError as error:
-        fail_client(error, as_json)
+        while True:
+            params: dict[str, str | int | None] = {"status": status_, "limit": PAGE_SIZE}
+            page = api.call("GET", "/v1/payments", params={**params, "cursor": cursor}).body
+            rows.extend(page["payments"])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+    except (ApiProblem, ApiUnreachable) as error:
+        fail_api(error, api_url, as_json)
     if as_json:
         emit({"payments": rows}, True)
         return
@@ -93,34 +94,35 @@ def list_payments(
 
 def events(
     follow: bool = typer.Option(False, "--follow", help="Keep printing new events."),
+    payment_id: str | None = typer.Option(None, "--payment", help="Only this payment's."),
+    session: str | None = MAYBE_SESSION,
+    api_url: str = API_URL,
     as_json: bool = JSON,
 ) -> None:
-    """Operators only (needs the server's Redis access): the raw status event stream from its
-    start, as JSON lines, with the precise reason codes people are not shown."""
-    store = context.deps().store
-    last = "-"
+    """With a session: your enterprise's status events over the API, as JSON lines (failed
+    authentication shown as authentication_failed). Without one, operators only (needs the
+    server's Redis access): the raw stream from its start, with the precise reason codes."""
+    if session is None:
+        if payment_id is not None:
+            fail("--payment needs --session (the operators' stream is the whole stream)", as_json)
+        from services.cli.ops import raw_events
+
+        raw_events(follow)
+        return
     try:
-        while True:
-            batch = store.read_events(after=last)
-            if not batch:
-                break
-            for sid, event in batch:
-                sys.stdout.write(_event_line(event))
-                last = sid
-        sys.stdout.flush()
-        if not follow:
-            return
-        last = last if last != "-" else "0"
-        while True:
-            for sid, event in store.follow_events(last, block_ms=1000):
-                sys.stdout.write(_event_line(event))
-                last = sid
-            sys.stdout.flush()
+        for data, comment in Api(api_url, session).events({"payment_id": payment_id}):
+            if comment == "keep-alive" and not follow:
+                # Every event so far was sent: the server had nothing more to say.
+                return
+            if data:
+                sys.stdout.write(_event_line(json.loads(data)))
+                sys.stdout.flush()
+    except (ApiProblem, ApiUnreachable) as error:
+        fail_api(error, api_url, as_json)
     except KeyboardInterrupt:
         return
 
 
-def _event_line(event: StatusEvent) -> str:
-    # ASCII JSON: no character of an event (written by anyone who can write the stream)
-    # reaches a terminal raw.
-    return json.dumps(event.model_dump(mode="json", by_alias=True)) + "\n"
+def _event_line(event: dict[str, Any]) -> str:
+    # ASCII JSON: no character of an event reaches a terminal raw.
+    return json.dumps(event) + "\n"

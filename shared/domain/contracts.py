@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -25,6 +24,11 @@ from pydantic import (
 )
 
 from shared.domain.currencies import ISO_4217
+
+# Re-exported: they were defined here before the people's CLI needed them without pydantic.
+from shared.domain.text import INVISIBLE_CATEGORIES as INVISIBLE_CATEGORIES
+from shared.domain.text import INVISIBLE_TEXT as INVISIBLE_TEXT
+from shared.domain.text import is_visible_text as is_visible_text
 
 Identifier = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
@@ -53,23 +57,6 @@ MAX_AMOUNT = Decimal("999999999999.99")
 
 def new_command_id() -> str:
     return uuid.uuid4().hex
-
-
-#: Unicode categories of characters that change how text shows instead of showing: control
-#: characters (Cc: escape sequences, carriage return, line feed, the C1 set), format
-#: characters (Cf: bidirectional overrides and isolates, zero-width characters), lone
-#: surrogates (Cs) and the line and paragraph separators (Zl, Zp).
-INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-INVISIBLE_TEXT = (
-    "must not contain a control or format character (an escape sequence, a line break, "
-    "a bidirectional override, a zero-width character)"
-)
-
-
-def is_visible_text(text: str) -> bool:
-    """Whether every character of ``text`` shows as itself: free text that passes cannot
-    rewrite, reorder or hide what a person is shown (say, the amount they authorize)."""
-    return not any(unicodedata.category(ch) in INVISIBLE_CATEGORIES for ch in text)
 
 
 class Contract(BaseModel):

@@ -1,5 +1,6 @@
-"""End-to-end fixtures: the five stages as separate ``b2bpay worker`` processes on the real
-test Redis, and a helper that runs the CLI as a user would."""
+"""End-to-end fixtures: the stages as separate ``b2bpay worker`` processes on the real test
+Redis, ``b2bpay serve`` (the HTTP API the people's commands speak to), and a helper that runs
+the CLI as a user would."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyotp
 import pytest
 import redis
+
+from tests.conftest import _free_port
 
 STAGES = ("apply", "review", "authorize", "interbank", "query", "audit")
 
@@ -71,6 +75,7 @@ def code_of(uri: str, offset_steps: int = 0) -> str:
 def e2e(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     prefix = f"b2bpay-test-e2e-{secrets.token_hex(4)}:"
     workdir = tmp_path_factory.mktemp("e2e")
+    port = _free_port()
     env = {
         **os.environ,
         "B2BPAY_REDIS_URL": redis_url,
@@ -80,6 +85,7 @@ def e2e(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
         "B2BPAY_LOG_FORMAT": "json",
         "B2BPAY_DEV_MODE": "1",
         "B2BPAY_WAIT_SECONDS": "20",
+        "B2BPAY_API_URL": f"http://127.0.0.1:{port}",
     }
     client = redis.Redis.from_url(redis_url)
     logs = {stage: open(workdir / f"{stage}.log", "w+") for stage in STAGES}  # noqa: SIM115
@@ -92,9 +98,28 @@ def e2e(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[En
         )
         for stage in STAGES
     }
+    server_log = open(workdir / "server.log", "w+")  # noqa: SIM115
+    server = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "serve", "--port", str(port)],
+        env=env,
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+    )
+    here = Env(env, prefix, client, workdir)
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{env['B2BPAY_API_URL']}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     try:
-        yield Env(env, prefix, client, workdir)
+        here.wait_for("the API server to answer", healthy)
+        yield here
     finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+        server_log.close()
         for proc in workers.values():
             proc.send_signal(signal.SIGTERM)
         codes = {stage: proc.wait(timeout=60) for stage, proc in workers.items()}

@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+from shared import client
+from shared.bootstrap import bootstrap
+from shared.config import Settings
 from shared.security.sessions import SessionSigner
 from tests.e2e.conftest import Env, code_of
 
@@ -295,6 +298,33 @@ def test_a_reviewer_rejection_and_an_applicant_cancellation_end_the_payments(wor
     assert (renewed.code, renewed.data["status"]) == (0, "otp_verified"), renewed.stdout
 
 
+def _server(env: Env) -> Any:
+    """The dependencies the API server builds (what sends people's commands to the stages)."""
+    return bootstrap(
+        Settings(
+            redis_url=env.vars["B2BPAY_REDIS_URL"],
+            prefix=env.prefix,
+            database_url=env.vars["B2BPAY_DATABASE_URL"],
+            session_secret=env.vars["B2BPAY_SESSION_SECRET"],
+            dev_mode=True,
+        )
+    )
+
+
+def _at_the_stage(env: Env, result: Any, path: Path, session: str, otp: str) -> Any:
+    """A submit's answer; when the API refused its session itself (nothing was enqueued), the
+    same command sent to the stage as the server would, and the stage's verdict as the CLI
+    shows it: the stage's own refusal and its record are what the test is about."""
+    if result.code != 1 or "command_id" in result.data:
+        return result
+    assert result.data["reason_code"] == AUTH_FAILED, result.stdout
+    request = json.loads(path.read_text())
+    sent = client.submit(_server(env), request, session=session, otp=otp, wait=20)
+    assert sent.verdict is not None and sent.verdict.outcome == "refused"
+    result.data = sent.verdict.model_dump()
+    return result
+
+
 def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> None:
     env = world.env
     live = world.submit(world.request_file("e2e-live", "ORDER-LIVE"), "app5")
@@ -356,9 +386,17 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
         assert (result.code, result.data.get("reason_code")) == (1, shown), (
             f"{what}: {result.stdout}{result.stderr}"
         )
-        answered[what] = result.data["command_id"]
+        if "command_id" in result.data:
+            answered[what] = result.data["command_id"]
+        else:
+            # The API refuses a bad session itself, before anything is enqueued; the stage's
+            # own refusal is checked by sending the command there as the server would.
+            sent = client.review(_server(env), pid, approve=True, session=args[4], wait=20)
+            assert sent.verdict is not None and sent.verdict.reason_code == shown, what
+            answered[what] = sent.command_id
+            shown_reasons.add(str(sent.verdict.reason))
         if shown == AUTH_FAILED:
-            shown_reasons.add(result.data["reason"])
+            shown_reasons.add(result.data.get("reason") or result.data["error"])
         assert world.snapshot(pid) == before, what
     # Whichever factor failed, the person reads the same words.
     assert len(shown_reasons) == 1, shown_reasons
@@ -483,7 +521,10 @@ def test_logout_revoke_and_disable_end_sessions_at_once(
     def submit(token: str) -> Any:
         n = next(counter)
         path = world.request_file(f"e2e-sessions-{n}", f"ORDER-SESSIONS-{n}")
-        return env.cli("submit", str(path), "--session", token, "--otp", world.code(name), "--json")
+        result = env.cli(
+            "submit", str(path), "--session", token, "--otp", world.code(name), "--json"
+        )
+        return _at_the_stage(env, result, path, token, world.code(name))
 
     def refused_as(result: Any, recorded: str) -> None:
         assert (result.code, result.data.get("reason_code")) == (1, AUTH_FAILED), result.stdout
@@ -533,9 +574,8 @@ def test_the_person_is_warned_before_the_failed_code_that_locks_them_and_unlock_
     name = "app_lockout"
 
     def submit(n: int, code: str) -> Any:
-        return world.submit(
-            world.request_file(f"e2e-lockout-{n}", f"ORDER-LOCKOUT-{n}"), name, code
-        )
+        path = world.request_file(f"e2e-lockout-{n}", f"ORDER-LOCKOUT-{n}")
+        return _at_the_stage(env, world.submit(path, name, code), path, world.token(name), code)
 
     wrong = f"{(int(world.code(name)) + 1) % 10**6:06d}"
     shown = [submit(n, wrong) for n in range(5)]

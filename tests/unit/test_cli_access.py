@@ -23,6 +23,7 @@ from shared.redis.keys import Keys
 from shared.security.disclosure import AUTHENTICATION_FAILED
 from shared.security.keyring import KeyRing
 from shared.security.otp import LAST_ATTEMPT_WARNING
+from tests.unit.cli_api import serve_in_process
 from tests.unit.support import PAYER, PAYER_ACCOUNT, World
 
 OLD = "k1:" + base64.b64encode(bytes(range(32))).decode()
@@ -32,6 +33,7 @@ NEW = "k2:" + base64.b64encode(bytes(range(100, 132))).decode()
 def run(monkeypatch: pytest.MonkeyPatch, deps: Deps, *args: str, stdin: str = "") -> Any:
     monkeypatch.setattr(context, "deps", lambda: deps)
     monkeypatch.setattr(context, "settings", lambda: deps.settings)
+    serve_in_process(monkeypatch, deps)
     result = CliRunner().invoke(app, [*args, "--json"], input=stdin)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     return result.exit_code, json.loads(lines[-1]) if lines else {}
@@ -139,12 +141,20 @@ def test_rotate_totp_key_re_encrypts_under_the_new_key_and_then_has_nothing_to_d
 def _submit_answered_by(
     monkeypatch: pytest.MonkeyPatch, world: World, tmp_path: Path, verdict: Verdict
 ) -> tuple[int, dict[str, Any]]:
-    """Submit through the CLI; the stage's answer is already waiting for it."""
+    """Submit through the CLI (and the API); the stage answers with ``verdict``, under the id
+    the API gave the command (shown back as ``data["sent"]``)."""
     request = {k: v for k, v in world.request().items() if k not in ("session", "otp")}
-    request["command_id"] = verdict.command_id
     path = tmp_path / "request.json"
     path.write_text(json.dumps(request))
-    world.deps.redis.rpush(world.deps.keys.verdict(verdict.command_id), verdict.model_dump_json())
+    sent: list[str] = []
+
+    def answered(queue: str, actor_name: str, payload: dict[str, Any]) -> str:
+        sent.append(payload["command_id"])
+        answer = verdict.model_copy(update={"command_id": payload["command_id"]})
+        world.deps.redis.rpush(world.deps.keys.verdict(answer.command_id), answer.model_dump_json())
+        return "m-1"
+
+    monkeypatch.setattr(world.deps, "dispatch", answered)
     code, data = run(
         monkeypatch,
         world.deps,
@@ -155,7 +165,8 @@ def _submit_answered_by(
         "--otp",
         "123456",
     )
-    return code, data
+    assert len(sent) == 1
+    return code, {**data, "sent": sent[0]}
 
 
 @pytest.mark.parametrize("reason_code", ["otp_invalid", "session_revoked", "user_locked"])
@@ -172,7 +183,7 @@ def test_an_authentication_refusal_is_shown_without_saying_which_factor_failed(
     )
     code, data = _submit_answered_by(monkeypatch, world, tmp_path, verdict)
     assert code == 1
-    assert (data["command_id"], data["reason_code"]) == ("cmd-1", AUTHENTICATION_FAILED)
+    assert (data["command_id"], data["reason_code"]) == (data["sent"], AUTHENTICATION_FAILED)
     assert "precise" not in data["reason"]
 
 

@@ -13,6 +13,7 @@ from services.cli import context
 from services.cli.main import app
 from shared.deps import Deps
 from shared.domain.contracts import payment_id_for
+from tests.unit.cli_api import serve_in_process
 from tests.unit.support import PAYER, World
 
 #: A payee name as an attacker with Redis write access would store it: erase the line and
@@ -24,6 +25,7 @@ def run_text(monkeypatch: pytest.MonkeyPatch, deps: Deps, *args: str, stdin: str
     """The command as a person runs it in a terminal: tables, not --json."""
     monkeypatch.setattr(context, "deps", lambda: deps)
     monkeypatch.setattr(context, "settings", lambda: deps.settings)
+    serve_in_process(monkeypatch, deps)
     return CliRunner().invoke(app, list(args), input=stdin)
 
 

@@ -24,6 +24,7 @@ from shared.messaging import routes as q
 from shared.security.linking import AuthorizerOtp, authorizer_code, challenge_for, challenge_of
 from shared.security.ocra import code_for_challenge
 from shared.security.stage_signatures import review_approval
+from tests.unit.cli_api import serve_in_process
 from tests.unit.support import PAYER, Clock, World, queued, wrong_code
 
 
@@ -196,6 +197,7 @@ def test_authorizer_code_follows_the_mode(world: World) -> None:
 def run(monkeypatch: pytest.MonkeyPatch, deps: Deps, *args: str, stdin: str = "") -> Any:
     monkeypatch.setattr(context, "deps", lambda: deps)
     monkeypatch.setattr(context, "settings", lambda: deps.settings)
+    serve_in_process(monkeypatch, deps)
     result = CliRunner().invoke(app, [*args, "--json"], input=stdin)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     return result.exit_code, json.loads(lines[-1]) if lines else {}

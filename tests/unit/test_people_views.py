@@ -17,12 +17,14 @@ from services.query.readmodel import ReadModel, make_engine
 from shared.deps import Deps
 from shared.domain.contracts import payment_id_for
 from shared.security.otp import STEP_SECONDS
+from tests.unit.cli_api import serve_in_process
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code
 
 
 def run(monkeypatch: pytest.MonkeyPatch, deps: Deps, *args: str) -> tuple[int, dict[str, Any]]:
     monkeypatch.setattr(context, "deps", lambda: deps)
     monkeypatch.setattr(context, "settings", lambda: deps.settings)
+    serve_in_process(monkeypatch, deps)
     result = CliRunner().invoke(app, [*args, "--json"])
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     return result.exit_code, json.loads(lines[-1]) if lines else {}

@@ -19,6 +19,7 @@ from shared.domain.contracts import payment_id_for
 from shared.domain.errors import Refusal
 from shared.messaging import routes as q
 from shared.redis.clearing import SimulatedClearing
+from tests.unit.cli_api import serve_in_process
 from tests.unit.support import PAYER, World, queued
 
 #: Spellings that parse or strip to the genuine value, so the content hash still matches,
@@ -40,6 +41,7 @@ def respellings() -> Any:
 def run(monkeypatch: pytest.MonkeyPatch, deps: Deps, *args: str) -> tuple[int, dict[str, Any]]:
     monkeypatch.setattr(context, "deps", lambda: deps)
     monkeypatch.setattr(context, "settings", lambda: deps.settings)
+    serve_in_process(monkeypatch, deps)
     result = CliRunner().invoke(app, [*args, "--json"])
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     return result.exit_code, json.loads(lines[-1]) if lines else {}
