@@ -25,12 +25,12 @@ from shared.redis.directory import Role
 from shared.testing import World
 from tests.conftest import _free_port
 
-STAGES = ("apply", "review", "authorize", "interbank", "query", "audit")
+STAGES = ("apply", "review", "authorize", "interbank", "query", "audit", "webhooks")
 E1, E2 = "ACME-01", "OTHER-02"
 ACC1, ACC2 = "62166001000011", "62166001000022"
 #: name -> (role, enterprise)
 ROSTER: dict[str, tuple[Role, str]] = {
-    **{f"app{i}": ("applicant", E1) for i in range(1, 8)},
+    **{f"app{i}": ("applicant", E1) for i in range(1, 9)},
     "rev1": ("reviewer", E1),
     "auth1": ("authorizer", E1),
     "app_b": ("applicant", E2),
