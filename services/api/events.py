@@ -1,4 +1,5 @@
-"""``GET /v1/events``: the status events of the session's enterprise as server-sent events.
+"""``GET /v1/events``: the status events of the session's enterprise (a platform: of the
+payments it created) as server-sent events.
 
 Each event's ``id:`` is its entry id in the events stream, so a client that reconnects with
 ``Last-Event-ID`` gets every later event once: none missed, none repeated. People see what
@@ -17,7 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import StreamingResponse
 
-from services.api.dependencies import Api, SessionHolder, api, session_holder
+from services.api.dependencies import Api, PlatformCaller, Principal, SessionHolder, api, principal
 from services.api.problems import Problem
 from shared import client
 from shared.domain.contracts import StatusEvent
@@ -36,14 +37,19 @@ _STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 )
 def events(
     a: Annotated[Api, Depends(api)],
-    who: Annotated[SessionHolder, Depends(session_holder)],
+    who: Annotated[Principal, Depends(principal)],
     payment_id: Annotated[str | None, Query(max_length=64)] = None,
     last_event_id: Annotated[str | None, Header(max_length=41)] = None,
 ) -> StreamingResponse:
-    """Every status event of your enterprise's payments (``?payment_id=`` for one), live."""
+    """Every status event of your enterprise's payments (a platform: of the payments it
+    created; ``?payment_id=`` for one), live."""
     if last_event_id is not None and not _STREAM_ID.fullmatch(last_event_id):
         raise Problem(ReasonCode.INVALID_REQUEST, "Last-Event-ID: not an event id of this API")
-    stream = _stream(a, who, payment_id, last_event_id or "0-0")
+    stream = (
+        _platform_stream(a, who, payment_id, last_event_id or "0-0")
+        if isinstance(who, PlatformCaller)
+        else _stream(a, who, payment_id, last_event_id or "0-0")
+    )
     return StreamingResponse(
         stream,
         media_type="text/event-stream",
@@ -67,6 +73,33 @@ def _stream(a: Api, who: SessionHolder, payment_id: str | None, last: str) -> It
             client.person(a.deps, who.token)
         except client.AuthenticationFailed:
             return
+
+
+def _platform_stream(
+    a: Api, who: PlatformCaller, payment_id: str | None, last: str
+) -> Iterator[str]:
+    platform_id = who.platform.platform_id
+    #: Which platform created each payment seen so far (the store is asked once per payment).
+    creators: dict[str, str | None] = {}
+
+    def created_by_us(event: StatusEvent) -> bool:
+        if event.payment_id not in creators:
+            payment = a.deps.store.get(event.payment_id)
+            creators[event.payment_id] = payment.platform_id if payment is not None else None
+        return creators[event.payment_id] == platform_id
+
+    yield ": connected\n\n"
+    while True:
+        batch = a.deps.store.follow_events(last, block_ms=a.events_block_ms)
+        for sid, event in batch:
+            last = sid
+            if payment_id is not None and event.payment_id != payment_id:
+                continue
+            # Outsiders' refusals (seq 0) are never shown; nor are other platforms' payments.
+            if (event.kind == "transition" or event.seq != 0) and created_by_us(event):
+                yield _frame(sid, event)
+        if not batch:
+            yield ": keep-alive\n\n"
 
 
 def _visible(event: StatusEvent, enterprise: str, payment_id: str | None) -> bool:

@@ -107,6 +107,20 @@ def test_a_platform_with_its_key_gets_every_status_change_by_webhook_while_peopl
     assert [e["seq"] for e in seen] == sorted({e["seq"] for e in seen})  # no gap, no repeat
     assert len({sid for sid, _ in first + rest}) == len(first + rest)
 
+    # The platform follows its own payment on the event stream too, with its key.
+    platform_view: list[dict[str, Any]] = []
+    with (
+        stack.http(timeout=60) as c,
+        c.stream("GET", "/v1/events", headers={"X-Api-Key": key}, params={"payment_id": pid}) as r,
+    ):
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                platform_view.append(json.loads(line[6:]))
+                if platform_view[-1].get("status") == "settled":
+                    break
+    assert [e["status"] for e in platform_view if e["kind"] == "transition"] == FLOW
+
     # Every status change reached the platform's webhook, signed, in order, exactly once.
     def all_delivered() -> list[dict[str, Any]] | None:
         got = [json.loads(b) for b in receiver.bodies()]
