@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from services.api.problems import ApiCode, Problem
@@ -100,3 +100,14 @@ def sender_of(who: Principal) -> str:
     if isinstance(who, PlatformCaller):
         return f"platform:{who.platform.platform_id}"
     return f"user:{who.person.user.username}"
+
+
+def command_wait(
+    a: Annotated[Api, Depends(api)],
+    prefer: Annotated[str | None, Header(max_length=200)] = None,
+) -> float | None:
+    """How long a command waits for its stage's verdict: ``B2BPAY_HTTP_WAIT_SECONDS``, or not
+    at all with ``Prefer: respond-async`` (RFC 7240): then 202 and the command's URL at once."""
+    if prefer is not None and any(p.strip().lower() == "respond-async" for p in prefer.split(",")):
+        return None
+    return a.wait_seconds

@@ -20,6 +20,7 @@ from services.api.dependencies import (
     Principal,
     SessionHolder,
     api,
+    command_wait,
     principal,
     session_holder,
 )
@@ -32,6 +33,7 @@ router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
 PaymentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Holder = Annotated[SessionHolder, Depends(session_holder)]
+Wait = Annotated[float | None, Depends(command_wait)]
 Deps = Annotated[Api, Depends(api)]
 COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": CommandAnswer, "description": "no verdict in time; see Location"},
@@ -93,6 +95,7 @@ def create(
     a: Deps,
     who: Annotated[Principal, Depends(principal)],
     idempotency_key: Annotated[str, Header(min_length=1, max_length=64)],
+    wait: Wait,
 ) -> JSONResponse:
     """Start a payment (v1: the applicant's session and code). The same Idempotency-Key and
     body again answer 200 with the same payment; another body, 409 idempotency_conflict."""
@@ -103,7 +106,7 @@ def create(
             raise Problem(
                 ReasonCode.INVALID_REQUEST, "otp: a platform sends none; the applicant confirms"
             )
-        sent = platform_client.create_request(a.deps, request, who.platform, wait=a.wait_seconds)
+        sent = platform_client.create_request(a.deps, request, who.platform, wait=wait)
         return answer(a, sent, who, created=True, pay_url=True)
     if body.otp is None:
         raise Problem(ReasonCode.INVALID_REQUEST, "otp: the applicant's one-time code is required")
@@ -112,7 +115,7 @@ def create(
         request,
         session=who.token,
         otp=body.otp.get_secret_value(),
-        wait=a.wait_seconds,
+        wait=wait,
     )
     return answer(a, sent, who, created=True)
 
@@ -173,7 +176,7 @@ def challenge(payment_id: PaymentId, a: Deps, who: Holder) -> dict[str, str | No
 
 
 @router.post("/{payment_id}/review", response_model=CommandAnswer, responses=COMMAND_RESPONSES)
-def review(payment_id: PaymentId, body: Decision, a: Deps, who: Holder) -> JSONResponse:
+def review(payment_id: PaymentId, body: Decision, a: Deps, who: Holder, wait: Wait) -> JSONResponse:
     """Approve or reject as the payment's reviewer (a rejection needs a reason)."""
     sent = client.review(
         a.deps,
@@ -181,7 +184,7 @@ def review(payment_id: PaymentId, body: Decision, a: Deps, who: Holder) -> JSONR
         approve=body.approve,
         reason=body.reason,
         session=who.token,
-        wait=a.wait_seconds,
+        wait=wait,
     )
     return answer(a, sent, who)
 
@@ -189,7 +192,9 @@ def review(payment_id: PaymentId, body: Decision, a: Deps, who: Holder) -> JSONR
 @router.post(
     "/{payment_id}/authorization", response_model=CommandAnswer, responses=COMMAND_RESPONSES
 )
-def authorization(payment_id: PaymentId, body: Authorization, a: Deps, who: Holder) -> JSONResponse:
+def authorization(
+    payment_id: PaymentId, body: Authorization, a: Deps, who: Holder, wait: Wait
+) -> JSONResponse:
     """Approve or reject as the payment's authorizer, with the challenge's code."""
     sent = client.authorize(
         a.deps,
@@ -198,7 +203,7 @@ def authorization(payment_id: PaymentId, body: Authorization, a: Deps, who: Hold
         reason=body.reason,
         session=who.token,
         otp=body.otp.get_secret_value(),
-        wait=a.wait_seconds,
+        wait=wait,
     )
     return answer(a, sent, who)
 
@@ -211,24 +216,25 @@ def cancellation(
     body: Cancellation,
     a: Deps,
     who: Annotated[Principal, Depends(principal)],
+    wait: Wait,
 ) -> JSONResponse:
     """Withdraw a payment as its applicant (only before authorization), or as the platform
     that created it while it awaits its applicant."""
     if isinstance(who, PlatformCaller):
         sent = platform_client.cancel_for_platform(
-            a.deps, payment_id, who.platform, reason=body.reason, wait=a.wait_seconds
+            a.deps, payment_id, who.platform, reason=body.reason, wait=wait
         )
         return answer(a, sent, who)
-    sent = client.cancel(
-        a.deps, payment_id, reason=body.reason, session=who.token, wait=a.wait_seconds
-    )
+    sent = client.cancel(a.deps, payment_id, reason=body.reason, session=who.token, wait=wait)
     return answer(a, sent, who)
 
 
 @router.post(
     "/{payment_id}/confirmation", response_model=CommandAnswer, responses=COMMAND_RESPONSES
 )
-def confirmation(payment_id: PaymentId, body: Confirmation, a: Deps, who: Holder) -> JSONResponse:
+def confirmation(
+    payment_id: PaymentId, body: Confirmation, a: Deps, who: Holder, wait: Wait
+) -> JSONResponse:
     """Take up a payment a platform asked for, as its payer's applicant: the bank (if the
     request named none) and the one-time code; the payment then goes to review."""
     sent = client.confirm(
@@ -237,7 +243,7 @@ def confirmation(payment_id: PaymentId, body: Confirmation, a: Deps, who: Holder
         session=who.token,
         otp=body.otp.get_secret_value(),
         bank=body.bank,
-        wait=a.wait_seconds,
+        wait=wait,
     )
     return answer(a, sent, who)
 

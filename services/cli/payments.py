@@ -73,6 +73,9 @@ def _send(
     headers: dict[str, str] | None = None,
 ) -> NoReturn:
     api = Api(api_url, session)
+    if wait is None:
+        # --no-wait: the server answers 202 with the command's URL at once (RFC 7240).
+        headers = {**(headers or {}), "Prefer": "respond-async"}
     try:
         _render(api, api.call("POST", path, body, headers=headers), wait, as_json)
     except (ApiProblem, ApiUnreachable) as error:

@@ -30,7 +30,7 @@ E1, E2 = "ACME-01", "OTHER-02"
 ACC1, ACC2 = "62166001000011", "62166001000022"
 #: name -> (role, enterprise)
 ROSTER: dict[str, tuple[Role, str]] = {
-    **{f"app{i}": ("applicant", E1) for i in range(1, 9)},
+    **{f"app{i}": ("applicant", E1) for i in range(1, 10)},
     "rev1": ("reviewer", E1),
     "auth1": ("authorizer", E1),
     "app_b": ("applicant", E2),

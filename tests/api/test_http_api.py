@@ -357,3 +357,28 @@ def test_no_password_code_or_token_reaches_a_log_line(stack: Stack) -> None:
     logs = stack.all_logs()
     for secret in [token, *stack.passwords.values()]:
         assert secret not in logs
+
+
+def test_prefer_respond_async_answers_202_at_once_and_the_command_url_gives_the_verdict(
+    stack: Stack,
+) -> None:
+    token = stack.login("app9")
+    key = f"async-{secrets.token_hex(4)}"
+    with stack.http() as c:
+        r = c.post(
+            "/v1/payments",
+            json=body(f"ORD-{key}", stack.world.code("app9")),
+            headers={**bearer(token), "Idempotency-Key": key, "Prefer": "respond-async"},
+        )
+    assert r.status_code == 202, r.text
+    assert r.json()["outcome"] == "queued"
+    location = r.headers["location"]
+    assert location == f"/v1/commands/{r.json()['command_id']}"
+
+    def verdict() -> dict[str, Any] | None:
+        with stack.http(headers=bearer(token)) as c:
+            got = c.get(location)
+        return got.json() if got.json()["outcome"] != "queued" else None
+
+    answered = wait_for("the verdict at the command's URL", verdict)
+    assert (answered["outcome"], answered["status"]) == ("accepted", "otp_verified")
