@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     webhook_threads: int = Field(default=8, ge=1, le=256)
     #: A webhooks consumer silent this long is presumed dead and its entries taken over (ms).
     webhook_claim_idle_ms: int = 30_000
+    #: RabbitMQ that ``b2bpay worker relay`` publishes the status events to (topic exchange
+    #: ``b2bpay.events``).
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    #: A relay consumer silent this long is presumed dead and its entries taken over (ms).
+    relay_claim_idle_ms: int = 30_000
     #: Refusals naming a payment that does not exist, and refusals of anyone not (yet) known
     #: as a person of the payer, are recorded as events at most this many times per payment
     #: id and per claimed actor in each window; beyond that they are only counted (the

@@ -20,6 +20,7 @@ import structlog
 from services.audit.auditor import Auditor, audit_log_of
 from services.query.projector import Projector
 from services.query.readmodel import ReadModel, make_engine
+from services.relay.relay import Relay
 from services.sweeper.sweeper import sweep_forever
 from services.webhooks.run import run_webhooks
 from shared.bootstrap import bootstrap
@@ -142,10 +143,23 @@ def run(stages: list[str], processes: int, threads: int) -> int:
             target=run_webhooks, args=(deps, stop), name="webhooks", daemon=True
         )
         webhooks_thread.start()
+    relay_thread = None
+    if Stage.RELAY in stages:
+        relay = Relay(
+            deps.redis, deps.keys, settings.amqp_url, claim_idle_ms=settings.relay_claim_idle_ms
+        )
+        relay_thread = threading.Thread(target=relay.run, args=(stop,), name="relay", daemon=True)
+        relay_thread.start()
     log.info("worker started", stages=stages, pid=os.getpid(), threads=threads)
     failed = False
     while not stop.wait(1.0):
-        watched = (projector_thread, sweeper_thread, auditor_thread, webhooks_thread)
+        watched = (
+            projector_thread,
+            sweeper_thread,
+            auditor_thread,
+            webhooks_thread,
+            relay_thread,
+        )
         if any(t is not None and not t.is_alive() for t in watched):
             log.error("a worker thread died; stopping")
             failed = True
@@ -154,7 +168,13 @@ def run(stages: list[str], processes: int, threads: int) -> int:
     if worker is not None:
         # Lets in-flight messages finish; unstarted prefetched ones go back to the queue.
         worker.stop(timeout=30_000)
-    for thread in (projector_thread, sweeper_thread, auditor_thread, webhooks_thread):
+    for thread in (
+        projector_thread,
+        sweeper_thread,
+        auditor_thread,
+        webhooks_thread,
+        relay_thread,
+    ):
         if thread is not None:
             thread.join(timeout=10)
     return 1 if failed else 0

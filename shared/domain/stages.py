@@ -33,3 +33,5 @@ class Stage(StrEnum):
     AUDIT = "audit"
     #: Sends each platform's webhooks: the events of its payments, signed, retried; no queue.
     WEBHOOKS = "webhooks"
+    #: Publishes every status event to the AMQP topic exchange ``b2bpay.events``; no queue.
+    RELAY = "relay"

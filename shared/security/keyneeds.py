@@ -54,6 +54,8 @@ WORKER_NEEDS: dict[str, frozenset[KeyNeed]] = {
     Stage.SWEEPER: frozenset(),
     #: Decrypts the endpoints' signing secrets, sealed with the TOTP key ring.
     Stage.WEBHOOKS: frozenset({KeyNeed.TOTP}),
+    #: Publishes the events as they are on the stream; holds no key.
+    Stage.RELAY: frozenset(),
 }
 
 

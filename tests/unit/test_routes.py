@@ -69,7 +69,7 @@ def test_every_message_on_a_queue_is_a_published_contract() -> None:
 def test_only_the_pipeline_stages_consume_queues_and_three_of_them_sign() -> None:
     assert QUEUE_STAGES == (Stage.APPLY, Stage.REVIEW, Stage.AUTHORIZE, Stage.INTERBANK)
     assert SIGNING_STAGES == (Stage.APPLY, Stage.REVIEW, Stage.AUTHORIZE)
-    for stage in (Stage.QUERY, Stage.SWEEPER, Stage.AUDIT, Stage.WEBHOOKS):
+    for stage in (Stage.QUERY, Stage.SWEEPER, Stage.AUDIT, Stage.WEBHOOKS, Stage.RELAY):
         assert routes_of(stage) == ()
 
 
@@ -83,6 +83,7 @@ def test_the_worker_command_lists_every_stage_in_its_usual_order() -> None:
         "sweeper",
         "audit",
         "webhooks",
+        "relay",
     ]
 
 
