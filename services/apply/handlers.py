@@ -87,15 +87,21 @@ def check_bank(deps: Deps, enterprise: Enterprise, code: str) -> None:
         raise Refusal(ReasonCode.NO_B2B_CONTRACT, f"payer has no B2B contract at {code}")
 
 
-def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
+def _request_attempt(raw: Any) -> Attempt:
+    """What is known of a payment request (v1 or v2) before it is decoded: the payment id its
+    payer and request id name (scoped to the payer), for the refusal record."""
     request_id = raw_id(raw, "request_id")
     payer_id = raw_id(raw.get("payer") if isinstance(raw, dict) else None, "enterprise_id")
-    attempt = Attempt(
+    return Attempt(
         STAGE,
         payment_id_for(payer_id, request_id) if request_id and payer_id else UNKNOWN_PAYMENT,
         raw_id(raw, "command_id"),
         Actor(STAGE),
     )
+
+
+def handle_payment_request(raw: Any, deps: Deps) -> Outcome:
+    attempt = _request_attempt(raw)
     return run_command(deps, attempt, lambda: _apply(raw, deps, attempt))
 
 
@@ -174,14 +180,7 @@ def _cancel(deps: Deps, checked: Checked[CancelPayment]) -> Outcome:
 def handle_platform_request(raw: Any, deps: Deps) -> Outcome:
     """A registered platform asks for a payment (PaymentRequest v2): checked and stored in
     ``requested``, awaiting its applicant; nothing is executed, no person's credential used."""
-    request_id = raw_id(raw, "request_id")
-    payer_id = raw_id(raw.get("payer") if isinstance(raw, dict) else None, "enterprise_id")
-    attempt = Attempt(
-        STAGE,
-        payment_id_for(payer_id, request_id) if request_id and payer_id else UNKNOWN_PAYMENT,
-        raw_id(raw, "command_id"),
-        Actor(STAGE),
-    )
+    attempt = _request_attempt(raw)
     return run_command(deps, attempt, lambda: _request(raw, deps, attempt))
 
 

@@ -22,7 +22,6 @@ from kombu.entity import Exchange
 from kombu.messaging import Producer
 
 from shared.domain.routing_keys import routing_key
-from shared.domain.status_events import UndecodableEvent, decode_status_event
 from shared.redis.group_consumer import CLAIM_IDLE_MS, Entries, GroupConsumer
 from shared.redis.keys import Keys
 
@@ -92,17 +91,7 @@ class Relay(GroupConsumer):
                 log.debug("relay: closing a broken connection failed")
 
     def handle(self, entries: Entries) -> None:
-        for sid, body in entries:
-            if body is None:
-                continue
-            try:
-                event = decode_status_event(body)
-            except UndecodableEvent:
-                log.warning("relay: undecodable event skipped", stream_id=sid)
-                continue
-            if event.seq <= 0:
-                # An outsider's refusal attached to no payment: not published.
-                continue
+        for _sid, event in self.attached_events(entries):
             try:
                 self._producer_now().publish(
                     event.model_dump_json(by_alias=True),

@@ -10,7 +10,6 @@ import redis
 import structlog
 
 from services.webhooks.seams import OwnerOf
-from shared.domain.status_events import UndecodableEvent, decode_status_event
 from shared.redis.group_consumer import CLAIM_IDLE_MS, Entries, GroupConsumer
 from shared.redis.keys import Keys
 from shared.redis.webhooks import Webhooks
@@ -40,17 +39,7 @@ class WebhookFollower(GroupConsumer):
         self._owner_of = owner_of
 
     def handle(self, entries: Entries) -> None:
-        for sid, body in entries:
-            if body is None:
-                continue
-            try:
-                event = decode_status_event(body)
-            except UndecodableEvent:
-                log.warning("webhooks: undecodable event skipped", stream_id=sid)
-                continue
-            if event.seq <= 0:
-                # An outsider's refusal attached to no payment: nobody's to be told.
-                continue
+        for sid, event in self.attached_events(entries):
             platform = self._owner_of(event.payment_id)
             if platform is None:
                 continue

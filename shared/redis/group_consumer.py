@@ -13,10 +13,13 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import redis
 import structlog
 
+from shared.domain.contracts import StatusEvent
+from shared.domain.status_events import UndecodableEvent, decode_status_event
 from shared.redis.keys import Keys
 from shared.redis.replies import as_text, stream_entries
 
@@ -54,6 +57,21 @@ class GroupConsumer:
     def handle(self, entries: Entries) -> None:
         """Make the entries' effect durable; called before they are acknowledged."""
         raise NotImplementedError
+
+    def attached_events(self, entries: Entries) -> Iterator[tuple[str, StatusEvent]]:
+        """The entries that are status events of a payment, with their stream ids. Skipped:
+        deleted entries, undecodable ones (logged) and outsiders' refusals attached to no
+        payment (``seq`` 0), which no subscriber is told about."""
+        for sid, body in entries:
+            if body is None:
+                continue
+            try:
+                event = decode_status_event(body)
+            except UndecodableEvent:
+                log.warning("undecodable event skipped", group=self.group, stream_id=sid)
+                continue
+            if event.seq > 0:
+                yield sid, event
 
     def _read(self, last_id: str, block_ms: int | None) -> int:
         reply = self._redis.xreadgroup(
