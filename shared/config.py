@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     #: RabbitMQ that ``b2bpay worker relay`` publishes the status events to (topic exchange
     #: ``b2bpay.events``).
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    #: How long the AMQP intake waits for the apply stage's verdict on a request whose
+    #: message has ``reply_to``, before it answers ``queued`` (seconds).
+    intake_wait_seconds: float = Field(default=10.0, gt=0, le=60)
     #: A relay consumer silent this long is presumed dead and its entries taken over (ms).
     relay_claim_idle_ms: int = 30_000
     #: Refusals naming a payment that does not exist, and refusals of anyone not (yet) known

@@ -12,6 +12,7 @@ import typer
 from services.cli import context
 from services.cli.options import JSON, PASSWORD_STDIN, read_secret_line
 from services.cli.output import REFUSED, console, emit, fail
+from services.cli.platform_admin import platform
 from shared.domain.contracts import INVISIBLE_TEXT, is_visible_text
 from shared.redis.directory import ROLES, DirectoryError
 from shared.redis.platforms import platforms_of
@@ -21,6 +22,8 @@ from shared.security.deployment import reseal_authorizer_otp
 admin = typer.Typer(
     no_args_is_help=True, help="Reference data and people: banks, enterprises, users."
 )
+
+admin.add_typer(platform, name="platform")
 
 
 def _visible(as_json: bool, **typed: str | list[str]) -> None:

@@ -24,7 +24,8 @@ _ANCHOR = re.compile(r"([1-9][0-9]*):([0-9a-f]{64})")
 
 def worker(
     stages: list[str] = typer.Argument(
-        ..., help="apply review authorize interbank query sweeper audit webhooks (any of)"
+        ...,
+        help="apply review authorize interbank query sweeper audit webhooks relay intake (any of)",
     ),
     processes: int = typer.Option(1, "--processes", min=1, max=64),
     threads: int = typer.Option(4, "--threads", min=1, max=64),

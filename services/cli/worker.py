@@ -18,6 +18,7 @@ import dramatiq
 import structlog
 
 from services.audit.auditor import Auditor, audit_log_of
+from services.intake.intake import Intake
 from services.query.projector import Projector
 from services.query.readmodel import ReadModel, make_engine
 from services.relay.relay import Relay
@@ -150,6 +151,20 @@ def run(stages: list[str], processes: int, threads: int) -> int:
         )
         relay_thread = threading.Thread(target=relay.run, args=(stop,), name="relay", daemon=True)
         relay_thread.start()
+    intake_threads = []
+    if Stage.INTAKE in stages:
+        # One consumer per thread, each on a connection of its own, one message at a time.
+        for n in range(threads):
+            intake = Intake(
+                deps,
+                settings.amqp_url,
+                wait_seconds=settings.intake_wait_seconds,
+                name=f"intake-{os.getpid()}-{n}",
+            )
+            intake_threads.append(
+                threading.Thread(target=intake.run, args=(stop,), name=f"intake-{n}", daemon=True)
+            )
+            intake_threads[-1].start()
     log.info("worker started", stages=stages, pid=os.getpid(), threads=threads)
     failed = False
     while not stop.wait(1.0):
@@ -159,6 +174,7 @@ def run(stages: list[str], processes: int, threads: int) -> int:
             auditor_thread,
             webhooks_thread,
             relay_thread,
+            *intake_threads,
         )
         if any(t is not None and not t.is_alive() for t in watched):
             log.error("a worker thread died; stopping")
@@ -174,6 +190,7 @@ def run(stages: list[str], processes: int, threads: int) -> int:
         auditor_thread,
         webhooks_thread,
         relay_thread,
+        *intake_threads,
     ):
         if thread is not None:
             thread.join(timeout=10)

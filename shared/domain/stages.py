@@ -35,3 +35,6 @@ class Stage(StrEnum):
     WEBHOOKS = "webhooks"
     #: Publishes every status event to the AMQP topic exchange ``b2bpay.events``; no queue.
     RELAY = "relay"
+    #: Takes plain-JSON payment requests from the AMQP queue ``b2bpay.requests`` (any
+    #: platform's AMQP client) and forwards them to apply; no queue of b2bpay's own.
+    INTAKE = "intake"

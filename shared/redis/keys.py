@@ -64,6 +64,10 @@ class Keys:
         """The platform whose API key has this SHA-256 digest."""
         return f"{self.prefix}platform_key:{key_digest}"
 
+    def platform_amqp_user(self, amqp_user: str) -> str:
+        """The platform that publishes to the AMQP intake as this RabbitMQ user."""
+        return f"{self.prefix}platform_amqp_user:{len(amqp_user)}:{amqp_user}"
+
     def user(self, username: str) -> str:
         return f"{self.prefix}user:{username}"
 

@@ -41,8 +41,13 @@ KEY_PREFIX = "b2bp_"
 #: HKDF info of the platform-record MAC key: distinct from every other use of the TOTP keys.
 PLATFORM_MAC_PURPOSE = b"b2bpay.platform-record.v1"
 MAC_FIELD = "mac"
+AMQP_USER_FIELD = "amqp_user"
+#: A RabbitMQ user name, as ``b2bpay admin platform amqp-user`` accepts it.
+AMQP_USER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}"
 #: What a refused key is told: never whether the platform exists or which check failed.
 INVALID = "the platform's API key is not accepted"
+#: What a publisher to the AMQP intake is told when its user is no platform's.
+INVALID_AMQP_USER = "the AMQP user is not a registered platform's"
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,9 @@ class Platform:
     platform_id: str
     name: str
     enterprises: frozenset[str]
+    #: The RabbitMQ user it publishes to the AMQP intake as (``b2bpay admin platform
+    #: amqp-user``); None: it may not publish there.
+    amqp_user: str | None = None
 
     def check_payer(self, enterprise_id: str) -> None:
         """A platform creates payments only for the payers registered with it."""
@@ -74,6 +82,10 @@ def _record_message(platform_id: str, record: dict[str, str]) -> bytes:
         record.get("enterprises", ""),
         record.get("key_digest", ""),
     ]
+    # Sealed only when set, so that records made before the AMQP intake keep their MAC;
+    # an ``amqp_user`` field added in Redis without the key makes the record fail its check.
+    if AMQP_USER_FIELD in record:
+        fields.append(record[AMQP_USER_FIELD])
     return json.dumps(fields, separators=(",", ":")).encode()
 
 
@@ -123,6 +135,51 @@ class Platforms:
                 raise DirectoryError(f"platform {platform_id!r} already exists") from None
         return Platform(platform_id, name, frozenset(chosen)), api_key
 
+    def set_amqp_user(self, platform_id: str, amqp_user: str) -> Platform:
+        """Let ``platform_id`` publish to the AMQP intake as the RabbitMQ user ``amqp_user``
+        (replacing an earlier one); a user already given to another platform is refused.
+        The record is resealed; the record's current fields must verify first."""
+        if not re.fullmatch(AMQP_USER_PATTERN, amqp_user):
+            raise DirectoryError("AMQP user must be letters, digits and . _ @ : - (at most 128)")
+        self._verified(platform_id)  # refuses a record that does not verify
+        key = self._keys.platform(platform_id)
+        index = self._keys.platform_amqp_user(amqp_user)
+        with self._redis.pipeline() as pipe:
+            try:
+                pipe.watch(key, index)  # type: ignore[no-untyped-call]
+                owner = pipe.get(index)
+                if owner is not None and as_text(owner) != platform_id:
+                    raise DirectoryError(f"AMQP user {amqp_user!r} belongs to another platform")
+                raw: dict[Any, Any] = pipe.hgetall(key)
+                record = {as_text(k): as_text(v) for k, v in raw.items()}
+                previous = record.get(AMQP_USER_FIELD)
+                record[AMQP_USER_FIELD] = amqp_user
+                record[MAC_FIELD] = self._ring_of().seal_mac(
+                    PLATFORM_MAC_PURPOSE, _record_message(platform_id, record)
+                )
+                pipe.multi()
+                pipe.hset(key, mapping={k: v for k, v in record.items()})
+                if previous is not None and previous != amqp_user:
+                    pipe.delete(self._keys.platform_amqp_user(previous))
+                pipe.set(index, platform_id)
+                pipe.execute()
+            except redis.WatchError:
+                raise DirectoryError(f"platform {platform_id!r} changed meanwhile; retry") from None
+        return self.get(platform_id)
+
+    def by_amqp_user(self, amqp_user: str) -> Platform:
+        """The platform that publishes as the RabbitMQ user ``amqp_user`` (the broker checked
+        the message's ``user_id`` against its connection); a ``platform_invalid`` refusal if
+        none does, or if the record does not verify or names another user (an index
+        pointed elsewhere in Redis)."""
+        found = self._redis.get(self._keys.platform_amqp_user(amqp_user))
+        if found is None:
+            raise Refusal(ReasonCode.PLATFORM_INVALID, INVALID_AMQP_USER)
+        platform = self.get(as_text(found))
+        if platform.amqp_user != amqp_user:
+            raise Refusal(ReasonCode.PLATFORM_INVALID, INVALID_AMQP_USER)
+        return platform
+
     def get(self, platform_id: str) -> Platform:
         """The platform, if its record verifies; else a ``platform_invalid`` refusal."""
         platform, _ = self._verified(platform_id)
@@ -152,7 +209,12 @@ class Platforms:
             enterprises = json.loads(text.get("enterprises", ""))
         except ValueError:
             raise Refusal(ReasonCode.PLATFORM_INVALID, INVALID) from None
-        platform = Platform(platform_id, text.get("name", ""), frozenset(enterprises))
+        platform = Platform(
+            platform_id,
+            text.get("name", ""),
+            frozenset(enterprises),
+            text.get(AMQP_USER_FIELD),
+        )
         return platform, text.get("key_digest", "")
 
 

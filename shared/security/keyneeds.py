@@ -56,6 +56,8 @@ WORKER_NEEDS: dict[str, frozenset[KeyNeed]] = {
     Stage.WEBHOOKS: frozenset({KeyNeed.TOTP}),
     #: Publishes the events as they are on the stream; holds no key.
     Stage.RELAY: frozenset(),
+    #: Checks the platform records (sealed with the TOTP key ring) of AMQP publishers.
+    Stage.INTAKE: frozenset({KeyNeed.TOTP}),
 }
 
 
