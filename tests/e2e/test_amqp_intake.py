@@ -1,0 +1,486 @@
+"""The AMQP intake end to end: ``b2bpay worker intake`` as its own process beside the stage
+workers (:mod:`tests.e2e.conftest`), on the real RabbitMQ in a vhost of this module's own
+(deleted afterwards, with the users it made). Platforms publish as a plain AMQP client would
+(py-amqp, the wire protocol only: raw JSON bytes, no Python envelope), each as a RabbitMQ
+user of its own, mapped to its platform with ``b2bpay admin platform amqp-user``."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import amqp
+import pytest
+
+from services.intake.intake import (
+    DEAD_LETTER_QUEUE,
+    PUBLISHER_HEADER,
+    QUEUE,
+    REASON_HEADER,
+)
+from services.intake.reading import MAX_BODY_BYTES
+from shared.bootstrap import bootstrap
+from shared.config import Settings
+from shared.deps import Deps
+from shared.domain.contracts import payment_id_for
+from tests.e2e.conftest import Env, code_of
+
+pytestmark = pytest.mark.e2e
+
+HOST, PORT = "127.0.0.1", 5672
+E1, ACC1 = "AMQP-E1", "62166001000077"
+E2, ACC2 = "AMQP-E2", "62166001000088"
+
+
+def _ctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+@dataclass
+class Rabbit:
+    vhost: str
+    #: RabbitMQ user -> password
+    users: dict[str, str]
+
+    def url(self, user: str) -> str:
+        return f"amqp://{user}:{self.users[user]}@{HOST}:{PORT}/{self.vhost}"
+
+    def connect(self, user: str) -> amqp.Connection:
+        connection = amqp.Connection(
+            f"{HOST}:{PORT}",
+            userid=user,
+            password=self.users[user],
+            virtual_host=self.vhost,
+            confirm_publish=True,  # each publish waits for the broker's confirm
+        )
+        connection.connect()
+        return connection
+
+
+@pytest.fixture(scope="module")
+def rabbit() -> Iterator[Rabbit]:
+    with socket.socket() as probe:
+        if probe.connect_ex((HOST, PORT)) != 0:
+            pytest.fail(f"RabbitMQ is not answering on {HOST}:{PORT}: start it")
+    if shutil.which("rabbitmqctl") is None:
+        pytest.fail("rabbitmqctl not found: the intake tests make a vhost and users with it")
+    tag = secrets.token_hex(4)
+    vhost = f"b2bpay-test-intake-{tag}"
+    names = {"intake": f"intake-{tag}", "a": f"plat-a-{tag}", "b": f"plat-b-{tag}"}
+    names["stranger"] = f"stranger-{tag}"
+    users = {name: secrets.token_urlsafe(16) for name in names.values()}
+    _ctl("add_vhost", vhost)
+    made: list[str] = []
+    try:
+        _ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        for role, user in names.items():
+            _ctl("add_user", user, users[user])
+            made.append(user)
+            if role == "intake":
+                _ctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+            else:
+                # What a platform needs: publish to the requests exchange, and a reply
+                # queue of its own. Nothing else.
+                _ctl(
+                    "set_permissions", "-p", vhost, user,
+                    "^reply-.*", r"^(b2bpay\.requests|amq\.default)$", "^reply-.*",
+                )  # fmt: skip
+        yield Rabbit(vhost, users)
+    finally:
+        for user in made:
+            _ctl("delete_user", user)
+        _ctl("delete_vhost", vhost)
+
+
+@dataclass
+class Setup:
+    e2e: Env
+    rabbit: Rabbit
+    deps: Deps
+    intake_user: str
+    user_a: str
+    user_b: str
+    stranger: str
+    app_uri: str
+    app: str
+    rev: str
+    auth_uri: str
+    auth: str
+    log: Any
+
+
+def _person(e2e: Env, name: str, role: str) -> tuple[str, str]:
+    password = secrets.token_urlsafe(12)
+    added = e2e.cli(
+        "admin", "add-user", name, "--enterprise", E1, "--role", role, "--password-stdin",
+        "--json", stdin=password + "\n",
+    )  # fmt: skip
+    assert added.code == 0, added.stderr
+    login = e2e.cli("login", name, "--password-stdin", "--json", stdin=password + "\n")
+    assert login.code == 0, login.stderr
+    return added.data["totp_uri"], login.data["token"]
+
+
+@pytest.fixture(scope="module")
+def setup(e2e: Env, rabbit: Rabbit) -> Iterator[Setup]:
+    users = list(rabbit.users)
+    intake_user, user_a, user_b, stranger = users
+    for args in (
+        ("admin", "add-bank", "BOC", "--name", "Bank of China"),
+        ("admin", "add-enterprise", E1, "--name", "Acme", "--bank", "BOC", "--account", ACC1),
+        ("admin", "add-enterprise", E2, "--name", "Other", "--bank", "BOC", "--account", ACC2),
+        ("admin", "add-platform", "plat-a", "--name", "Platform A", "--enterprise", E1),
+        ("admin", "add-platform", "plat-b", "--name", "Platform B", "--enterprise", E2),
+        ("admin", "platform", "amqp-user", "plat-a", user_a),
+        ("admin", "platform", "amqp-user", "plat-b", user_b),
+    ):
+        done = e2e.cli(*args, "--json")
+        assert done.code == 0, done.stdout + done.stderr
+    app_uri, app = _person(e2e, "qapp", "applicant")
+    _, rev = _person(e2e, "qrev", "reviewer")
+    auth_uri, auth = _person(e2e, "qauth", "authorizer")
+    settings = Settings(
+        redis_url=e2e.vars["B2BPAY_REDIS_URL"],
+        prefix=e2e.prefix,
+        database_url=e2e.vars["B2BPAY_DATABASE_URL"],
+        session_secret=e2e.vars["B2BPAY_SESSION_SECRET"],
+        dev_mode=True,
+    )
+    deps = bootstrap(settings)
+    env = {
+        **e2e.vars,
+        "B2BPAY_AMQP_URL": rabbit.url(intake_user),
+        "B2BPAY_INTAKE_WAIT_SECONDS": "20",
+    }
+    log = open(e2e.workdir / "intake.log", "w+")  # noqa: SIM115
+    intake = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "worker", "intake", "--threads", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    here = Setup(
+        e2e, rabbit, deps, intake_user, user_a, user_b, stranger, app_uri, app, rev, auth_uri,
+        auth, log,
+    )  # fmt: skip
+    try:
+        e2e.wait_for("the intake to declare its queue", lambda: _depth(rabbit) is not None)
+        yield here
+    finally:
+        intake.send_signal(signal.SIGTERM)
+        code = intake.wait(timeout=60)
+        log.close()
+        deps.redis.close()
+    text = (e2e.workdir / "intake.log").read_text()
+    assert code == 0, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    for user in (app, rev, auth):
+        assert user not in text
+
+
+def _depth(rabbit: Rabbit) -> int | None:
+    """Messages ready on the requests queue; None while it does not exist."""
+    connection = _as_guest(rabbit)
+    try:
+        _name, ready, _consumers = connection.channel().queue_declare(QUEUE, passive=True)
+        return int(ready)
+    except amqp.exceptions.NotFound:
+        return None
+    finally:
+        connection.collect()
+
+
+class Publisher:
+    """A platform's plain AMQP client: raw bytes, properties it chooses, publisher confirms,
+    and a reply queue of its own."""
+
+    def __init__(self, rabbit: Rabbit, user: str) -> None:
+        self.user = user
+        self.connection = rabbit.connect(user)
+        self.channel = self.connection.channel()
+        self.reply_queue = f"reply-{secrets.token_hex(4)}"
+        self.channel.queue_declare(self.reply_queue, exclusive=True, auto_delete=True)
+
+    def publish(
+        self,
+        body: bytes,
+        *,
+        content_type: str | None = "application/json",
+        user_id: str | None = "",
+        reply: str | None = None,
+    ) -> None:
+        properties: dict[str, Any] = {"delivery_mode": 2}
+        if content_type is not None:
+            properties["content_type"] = content_type
+        if user_id is not None:
+            properties["user_id"] = user_id or self.user
+        if reply is not None:
+            properties["reply_to"] = self.reply_queue
+            properties["correlation_id"] = reply
+        self.channel.basic_publish(
+            amqp.Message(body, **properties), exchange=QUEUE, routing_key=QUEUE
+        )
+
+    def replies(self, count: int, timeout: float = 60) -> dict[str, list[dict[str, Any]]]:
+        """At least ``count`` replies, by correlation_id (a reply may come twice)."""
+        got: dict[str, list[dict[str, Any]]] = {}
+        deadline = time.monotonic() + timeout
+        while sum(len(v) for v in got.values()) < count:
+            message = self.channel.basic_get(self.reply_queue, no_ack=True)
+            if message is None:
+                assert time.monotonic() < deadline, f"only {got} of {count} replies"
+                threading.Event().wait(0.05)  # polling the reply queue, bounded above
+                continue
+            assert message.properties["content_type"] == "application/json"
+            got.setdefault(message.properties["correlation_id"], []).append(
+                json.loads(message.body)
+            )
+        return got
+
+    def close(self) -> None:
+        self.connection.collect()
+
+
+@pytest.fixture
+def publisher(setup: Setup) -> Iterator[Any]:
+    made: list[Publisher] = []
+
+    def make(user: str) -> Publisher:
+        made.append(Publisher(setup.rabbit, user))
+        return made[-1]
+
+    yield make
+    for one in made:
+        one.close()
+
+
+def _as_guest(rabbit: Rabbit) -> amqp.Connection:
+    """An operator's connection (guest), to look at queues."""
+    connection = amqp.Connection(
+        f"{HOST}:{PORT}", userid="guest", password="guest", virtual_host=rabbit.vhost
+    )
+    connection.connect()
+    return connection
+
+
+def _dead_letters(setup: Setup, count: int, timeout: float = 30) -> list[amqp.Message]:
+    connection = _as_guest(setup.rabbit)
+    channel = connection.channel()
+    got: list[amqp.Message] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(got) < count:
+            message = channel.basic_get(DEAD_LETTER_QUEUE, no_ack=True)
+            if message is None:
+                assert time.monotonic() < deadline, f"only {len(got)} of {count} dead letters"
+                threading.Event().wait(0.05)  # polling the dead-letter queue, bounded above
+                continue
+            got.append(message)
+    finally:
+        connection.collect()
+    return got
+
+
+def _request(enterprise: str = E1, account: str = ACC1, **overrides: Any) -> dict[str, Any]:
+    tag = secrets.token_hex(5)
+    request: dict[str, Any] = {
+        "schema": "b2bpay.payment_request.v2",
+        "request_id": f"amqp-req-{tag}",
+        "order_id": f"AMQP-ORDER-{tag}",
+        "payer": {"enterprise_id": enterprise, "account": account, "name": "Acme"},
+        "payee": {"bank_code": "ICBC", "account": "62220200001234", "name": "Supplier Co."},
+        "amount": "1250.00",
+        "currency": "CNY",
+    }
+    request.update(overrides)
+    return request
+
+
+def _raw(request: dict[str, Any]) -> bytes:
+    return json.dumps(request).encode()
+
+
+def _pid(request: dict[str, Any]) -> str:
+    return payment_id_for(request["payer"]["enterprise_id"], request["request_id"])
+
+
+def _status(setup: Setup, payment_id: str) -> str | None:
+    payment = setup.deps.store.get(payment_id)
+    return payment.status.value if payment is not None else None
+
+
+def _reason(message: amqp.Message) -> str:
+    return str(message.properties["application_headers"][REASON_HEADER])
+
+
+# -- who may publish in a platform's name ----------------------------------------------------
+def test_a_platform_cannot_publish_a_request_in_another_platforms_name(
+    setup: Setup, publisher: Any
+) -> None:
+    a = publisher(setup.user_a)
+    # B's payer, in B's name, sent by A as A (user_id is checked by RabbitMQ: A cannot lie).
+    in_b_name = _request(E2, ACC2, platform_id="plat-b")
+    a.publish(_raw(in_b_name), reply="as-b")
+    # The same, without any user_id; and from a RabbitMQ user that is no platform's.
+    anonymous = _request(E2, ACC2, platform_id="plat-b")
+    a.publish(_raw(anonymous), user_id=None, reply="anonymous")
+    stranger = publisher(setup.stranger)
+    by_stranger = _request(E2, ACC2)
+    stranger.publish(_raw(by_stranger), reply="stranger")
+
+    letters = {_reason(m): m for m in _dead_letters(setup, 3)}
+    assert set(letters) == {"platform_mismatch", "platform_unknown"}
+    assert (
+        letters["platform_mismatch"].properties["application_headers"][PUBLISHER_HEADER]
+        == setup.user_a
+    )
+    assert a.replies(2)["as-b"][0]["reason_code"] == "platform_mismatch"
+    assert stranger.replies(1)["stranger"][0]["reason_code"] == "platform_unknown"
+    for request in (in_b_name, anonymous, by_stranger):
+        assert _status(setup, _pid(request)) is None
+
+
+def test_rabbitmq_refuses_a_user_id_that_is_not_the_connections_user(
+    setup: Setup, publisher: Any
+) -> None:
+    a = publisher(setup.user_a)
+    with pytest.raises(amqp.exceptions.PreconditionFailed):
+        a.publish(_raw(_request(E2, ACC2)), user_id=setup.user_b)
+
+
+# -- requests that settle --------------------------------------------------------------------
+def test_a_plain_json_request_settles_and_its_reply_carries_the_verdict(
+    setup: Setup, publisher: Any
+) -> None:
+    e2e = setup.e2e
+    a = publisher(setup.user_a)
+    request = _request()
+    a.publish(_raw(request), reply="corr-1")
+    reply = a.replies(1)["corr-1"][0]
+    assert (reply["outcome"], reply["status"], reply["payment_id"]) == (
+        "accepted",
+        "requested",
+        _pid(request),
+    )
+    pid = reply["payment_id"]
+
+    confirmed = e2e.cli(
+        "confirm", pid, "--session", setup.app, "--otp", code_of(setup.app_uri), "--bank", "BOC",
+        "--json",
+    )  # fmt: skip
+    assert (confirmed.code, confirmed.data["status"]) == (0, "otp_verified"), confirmed.stdout
+    reviewed = e2e.cli("review", pid, "--approve", "--session", setup.rev, "--json")
+    assert (reviewed.code, reviewed.data["status"]) == (0, "pending_auth"), reviewed.stdout
+    shown = e2e.cli("challenge", pid, "--session", setup.auth, "--json")
+    answered = e2e.cli(
+        "otp", "--challenge", shown.data["challenge"], "--json", stdin=setup.auth_uri + "\n"
+    )
+    authorized = e2e.cli(
+        "authorize", pid, "--approve", "--session", setup.auth, "--otp", answered.data["code"],
+        "--json",
+    )  # fmt: skip
+    assert (authorized.code, authorized.data["status"]) == (0, "authorized"), authorized.stdout
+    e2e.wait_for(f"{pid} to settle", lambda: _status(setup, pid) == "settled")
+    payment = setup.deps.store.get(pid)
+    assert payment is not None and payment.platform_id == "plat-a"
+
+
+def test_the_same_request_published_twice_is_one_payment(setup: Setup, publisher: Any) -> None:
+    a = publisher(setup.user_a)
+    request = _request()
+    a.publish(_raw(request), reply="first")
+    a.publish(_raw(request), reply="again")
+    replies = a.replies(2)
+    # Taken by two consumers at once: either may come first.
+    assert sorted(r[0]["outcome"] for r in replies.values()) == ["accepted", "duplicate"]
+    assert {r[0]["payment_id"] for r in replies.values()} == {_pid(request)}
+    payment = setup.deps.store.get(_pid(request))
+    assert payment is not None
+    assert [h.status for h in payment.history if h.kind == "transition"] == ["requested"]
+
+
+def test_unusable_messages_are_dead_lettered_with_reasons_while_valid_ones_behind_settle(
+    setup: Setup, publisher: Any
+) -> None:
+    a = publisher(setup.user_a)
+    session, otp = "s3cr3t-session-" + secrets.token_hex(8), "123456"
+    v1_invalid = _request(schema="b2bpay.payment_request.v1", amount="-5", bank="BOC")
+    v1_invalid.update(session=session, otp=otp)
+    a.publish(b"\x00not json{", reply="garbage")
+    a.publish(_raw(_request()), content_type=None)
+    a.publish(_raw(_request()), content_type="text/plain")
+    a.publish(_raw(_request(amount="12.345")))
+    a.publish(_raw(v1_invalid))
+    a.publish(_raw(_request(purpose="x" * MAX_BODY_BYTES)))
+    valid = _request()
+    a.publish(_raw(valid), reply="valid")
+
+    assert a.replies(2)["valid"][0]["status"] == "requested"
+    letters = _dead_letters(setup, 6)
+    # Two consumers take messages at once: the dead letters' order is not the publishing one.
+    assert sorted(_reason(m) for m in letters) == [
+        "content_type_invalid",
+        "content_type_invalid",
+        "invalid_request",
+        "invalid_request",
+        "not_json",
+        "too_large",
+    ]
+    assert all(m.properties["delivery_mode"] == 2 for m in letters)
+    kept = [json.loads(m.body) for m in letters]
+    (kept_v1,) = [k for k in kept if k.get("schema") == "b2bpay.payment_request.v1"]
+    assert (kept_v1["session"], kept_v1["otp"]) == ("[removed]", "[removed]")
+    assert kept_v1["amount"] == "-5"
+    by_reason = {_reason(m): k for m, k in zip(letters, kept, strict=True)}
+    assert by_reason["not_json"]["undecodable"] is True
+    assert by_reason["too_large"]["size"] > MAX_BODY_BYTES
+    everything = "".join(str(m.body) for m in letters)
+    assert session not in everything and "not json" not in everything
+    assert _status(setup, _pid(valid)) == "requested"
+
+
+def test_a_connection_closed_mid_flow_loses_nothing(setup: Setup, publisher: Any) -> None:
+    a = publisher(setup.user_a)
+    requests = [_request() for _ in range(150)]
+    paced = threading.Event()  # never set: its wait() paces the publisher
+
+    def publish_all() -> None:
+        for n, request in enumerate(requests):
+            a.publish(_raw(request), reply=f"r{n}")
+            paced.wait(0.02)
+
+    publishing = threading.Thread(target=publish_all, name="platform-a")
+    publishing.start()
+    setup.e2e.wait_for(
+        "some requests to be taken", lambda: _status(setup, _pid(requests[3])) is not None
+    )
+    _ctl("close_all_user_connections", setup.intake_user, "test: a dropped connection")
+    # Mid-flow: the platform was still publishing when the intake lost its connection.
+    assert publishing.is_alive()
+    publishing.join(timeout=60)
+
+    setup.e2e.wait_for(
+        "every request to be a payment",
+        lambda: all(_status(setup, _pid(r)) == "requested" for r in requests),
+        timeout=90,
+    )
+    replies = a.replies(len(requests), timeout=60)
+    assert set(replies) == {f"r{n}" for n in range(len(requests))}
+    for n, request in enumerate(requests):
+        assert {r["payment_id"] for r in replies[f"r{n}"]} == {_pid(request)}
+        payment = setup.deps.store.get(_pid(request))
+        assert payment is not None
+        assert [h.status for h in payment.history if h.kind == "transition"] == ["requested"]
+    assert _depth(setup.rabbit) == 0
+    log = (setup.e2e.workdir / "intake.log").read_text()
+    assert "intake: broker or Redis unavailable; retrying" in log
