@@ -84,6 +84,7 @@ def test_the_worker_command_lists_every_stage_in_its_usual_order() -> None:
         "audit",
         "webhooks",
         "relay",
+        "intake",
     ]
 
 
