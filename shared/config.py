@@ -1,11 +1,18 @@
-"""Typed settings, read from ``B2BPAY_*`` environment variables.
+"""Typed settings, read from ``B2BPAY_*`` environment variables, and from files.
 
 Only this module reads the environment; every process builds :class:`Settings` once at its
 entrypoint and hands it to its composition root.
+
+Keys belong in files, not in the environment (which ``docker inspect``, ``/proc/<pid>/environ``
+and crash reporters show): with ``B2BPAY_SECRETS_DIR`` (e.g. ``/run/secrets``, where compose
+mounts its ``secrets:``) every setting may be a file of that folder named like its variable,
+``B2BPAY_SESSION_SECRET``, ``B2BPAY_TOTP_KEYS``, ``B2BPAY_SIGNING_KEY_APPLY`` … holding the
+value (surrounding whitespace dropped). A variable set in the environment wins over its file.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -165,11 +172,19 @@ class Settings(BaseSettings):
         return self.prefix.rstrip(":") + "-queues"
 
 
+#: The variable naming the folder of settings files (see the module's docstring).
+SECRETS_DIR_VARIABLE = "B2BPAY_SECRETS_DIR"
+
+
 def load_settings() -> Settings:
-    """The settings from the environment, or a :class:`SettingsError` naming each invalid
-    ``B2BPAY_*`` variable and why (for an entrypoint to print instead of a traceback)."""
+    """The settings from the environment (and the files of ``B2BPAY_SECRETS_DIR``), or a
+    :class:`SettingsError` naming each invalid ``B2BPAY_*`` setting and why (for an
+    entrypoint to print instead of a traceback); never a value."""
+    folder = os.environ.get(SECRETS_DIR_VARIABLE)
+    if folder is not None and not Path(folder).is_dir():
+        raise SettingsError(f"{SECRETS_DIR_VARIABLE}: not a folder")
     try:
-        return Settings()
+        return Settings(_secrets_dir=folder)  # type: ignore[call-arg]
     except ValidationError as error:
         problems = [
             f"B2BPAY_{'_'.join(str(p) for p in item['loc']).upper()}: {item['msg']}"

@@ -290,6 +290,26 @@ def admin_keys(
     )
 
 
+@admin.command("secrets")
+def admin_secrets(
+    out: Path = typer.Option(Path("secrets"), "--out", help="Folder to write the files to."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace existing files (every sealed record then fails)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Generate every key and password of a deployment, one file each (mode 0600): the
+    session secret, the TOTP and audit key rings, the stage signing keys, the database and
+    broker passwords, as docker-compose.yml's secrets read them. Needs no Redis."""
+    from services.cli.secret_files import SecretFilesExist, write_secret_files
+
+    try:
+        paths = write_secret_files(out, overwrite=force)
+    except (SecretFilesExist, OSError) as err:
+        fail(str(err), as_json)
+    emit({"dir": str(out.resolve()), "files": sorted(p.name for p in paths)}, as_json)
+
+
 @admin.command("add-webhook")
 def add_webhook(
     platform: str,
