@@ -159,6 +159,9 @@ class Settings(BaseSettings):
     #: signing keys) generates it once and keeps it in Redis instead of refusing to start.
     #: Anyone who can read Redis then holds those keys. ``b2bpay demo`` and the tests set it.
     dev_mode: bool = False
+    #: A worker touches this file every second while its loops run (and stops when one
+    #: died): ``b2bpay health`` reads its age, for a container's health check. Unset: none.
+    health_file: Path | None = None
     #: Fault-injection points for the fault suite. Never enable in production.
     fault_hooks: bool = False
     #: Structlog output: "auto" (console on a terminal, JSON otherwise), "json" or "console".

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "events": "services.cli.queries:events",
     "worker": "services.cli.operations:worker",
     "serve": "services.cli.operations:serve",
+    "health": "services.cli.operations:health",
     "demo": "services.cli.operations:demo",
     "schema": "services.cli.operations:schema",
     "challenge": "services.cli.payments:challenge",

@@ -43,6 +43,25 @@ def worker(
     raise typer.Exit(run(stages, processes, threads))
 
 
+def health(
+    max_age: float = typer.Option(
+        30.0, "--max-age", min=1, help="Seconds since the worker last said it was alive."
+    ),
+) -> None:
+    """Exit 0 if this host's worker touched its B2BPAY_HEALTH_FILE within --max-age seconds,
+    else 1: a container's health check. Reads nothing else (no Redis)."""
+    import time
+
+    found = context.settings().health_file
+    if found is None:
+        fail("B2BPAY_HEALTH_FILE is not set: the worker keeps no health file", False)
+    try:
+        age = time.time() - found.stat().st_mtime
+    except OSError:
+        raise typer.Exit(REFUSED) from None
+    raise typer.Exit(0 if age <= max_age else REFUSED)
+
+
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535),

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 
 import dramatiq
@@ -167,6 +168,7 @@ def run(stages: list[str], processes: int, threads: int) -> int:
             intake_threads[-1].start()
     log.info("worker started", stages=stages, pid=os.getpid(), threads=threads)
     failed = False
+    _say_alive(settings.health_file)
     while not stop.wait(1.0):
         watched = (
             projector_thread,
@@ -180,6 +182,8 @@ def run(stages: list[str], processes: int, threads: int) -> int:
             log.error("a worker thread died; stopping")
             failed = True
             stop.set()
+        else:
+            _say_alive(settings.health_file)
     log.info("worker stopping", stages=stages)
     if worker is not None:
         # Lets in-flight messages finish; unstarted prefetched ones go back to the queue.
@@ -195,6 +199,15 @@ def run(stages: list[str], processes: int, threads: int) -> int:
         if thread is not None:
             thread.join(timeout=10)
     return 1 if failed else 0
+
+
+def _say_alive(health_file: Path | None) -> None:
+    """Touch the file ``b2bpay health`` reads (a container's health check)."""
+    if health_file is not None:
+        try:
+            health_file.touch()
+        except OSError as error:  # a health check failing is the right outcome
+            log.warning("cannot touch the health file", error=str(error))
 
 
 def check_can_start(deps: Deps, stages: list[str]) -> None:
