@@ -33,6 +33,11 @@ from kombu.messaging import Consumer, Producer
 from services.intake.reading import DeadReason, Envelope, Unusable, fingerprint, read_request
 from shared import client
 from shared.deps import Deps
+from shared.domain.contracts import new_command_id, payment_id_for
+from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.payment import UNVERIFIED, Actor
+from shared.domain.stages import Stage
+from shared.messaging.guard import raw_id
 from shared.redis.platforms import platforms_of
 
 QUEUE = "b2bpay.requests"
@@ -218,6 +223,8 @@ class Intake:
         self.dead_lettered += 1
         # A warning for every refusal of who publishes: an operator's alert is on these.
         warn = unusable.reason in (DeadReason.PLATFORM_UNKNOWN, DeadReason.PLATFORM_MISMATCH)
+        if warn:
+            self._record_refusal(unusable, envelope)
         (log.warning if warn else log.info)(
             "intake dead-lettered a message",
             reason_code=unusable.reason.value,
@@ -237,6 +244,25 @@ class Intake:
                     "reason": unusable.detail,
                 },
             )
+
+    def _record_refusal(self, unusable: Unusable, envelope: Envelope) -> None:
+        """A publisher refused for whose name it used goes on the events stream (and so into
+        the audit chain) as a refusal outside the payment's sequence: ``platform_invalid``,
+        the AMQP user as the unverified actor; bounded per payment id and actor like every
+        refusal to an outsider. Told nothing (its verdict expires unread)."""
+        kept = unusable.kept if isinstance(unusable.kept, dict) else {}
+        payer = kept.get("payer")
+        request_id = raw_id(kept, "request_id")
+        enterprise_id = raw_id(payer, "enterprise_id")
+        if request_id is None or enterprise_id is None:
+            return  # names no payment: the dead letter and the log line are the record
+        self._deps.store.refuse_unattached(
+            payment_id_for(enterprise_id, request_id),
+            Actor(Stage.INTAKE, UNVERIFIED, envelope.user_id or None),
+            Refusal(ReasonCode.PLATFORM_INVALID, f"{unusable.reason.value}: {unusable.detail}"),
+            new_command_id(),
+            (ReasonCode.PLATFORM_INVALID.value, unusable.detail),
+        )
 
     def _reply(self, message: Any, answer: dict[str, Any]) -> None:
         properties: dict[str, Any] = message.properties or {}

@@ -89,11 +89,11 @@ def rabbit() -> Iterator[Rabbit]:
             if role == "intake":
                 _ctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
             else:
-                # What a platform needs: publish to the requests exchange, and a reply
-                # queue of its own. Nothing else.
+                # What a platform needs: publish to the requests exchange (not the default
+                # exchange, which reaches every queue), and a reply queue of its own.
                 _ctl(
                     "set_permissions", "-p", vhost, user,
-                    "^reply-.*", r"^(b2bpay\.requests|amq\.default)$", "^reply-.*",
+                    "^reply-.*", r"^b2bpay\.requests$", "^reply-.*",
                 )  # fmt: skip
         yield Rabbit(vhost, users)
     finally:
@@ -348,6 +348,17 @@ def test_a_platform_cannot_publish_a_request_in_another_platforms_name(
     assert stranger.replies(1)["stranger"][0]["reason_code"] == "platform_unknown"
     for request in (in_b_name, anonymous, by_stranger):
         assert _status(setup, _pid(request)) is None
+    # Each refusal is on the events stream (and so in the audit chain) for operators.
+    refusals = {
+        (e.payment_id, e.actor_id, e.reason_code)
+        for _sid, e in setup.deps.store.read_events(count=100_000)
+        if e.stage == "intake"
+    }
+    assert refusals >= {
+        (_pid(in_b_name), setup.user_a, "platform_invalid"),
+        (_pid(anonymous), None, "platform_invalid"),
+        (_pid(by_stranger), setup.stranger, "platform_invalid"),
+    }
 
 
 def test_rabbitmq_refuses_a_user_id_that_is_not_the_connections_user(
