@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     #: and payment volumes and refusal rates are nobody else's business. The numbers hold
     #: no secret, payment id or user name either way.
     metrics_token: SecretStr | None = None
+    #: ``b2bpay top``: the workers' ``/metrics`` URLs to scrape, comma-separated (the
+    #: ``--scrape`` options replace them).
+    top_scrape: str = ""
     #: Development only: a process missing a server key (session secret, TOTP, audit or
     #: signing keys) generates it once and keeps it in Redis instead of refusing to start.
     #: Anyone who can read Redis then holds those keys. ``b2bpay demo`` and the tests set it.

@@ -210,7 +210,7 @@ def start_metrics(deps: Deps, stages: list[str], read_model: ReadModel | None) -
         return None
     registry = CollectorRegistry()
     if any(routes_of(stage) for stage in stages):
-        count_messages(deps.broker, registry)
+        count_messages(deps.broker, registry, stages)
     if Stage.SWEEPER in stages:
         registry.register(system_collector(settings))
     if read_model is not None:

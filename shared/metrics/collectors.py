@@ -16,6 +16,7 @@ import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from shared.domain.states import PaymentStatus
 from shared.metrics.system import SystemSnapshot
 
 T = TypeVar("T")
@@ -179,8 +180,11 @@ class PaymentsCollector(Collector):
             labels=["status"],
         )
         now = self._clock()
-        for status, found in sorted(counts.items()):
-            payments.add_metric([status], found.count)
+        # Every status, 0 when none: a series that exists from the start, and label values
+        # from the closed set only.
+        for status in PaymentStatus:
+            found = counts.get(status.value)
+            payments.add_metric([status.value], found.count if found is not None else 0)
         for status in self._deadlines:
             waiting = counts.get(status)
             since = waiting.oldest_since if waiting is not None else None

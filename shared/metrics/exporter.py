@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from wsgiref.simple_server import WSGIServer
 
 import dramatiq
@@ -22,7 +22,7 @@ from prometheus_client import start_http_server
 from prometheus_client.registry import CollectorRegistry
 
 from shared.config import Settings
-from shared.messaging.routes import QUEUES
+from shared.messaging.routes import QUEUES, routes_of
 from shared.metrics.collectors import (
     READ_TIMEOUT_SECONDS,
     PaymentsCollector,
@@ -37,9 +37,15 @@ from shared.redis.keys import Keys
 WAITING_STATUSES = ("requested", "otp_verified", "pending_review", "pending_auth")
 
 
-def count_messages(broker: dramatiq.Broker, registry: CollectorRegistry) -> MessageMetrics:
-    """Count and time every message ``broker``'s workers process, on ``registry``."""
+def count_messages(
+    broker: dramatiq.Broker, registry: CollectorRegistry, stages: Iterable[str] = ()
+) -> MessageMetrics:
+    """Count and time every message ``broker``'s workers process, on ``registry``; the
+    actors of ``stages`` are shown from the start."""
     metrics = MessageMetrics(registry)
+    for stage in stages:
+        for route in routes_of(stage):
+            metrics.expect(route.stage.value, route.actor)
     # Before Retries in the list: "after" hooks run in reverse, so this one sees whether
     # Retries gave a failed message up for good.
     broker.add_middleware(CountMessages(metrics), before=Retries)

@@ -71,6 +71,13 @@ class MessageMetrics:
             registry=registry,
         )
 
+    def expect(self, stage: str, actor: str) -> None:
+        """Show ``actor``'s series at 0 before its first message, so that a rate over them
+        exists from the worker's start."""
+        self.handled.labels(stage, actor, "accepted")
+        self.dead_lettered.labels(stage, actor)
+        self.latency.labels(stage, actor)
+
     def observe(
         self,
         stage: str,
