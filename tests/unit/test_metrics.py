@@ -12,21 +12,19 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.apply.handlers import handle_payment_request
 from shared.domain.errors import ReasonCode
 from shared.domain.states import PaymentStatus
 from shared.messaging import routes
 from shared.messaging.guard import Outcome
 from shared.metrics.collectors import (
-    PaymentsCollector,
-    StatusCount,
     SystemCollector,
     new_registry,
 )
 from shared.metrics.messages import OUTCOMES, MessageMetrics
 from shared.metrics.scrape import StageTotals, quantile, stage_rates, stage_totals
-from shared.metrics.system import RedisQueueProbe, read_system
-from tests.unit.support import World, wrong_code
+from shared.metrics.system import RedisQueueProbe
+from tests.unit.metrics_support import metrics_exposition
+from tests.unit.support import World
 
 #: Every label a b2bpay metric may carry; each takes values only from a closed set.
 ALLOWED_LABELS = {"stage", "actor", "outcome", "reason_code", "queue", "state", "group", "status"}
@@ -36,48 +34,10 @@ def _families(text: str) -> dict[str, Any]:
     return {f.name: f for f in text_string_to_metric_families(text)}
 
 
-def _exposition(world: World) -> tuple[str, list[str]]:
-    """Every collector of a process, fed by real handler outcomes (accepted and refused,
-    with a real person's session and codes) and real dead letters holding secrets."""
-    deps = world.deps
-    registry = new_registry()
-    messages = MessageMetrics(registry)
-    secrets_seen: list[str] = []
-    good = world.request()
-    bad = world.request(
-        request_id="req-2",
-        order_id="ORD-2",
-        otp=wrong_code(world.applicant.totp_secret, world.clock()),
-    )
-    for message in (good, bad):
-        secrets_seen += [message["session"], message["otp"], message["request_id"]]
-        outcome = handle_payment_request(message, deps)
-        secrets_seen.append(outcome.payment_id)
-        messages.observe(
-            "apply", routes.APPLY_PAYMENT, outcome, raised=False, given_up=False, seconds=0.004
-        )
-    # A sender's garbage on a queue, kept as a dead letter (its secret field stripped there).
-    deps.deadletters.add(routes.PENDING_REVIEW, "decide_review", "m-1", "invalid", bad)
-    deps.dispatch(routes.PENDING_AUTH, routes.DECIDE_AUTHORIZATION, {"session": bad["session"]})
-    probe = RedisQueueProbe(deps.redis, deps.settings.queue_namespace(), clock=world.clock)
-    registry.register(
-        SystemCollector(lambda: read_system(deps.redis, deps.keys, probe, routes.QUEUES))
-    )
-    registry.register(
-        PaymentsCollector(
-            lambda: {"pending_review": StatusCount(1, world.clock() - 5)},
-            {"pending_review": 86_400.0},
-            world.clock,
-        )
-    )
-    secrets_seen += ["alice", "bob", "carol", "alice-password", world.applicant.totp_secret]
-    return generate_latest(registry).decode(), secrets_seen
-
-
 def test_metrics_carry_only_stage_queue_reason_and_status_names_never_a_person_or_secret(
     world: World,
 ) -> None:
-    text, secrets_seen = _exposition(world)
+    text, secrets_seen = metrics_exposition(world)
 
     for secret in secrets_seen:
         assert secret not in text, f"{secret!r} is exposed on /metrics"
@@ -105,14 +65,26 @@ def test_metrics_carry_only_stage_queue_reason_and_status_names_never_a_person_o
 
 
 def test_handled_refused_and_queue_numbers_are_the_handlers_outcomes(world: World) -> None:
-    families = _families(_exposition(world)[0])
+    families = _families(metrics_exposition(world)[0])
 
     handled = {
-        s.labels["outcome"]: s.value
+        (s.labels["stage"], s.labels["outcome"]): s.value
         for s in families["b2bpay_messages_handled"].samples
         if s.name.endswith("_total")
     }
-    assert handled == {"accepted": 1, "refused": 1}
+    assert handled == {
+        ("apply", "accepted"): 1,
+        ("apply", "refused"): 1,
+        ("interbank", "failed"): 1,
+    }
+    dead_lettered = [
+        s for s in families["b2bpay_messages_dead_lettered"].samples if s.name.endswith("_total")
+    ]
+    assert [(s.labels["stage"], s.value) for s in dead_lettered] == [("interbank", 1)]
+    lag = {s.labels["group"]: s.value for s in families["b2bpay_stream_group_lag_events"].samples}
+    # Every event on the stream (two transitions and a refusal) is unread by the new group.
+    (length,) = families["b2bpay_stream_events"].samples
+    assert lag == {"relay": 3} and length.value == 3
     refused = {
         s.labels["reason_code"]: s.value
         for s in families["b2bpay_messages_refused"].samples
