@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -27,26 +25,41 @@ READ_TIMEOUT_SECONDS = 2.0
 
 
 class Bounded(Generic[T]):
-    """Runs ``read`` on a thread of its own and waits at most ``timeout`` seconds for it.
-    A read that overruns keeps running; the next scrape waits behind it (and reports the
-    source down) rather than piling up threads on a hung connection."""
+    """Runs ``read`` on a daemon thread and waits at most ``timeout`` seconds for it. A read
+    that overruns is left to finish on its own; until it has, later scrapes report the
+    source down at once instead of piling more threads on a hung connection (and a daemon
+    thread never holds up the process's exit)."""
 
     def __init__(self, read: Callable[[], T], timeout: float = READ_TIMEOUT_SECONDS) -> None:
         self._read = read
         self._timeout = timeout
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-read")
         self._lock = threading.Lock()
+        self._overrunning: threading.Thread | None = None
 
     def __call__(self) -> T | None:
         with self._lock:
-            future = self._pool.submit(self._read)
-            try:
-                return future.result(timeout=self._timeout)
-            except FutureTimeout:
+            if self._overrunning is not None and self._overrunning.is_alive():
+                log.warning("metrics source still busy with an earlier read")
+                return None
+            box: dict[str, T | BaseException] = {}
+
+            def run() -> None:
+                try:
+                    box["value"] = self._read()
+                except Exception as error:  # reported below, as the source being down
+                    box["error"] = error
+
+            thread = threading.Thread(target=run, name="metrics-read", daemon=True)
+            thread.start()
+            thread.join(self._timeout)
+            if thread.is_alive():
+                self._overrunning = thread
                 log.warning("metrics source too slow", timeout=self._timeout)
-            except Exception as error:  # a source that fails is reported down, not raised
-                log.warning("metrics source unavailable", error=type(error).__name__)
-            return None
+                return None
+            if "error" in box:
+                log.warning("metrics source unavailable", error=type(box["error"]).__name__)
+                return None
+            return cast(T, box["value"])
 
 
 class SystemCollector(Collector):

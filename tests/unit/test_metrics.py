@@ -135,11 +135,18 @@ def test_a_source_slower_than_its_deadline_is_reported_down_without_holding_the_
     started = time.monotonic()
     families = _families(generate_latest(registry).decode())
     took = time.monotonic() - started
+    # The next scrape finds the first read still hung: down at once, no second thread.
+    started = time.monotonic()
+    again = _families(generate_latest(registry).decode())
+    took_again = time.monotonic() - started
+    threads = sum(t.name == "metrics-read" for t in threading.enumerate())
     release.set()
 
-    assert took < 2
+    assert took < 2 and took_again < 0.15
     assert families["b2bpay_redis_up"].samples[0].value == 0
+    assert again["b2bpay_redis_up"].samples[0].value == 0
     assert "b2bpay_queue_messages" not in families
+    assert threads == 1
 
 
 def test_percentiles_interpolate_within_the_bucket_as_histogram_quantile_does() -> None:
