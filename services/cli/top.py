@@ -165,12 +165,14 @@ def top(
     urls = scrape_urls or [u.strip() for u in settings.top_scrape.split(",") if u.strip()]
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     sampler = Sampler(system_reader(settings), urls, token)
-    sampler.prime()
     if as_json:
         if urls:
+            sampler.prime()
             time.sleep(interval)  # the interval the rates are measured over
         sys.stdout.write(json.dumps(sampler.sample().as_dict()) + "\n")
         return
+    # Unprimed, the first frame shows the percentiles since the workers started (and no
+    # rate yet); every later frame, those of the last interval.
     console = Console()
     with Live(render(sampler.sample()), console=console, auto_refresh=False) as live:
         try:
