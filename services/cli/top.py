@@ -130,6 +130,8 @@ def render(snapshot: TopSnapshot) -> Group:
             f"{s.refused:.0f}",
             f"{s.dead_lettered:.0f}",
         )
+    if not snapshot.stages and not snapshot.scrape_errors:
+        stages.caption = "no worker /metrics scraped: --scrape URL or B2BPAY_TOP_SCRAPE"
     readers = Table(title=f"readers ({snapshot.system.stream_length} events)", title_justify="left")
     for column in ("group", "lag", "lag age", "pending", "consumers"):
         readers.add_column(column, justify="left" if column == "group" else "right")
