@@ -155,6 +155,22 @@ class Settings(BaseSettings):
     refusal_events_per_window: int = Field(default=20, ge=1, le=10_000)
     #: The window of ``refusal_events_per_window`` (seconds).
     refusal_window_seconds: int = Field(default=3600, ge=1, le=86_400)
+    #: Port of this process's Prometheus ``/metrics`` (``b2bpay worker``); unset: none. A
+    #: worker with ``--processes N`` serves its N processes on this port and the N-1 after
+    #: it (process i on port + i). ``b2bpay serve`` always serves ``/metrics`` on its own
+    #: port.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: Address the workers' ``/metrics`` listen on: loopback unless set (``0.0.0.0`` in a
+    #: container, where Prometheus scrapes it over the service network).
+    metrics_host: str = "127.0.0.1"
+    #: When set, ``b2bpay serve``'s ``/metrics`` answers only ``Authorization: Bearer
+    #: <this token>`` (compared in constant time): the API faces platforms and browsers,
+    #: and payment volumes and refusal rates are nobody else's business. The numbers hold
+    #: no secret, payment id or user name either way.
+    metrics_token: SecretStr | None = None
+    #: ``b2bpay top``: the workers' ``/metrics`` URLs to scrape, comma-separated (the
+    #: ``--scrape`` options replace them).
+    top_scrape: str = ""
     #: Development only: a process missing a server key (session secret, TOTP, audit or
     #: signing keys) generates it once and keeps it in Redis instead of refusing to start.
     #: Anyone who can read Redis then holds those keys. ``b2bpay demo`` and the tests set it.

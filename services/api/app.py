@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.api import commands, events, health, payments, problems, sessions
+from services.api import commands, events, health, metrics, payments, problems, sessions
 from services.api.dependencies import Api
 from shared.config import Settings
 
@@ -26,7 +26,7 @@ def create_app(api: Api) -> FastAPI:
     )
     app.state.api = api
     problems.install(app)
-    for module in (sessions, payments, commands, events, health):
+    for module in (sessions, payments, commands, events, health, metrics):
         app.include_router(module.router)
     return app
 
@@ -35,13 +35,25 @@ def build(settings: Settings) -> FastAPI:
     """The composition root of the server process: every dependency, built once."""
     from services.query.readmodel import ReadModel, make_engine
     from shared.bootstrap import bootstrap
+    from shared.metrics.collectors import new_registry
+    from shared.metrics.exporter import payments_collector, system_collector
     from shared.security.keyneeds import KeyNeed
 
     # It logs people in and checks sessions and user records; it signs nothing.
     deps = bootstrap(settings, needs=(KeyNeed.SESSION, KeyNeed.TOTP))
     read_model = ReadModel(make_engine(settings.database_url))
+    token = settings.metrics_token
     return create_app(
-        Api(deps=deps, views=lambda: read_model, wait_seconds=settings.http_wait_seconds)
+        Api(
+            deps=deps,
+            views=lambda: read_model,
+            wait_seconds=settings.http_wait_seconds,
+            metrics=new_registry(
+                system_collector(settings),
+                payments_collector(settings, read_model.status_counts),
+            ),
+            metrics_token=token.get_secret_value() if token is not None else None,
+        )
     )
 
 

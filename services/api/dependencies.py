@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client.registry import CollectorRegistry
 
 from services.api.problems import ApiCode, Problem
 from shared import client, platform_client
@@ -30,6 +31,10 @@ class Api:
     wait_seconds: float
     #: How long the event stream blocks on Redis between checks of the session (ms).
     events_block_ms: int = 1000
+    #: What ``/metrics`` shows (:mod:`services.api.metrics`); empty unless built with it.
+    metrics: CollectorRegistry = field(default_factory=CollectorRegistry)
+    #: ``B2BPAY_METRICS_TOKEN``: when set, ``/metrics`` answers only this bearer token.
+    metrics_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

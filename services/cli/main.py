@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "demo": "services.cli.operations:demo",
     "schema": "services.cli.operations:schema",
     "challenge": "services.cli.payments:challenge",
+    "top": "services.cli.top:top",
 }
 #: Every group of commands (server-side, operators'), as "module:typer_app".
 GROUPS: dict[str, str] = {

@@ -30,6 +30,14 @@ def worker(
     processes: int = typer.Option(1, "--processes", min=1, max=64),
     threads: int = typer.Option(4, "--threads", min=1, max=64),
     as_json: bool = typer.Option(False, "--json", help="Log JSON lines even on a terminal."),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=1,
+        max=65535,
+        help="Serve /metrics on this port (instead of B2BPAY_METRICS_PORT); with "
+        "--processes N, process i uses this port + i.",
+    ),
 ) -> None:
     """Run stage workers in this process (or N processes)."""
     from services.cli.worker import STAGES, run
@@ -40,7 +48,7 @@ def worker(
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         fail(f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGES)}", False)
-    raise typer.Exit(run(stages, processes, threads))
+    raise typer.Exit(run(stages, processes, threads, metrics_port))
 
 
 def health(

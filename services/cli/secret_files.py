@@ -39,6 +39,8 @@ def secret_values(
         "B2BPAY_SESSION_SECRET": secrets.token_hex(32),
         "B2BPAY_TOTP_KEYS": _key_ring("t1"),
         "B2BPAY_AUDIT_KEYS": _key_ring("a1"),
+        # The bearer token Prometheus sends to serve's /metrics.
+        "B2BPAY_METRICS_TOKEN": secrets.token_hex(32),
     }
     with tempfile.TemporaryDirectory() as scratch:
         pairs = write_key_pairs(Path(scratch))

@@ -14,9 +14,11 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from wsgiref.simple_server import WSGIServer
 
 import dramatiq
 import structlog
+from prometheus_client.registry import CollectorRegistry
 
 from services.audit.auditor import Auditor, audit_log_of
 from services.intake.intake import Intake
@@ -31,7 +33,13 @@ from shared.deps import Deps
 from shared.domain.stages import Stage
 from shared.logging import configure_logging
 from shared.messaging.actor import Handler, stage_actor
-from shared.messaging.routes import ROUTES, SIGNING_STAGES, Route
+from shared.messaging.routes import ROUTES, SIGNING_STAGES, Route, routes_of
+from shared.metrics.exporter import (
+    count_messages,
+    payments_collector,
+    serve_metrics,
+    system_collector,
+)
 from shared.security.deployment import DeploymentMismatch, check_authorizer_otp
 from shared.security.keyneeds import KeyNeed, MissingKeys, worker_needs
 from shared.security.keyring import KeyRingError
@@ -42,7 +50,7 @@ STAGES: tuple[Stage, ...] = tuple(Stage)
 log = structlog.get_logger()
 
 
-def _supervise(stages: list[str], processes: int, threads: int) -> int:
+def _supervise(stages: list[str], processes: int, threads: int, metrics_port: int | None) -> int:
     argv = [
         sys.executable,
         "-m",
@@ -54,7 +62,14 @@ def _supervise(stages: list[str], processes: int, threads: int) -> int:
         "--threads",
         str(threads),
     ]
-    children = [subprocess.Popen(argv) for _ in range(processes)]
+    # Each child serves its own /metrics: one port cannot be bound twice, so child i takes
+    # the configured port + i (its counters are its own; Prometheus sums the targets).
+    children = [
+        subprocess.Popen(
+            argv if metrics_port is None else [*argv, "--metrics-port", str(metrics_port + i)]
+        )
+        for i in range(processes)
+    ]
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         for child in children:
@@ -87,11 +102,14 @@ def start_stages(deps: Deps, stages: list[str], threads: int) -> dramatiq.Worker
     return worker
 
 
-def run(stages: list[str], processes: int, threads: int) -> int:
-    if processes > 1:
-        return _supervise(stages, processes, threads)
+def run(stages: list[str], processes: int, threads: int, metrics_port: int | None = None) -> int:
+    """Run ``stages``; ``metrics_port`` overrides ``B2BPAY_METRICS_PORT``."""
     try:
         settings = load_settings()
+        if metrics_port is not None:
+            settings = settings.model_copy(update={"metrics_port": metrics_port})
+        if processes > 1:
+            return _supervise(stages, processes, threads, settings.metrics_port)
         configure_logging(settings.log_format, settings.log_level)
         deps = bootstrap(settings, needs=worker_needs(stages))
         check_can_start(deps, stages)
@@ -110,13 +128,15 @@ def run(stages: list[str], processes: int, threads: int) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    read_model = ReadModel(make_engine(settings.database_url)) if Stage.QUERY in stages else None
+    metrics_server = start_metrics(deps, stages, read_model)
     worker = start_stages(deps, stages, threads)
     projector_thread = None
-    if Stage.QUERY in stages:
+    if read_model is not None:
         projector = Projector(
             deps.redis,
             deps.keys,
-            ReadModel(make_engine(settings.database_url)),
+            read_model,
             claim_idle_ms=settings.query_claim_idle_ms,
             faults=deps.faults,
         )
@@ -198,6 +218,8 @@ def run(stages: list[str], processes: int, threads: int) -> int:
     ):
         if thread is not None:
             thread.join(timeout=10)
+    if metrics_server is not None:
+        metrics_server.shutdown()
     return 1 if failed else 0
 
 
@@ -208,6 +230,24 @@ def _say_alive(health_file: Path | None) -> None:
             health_file.touch()
         except OSError as error:  # a health check failing is the right outcome
             log.warning("cannot touch the health file", error=str(error))
+
+
+def start_metrics(deps: Deps, stages: list[str], read_model: ReadModel | None) -> WSGIServer | None:
+    """Serve this process's ``/metrics`` when ``B2BPAY_METRICS_PORT`` is set (see
+    :mod:`shared.metrics.exporter` for which process serves what); None otherwise."""
+    settings = deps.settings
+    if settings.metrics_port is None:
+        return None
+    registry = CollectorRegistry()
+    if any(routes_of(stage) for stage in stages):
+        count_messages(deps.broker, registry, stages)
+    if Stage.SWEEPER in stages:
+        registry.register(system_collector(settings))
+    if read_model is not None:
+        registry.register(payments_collector(settings, read_model.status_counts))
+    server = serve_metrics(registry, settings.metrics_host, settings.metrics_port)
+    log.info("metrics served", host=settings.metrics_host, port=settings.metrics_port)
+    return server
 
 
 def check_can_start(deps: Deps, stages: list[str]) -> None:

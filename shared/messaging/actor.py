@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict
 from typing import Any
 
@@ -16,11 +17,15 @@ from dramatiq.middleware import CurrentMessage
 
 from shared.deps import Deps
 from shared.domain.errors import Refusal
-from shared.messaging.guard import Outcome
+from shared.messaging.guard import UNKNOWN_PAYMENT, Outcome
 
 log = structlog.get_logger()
 Handler = Callable[[Any, Deps], Outcome]
 StageActor = dramatiq.Actor[..., None]
+#: What the stage actor did with the message its worker thread is processing, for the
+#: metrics middleware (:mod:`shared.metrics.messages`) to count. Not a return value: dramatiq
+#: warns about every actor that returns one without its Results middleware.
+last_outcome: ContextVar[Outcome | None] = ContextVar("last_outcome", default=None)
 
 #: No legitimate command comes near this; a larger one is dead-lettered unread.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -66,6 +71,7 @@ def stage_actor(
             reason = f"malformed message: {len(args)} arguments and {len(kwargs)} keywords"
             deps.deadletters.add(queue, name, message_id, reason, {"args": len(args)})
             log.warning("message dead-lettered", reason=reason)
+            last_outcome.set(Outcome("dead_lettered", UNKNOWN_PAYMENT, dead_letter_reason=reason))
             return
         message = args[0]
         size = len(json.dumps(message, default=str))
@@ -73,8 +79,10 @@ def stage_actor(
             reason = f"message too large: {size} bytes (limit {MAX_MESSAGE_BYTES})"
             dead_letter_id = deps.deadletters.add(queue, name, message_id, reason, {"size": size})
             log.warning("message dead-lettered", reason=reason, dead_letter_id=dead_letter_id)
+            last_outcome.set(Outcome("dead_lettered", UNKNOWN_PAYMENT, dead_letter_reason=reason))
             return
         outcome = _through_outages(handler, message, deps)
+        last_outcome.set(outcome)
         if outcome.dead_letter_reason is not None:
             dead_letter_id = deps.deadletters.add(
                 queue, name, message_id, outcome.dead_letter_reason, message
