@@ -155,6 +155,13 @@ def declare_up_front(broker: dramatiq.Broker) -> None:
         declare()
 
 
+def broker_answers(broker: dramatiq.Broker) -> bool:
+    """For readiness: whether a RabbitMQ broker answers; a Redis broker is the Redis the
+    caller pings anyway."""
+    answers = getattr(broker, "answers", None)
+    return answers is None or bool(answers())
+
+
 def send(broker: dramatiq.Broker, queue: str, actor_name: str, payload: dict[str, Any]) -> str:
     """Enqueue one message by name, without importing the consuming stage's code."""
     message: dramatiq.Message[Any] = dramatiq.Message(

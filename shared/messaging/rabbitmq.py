@@ -117,6 +117,19 @@ class GuardedRabbitmqBroker(RabbitmqBroker):
         vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
         return f"RabbitMQ at {parts.hostname}:{parts.port or 5672}, vhost {vhost!r}"
 
+    def answers(self) -> bool:
+        """Whether RabbitMQ answers on this thread's connection (opened if need be). A
+        connection found broken (RabbitMQ closes one left idle past its heartbeat) is
+        dropped and a new one tried once."""
+        for _ in range(2):
+            try:
+                self.connection.process_data_events(time_limit=0)
+            except pika.exceptions.AMQPError:
+                del self.connection
+            else:
+                return True
+        return False
+
     def declare_up_front(self) -> None:
         """Connect and declare every queue this broker knows, with its delay queue and its
         XQ, now: a worker learns at start that RabbitMQ is unreachable (instead of retrying

@@ -1,7 +1,8 @@
 """``B2BPAY_BROKER_URL`` as an operator sets it, with real ``b2bpay worker`` processes: a
 RabbitMQ that does not answer, that refuses the login, or whose queues were declared with
 other arguments, and a scheme b2bpay has no broker for, are each said in one plain line with
-its exit code — never a traceback, never the URL's password."""
+its exit code — never a traceback, never the URL's password; and the HTTP API is ready only
+while its RabbitMQ answers."""
 
 from __future__ import annotations
 
@@ -9,10 +10,17 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pika
 import pytest
+import redis
 
+from services.api.dependencies import Api
+from services.api.health import readyz
+from services.api.problems import Problem
+from shared.bootstrap import bootstrap
+from shared.config import Settings
 from tests.conftest import _free_port
 from tests.rabbitmq import AMQP_HOST, AMQP_PORT, fresh_vhost
 
@@ -88,3 +96,26 @@ def test_a_broker_url_of_another_scheme_is_refused_naming_the_schemes_there_are(
 ) -> None:
     done = _worker(operator_env, f"kafka://guest:{PASSWORD}@127.0.0.1:9092")
     _said_plainly(done, 2, "B2BPAY_BROKER_URL: unsupported scheme 'kafka'", "amqp://", "redis://")
+
+
+def _readiness(settings: Settings, redis_client: redis.Redis, broker_url: str) -> Any:
+    """What ``/readyz`` of an API server on ``broker_url`` answers: its body, or the
+    problem it is refused with."""
+    deps = bootstrap(settings.model_copy(update={"broker_url": broker_url}), redis_client)
+    try:
+        return readyz(Api(deps=deps, views=lambda: pytest.fail("no view"), wait_seconds=1))
+    except Problem as problem:
+        return problem
+    finally:
+        deps.broker.close()
+
+
+def test_the_api_is_ready_only_while_its_rabbitmq_answers(
+    settings: Settings, redis_client: redis.Redis
+) -> None:
+    with fresh_vhost("ready") as url:
+        ready = _readiness(settings, redis_client, url)
+    assert ready["status"] == "ready"
+    down = _readiness(settings, redis_client, f"amqp://guest:{PASSWORD}@127.0.0.1:{_free_port()}/")
+    assert isinstance(down, Problem)
+    assert (down.status, down.detail) == (503, "the message broker does not answer")
