@@ -14,7 +14,8 @@ same middleware (retries of transient faults only, log context, current message)
   (``x-message-ttl`` of the XQ);
 - **undecodable bodies** are set aside in our dead-letter queue (size and hash, never a byte
   of the body) and acknowledged: dramatiq's own consumer would log a traceback and move the
-  body, whatever secrets it holds, to the XQ;
+  body, whatever secrets it holds, to the XQ; an envelope naming another queue than the one
+  it came from is taken as a message of its queue (dramatiq would lose a worker thread);
 - **a dead worker's messages**: RabbitMQ returns unacknowledged messages as soon as the
   consumer's connection drops (a killed process) or misses its heartbeats
   (``B2BPAY_HEARTBEAT_TIMEOUT_MS``, for a host that vanished without closing it).
@@ -30,14 +31,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pika
 import pika.exceptions
 import structlog
-from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer
+from dramatiq.broker import MessageProxy
+from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer, _RabbitmqMessage
 from dramatiq.common import xq_name
 from dramatiq.errors import BrokerConnectionError, ConnectionClosed, DecodeError
 from dramatiq.message import Message
 
 from shared.config import SettingsError
 
-SCHEMES = ("amqp://", "amqps://")
 log = structlog.get_logger()
 Delivery = tuple[Any, Any, bytes]
 
@@ -58,6 +59,18 @@ class _GuardedRabbitmqConsumer(_RabbitmqConsumer):
     def __init__(self, broker: GuardedRabbitmqBroker, queue_name: str, prefetch: int, timeout: int):
         super().__init__(broker, queue_name, prefetch, timeout)
         self.iterator = self._decodable(self.iterator)
+
+    def __next__(self) -> MessageProxy | None:
+        message: MessageProxy | None = super().__next__()
+        if message is None or message.queue_name == self.queue_name:
+            return message
+        # An envelope naming another queue than the one it came from (no stage sends one:
+        # a retry names the delay queue it goes to). dramatiq would hand it, once processed,
+        # to the consumer of the queue it names: a worker without one loses the thread. It
+        # is taken for what it is, a message of this queue.
+        log.warning("message named another queue; taken as this queue's", queue=self.queue_name)
+        corrected = message._message.copy(queue_name=self.queue_name)
+        return _RabbitmqMessage(message.redelivered, message._tag, corrected)
 
     def _decodable(self, deliveries: Iterator[Delivery]) -> Iterator[Delivery]:
         """The deliveries, less those whose body does not decode (set aside on the way);
@@ -115,7 +128,8 @@ class GuardedRabbitmqBroker(RabbitmqBroker):
         """Host, port and vhost of the URL, for messages: never its user or password."""
         parts = urlsplit(self._url.split(";")[0])
         vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-        return f"RabbitMQ at {parts.hostname}:{parts.port or 5672}, vhost {vhost!r}"
+        port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+        return f"RabbitMQ at {parts.hostname}:{port}, vhost {vhost!r}"
 
     def answers(self) -> bool:
         """Whether RabbitMQ answers on this thread's connection (opened if need be). A

@@ -30,6 +30,7 @@ from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision
+from shared.messaging.broker import declare_up_front
 from shared.redis.directory import Directory, User
 from shared.redis.keys import Keys
 from shared.security.linking import authorizer_code
@@ -267,7 +268,10 @@ def make_cluster(redis_url: str, workdir: Path, **overrides: Any) -> tuple[Clust
     world = World(deps)
     world.bank("BOC", "Bank of China", True)
     world.enterprise(ENTERPRISE, "Fault Co", ["BOC"], [ACCOUNT], True)
-    amqp = AmqpQueues(settings.broker_url) if settings.broker_url.startswith("amqp") else None
+    amqp = None
+    if settings.broker_url.startswith("amqp"):
+        declare_up_front(deps.broker)  # as a worker does: the queues exist before any starts
+        amqp = AmqpQueues(settings.broker_url)
     return Cluster(settings, env, workdir, deps, world, amqp=amqp), client
 
 

@@ -55,6 +55,8 @@ def test_a_heartbeat_in_the_url_wins_over_the_setting(settings: Settings) -> Non
     assert isinstance(broker, GuardedRabbitmqBroker)
     assert broker.parameters.heartbeat == 30
     assert broker.where() == "RabbitMQ at rabbit.example:5671, vhost '/'"
+    without_port = queues.build_broker(_settings(settings, "amqps://rabbit.example/b2bpay"))
+    assert without_port.where() == "RabbitMQ at rabbit.example:5671, vhost 'b2bpay'"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
