@@ -64,7 +64,8 @@ def bootstrap(
     # Before Retries in the list: dramatiq runs "after" hooks in reverse, so this one sees
     # the message after Retries has decided it failed for good.
     broker.add_middleware(KeepFailedMessages(deadletters), before=Retries)
-    if isinstance(broker, queues.GuardedRedisBroker):
+    if queues.sets_aside_undecodable(broker):
+        # Redis or RabbitMQ: a body that is no message is kept as its size and hash.
         broker.on_undecodable = lambda queue, message_id, body: _keep_undecodable(
             deadletters, queue, message_id, body
         )

@@ -32,7 +32,9 @@ class Settings(BaseSettings):
 
     #: Redis holding payment state, queues and the events stream.
     redis_url: str = "redis://127.0.0.1:6379/0"
-    #: Broker URL; empty means "the same Redis as redis_url" (only Redis brokers for now).
+    #: Broker URL of the stages' queues; empty means "the same Redis as redis_url". An
+    #: ``amqp://`` (or ``amqps://``) URL runs them on RabbitMQ, in the URL's vhost
+    #: (:mod:`shared.messaging.rabbitmq`); Redis keeps the state, events and sessions.
     broker_url: str = ""
     #: Every Redis key and queue namespace of this installation starts with this.
     prefix: str = "b2bpay:"

@@ -64,6 +64,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: Any = None
     )
     handler.addFilter(HideMessageArguments())
     handler.addFilter(QuietRetries())
+    handler.addFilter(QuietPika())
     setattr(handler, _OURS, True)
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
@@ -86,6 +87,18 @@ class QuietRetries(logging.Filter):
             record.msg = f"{record.msg} Will retry: {type(error).__name__}: {error}"
             record.exc_info, record.exc_text = None, None
         return True
+
+
+class QuietPika(logging.Filter):
+    """pika (RabbitMQ's client, ``B2BPAY_BROKER_URL=amqp://…``) logs one failed connection as
+    a dozen error lines with tracebacks, and then raises the same failure, which dramatiq (a
+    consumer's connection error, a publish retried) or b2bpay (an unreachable RabbitMQ at a
+    worker's start) says in one line of its own: pika's own lines are not shown, unless
+    critical."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from_pika = record.name == "pika" or record.name.startswith("pika.")
+        return not from_pika or record.levelno >= logging.CRITICAL
 
 
 class HideMessageArguments(logging.Filter):

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 import redis
+from dramatiq.errors import BrokerConnectionError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -218,6 +219,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(client.ClientError, on_client)
     app.add_exception_handler(Refusal, on_client)
     app.add_exception_handler(redis.RedisError, on_unavailable)
+    # RabbitMQ as the broker: a command it did not take (confirm) was not sent.
+    app.add_exception_handler(BrokerConnectionError, on_unavailable)
     app.add_exception_handler(MissingKeys, on_unavailable)
 
 

@@ -91,6 +91,7 @@ def _explained(error: Exception) -> tuple[str, int] | None:
         # The engine was never loaded (a people's command): none of these can have happened.
         return None
     import redis
+    from dramatiq.errors import BrokerConnectionError
 
     from shared.config import SettingsError
     from shared.security.deployment import DeploymentMismatch
@@ -106,6 +107,16 @@ def _explained(error: Exception) -> tuple[str, int] | None:
         # Nothing was decided: say so plainly (never a traceback with a token in argv).
         told = f"Redis is not reachable ({type(error).__name__}); nothing was changed"
         return told, UNAVAILABLE
+    if isinstance(error, BrokerConnectionError):
+        # RabbitMQ (B2BPAY_BROKER_URL=amqp://…): its host and vhost at most, never the URL.
+        from shared.messaging.rabbitmq import BrokerUnreachable
+
+        told = (
+            str(error)
+            if isinstance(error, BrokerUnreachable)
+            else f"the message broker is not reachable ({type(error).__name__})"
+        )
+        return f"{told}; nothing was changed", UNAVAILABLE
     return None
 
 

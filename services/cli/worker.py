@@ -33,6 +33,7 @@ from shared.deps import Deps
 from shared.domain.stages import Stage
 from shared.logging import configure_logging
 from shared.messaging.actor import Handler, stage_actor
+from shared.messaging.broker import declare_up_front
 from shared.messaging.routes import ROUTES, SIGNING_STAGES, Route, routes_of
 from shared.metrics.exporter import (
     count_messages,
@@ -113,6 +114,8 @@ def run(stages: list[str], processes: int, threads: int, metrics_port: int | Non
         configure_logging(settings.log_format, settings.log_level)
         deps = bootstrap(settings, needs=worker_needs(stages))
         check_can_start(deps, stages)
+        # RabbitMQ: connect and declare every queue now; unreachable is said plainly (exit 4).
+        declare_up_front(deps.broker)
     except (SettingsError, MissingKeys, DeploymentMismatch, SigningKeyError, KeyRingError) as e:
         # A clear line naming the setting, not a traceback; never any key material.
         sys.stderr.write(f"error: {e}\n")

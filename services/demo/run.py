@@ -44,6 +44,8 @@ def run_demo(payments: int, redis_url: str | None, threads: int, as_json: bool) 
     prefix = f"b2bpay-demo-{secrets.token_hex(3)}:"
     settings = Settings(
         redis_url=redis_url or "redis://embedded",
+        # The demo's queues stay on its Redis, whatever B2BPAY_BROKER_URL says.
+        broker_url="",
         prefix=prefix,
         database_url=f"sqlite:///{workdir / 'read.db'}",
         session_secret=SecretStr(secrets.token_hex(32)),

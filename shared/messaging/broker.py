@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeGuard
+from urllib.parse import urlsplit
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.errors import ConnectionClosed, DecodeError
+from dramatiq.errors import BrokerConnectionError, ConnectionClosed, DecodeError
 from dramatiq.middleware import CurrentMessage, Retries
 
-from shared.config import Settings
+from shared.config import Settings, SettingsError
 from shared.domain.errors import TransientError
 from shared.logging import LogContext
 from shared.messaging.routes import QUEUES, STAGE_OF_QUEUE
@@ -64,15 +65,22 @@ class GuardedRedisBroker(RedisBroker):
 
 def _retry_when(retries_so_far: int, exception: BaseException) -> bool:
     """Only transient faults are retried; refusals and bugs are not."""
-    transient = isinstance(exception, TransientError | redis.ConnectionError | redis.TimeoutError)
+    transient = isinstance(
+        exception,
+        # BrokerConnectionError: a hand-off RabbitMQ did not confirm (Redis raises its own).
+        TransientError | redis.ConnectionError | redis.TimeoutError | BrokerConnectionError,
+    )
     return transient and retries_so_far < 20
 
 
 def build_broker(settings: Settings, client: redis.Redis | None = None) -> dramatiq.Broker:
-    """Build and set the broker. ``client`` lets the demo pass an embedded Redis."""
+    """Build and set the broker. ``client`` lets the demo pass an embedded Redis; an
+    ``amqp://`` URL (``B2BPAY_BROKER_URL``) runs the queues on RabbitMQ instead."""
     url = settings.effective_broker_url()
-    if not url.startswith(("redis://", "rediss://", "unix://")) and client is None:
-        raise ValueError(f"unsupported broker URL scheme in {url.split('://')[0]!r}; use redis://")
+    if client is None and url.startswith(AMQP_SCHEMES):
+        return _equipped(_rabbitmq(settings, url))
+    if not url.startswith(REDIS_SCHEMES) and client is None:
+        raise SettingsError(unsupported_scheme(url))
     kwargs: dict[str, Any] = {
         "namespace": settings.queue_namespace(),
         "heartbeat_timeout": settings.heartbeat_timeout_ms,
@@ -86,6 +94,11 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> drama
         if client is not None
         else GuardedRedisBroker(url=url, **kwargs)
     )
+    return _equipped(broker)
+
+
+def _equipped(broker: dramatiq.Broker) -> dramatiq.Broker:
+    """The middleware and queues every broker gets, whichever it is; set as dramatiq's."""
     for middleware in list(broker.middleware):
         if isinstance(middleware, Retries):
             broker.middleware.remove(middleware)
@@ -96,6 +109,57 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> drama
         broker.declare_queue(queue)
     dramatiq.set_broker(broker)
     return broker
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+AMQP_SCHEMES = ("amqp://", "amqps://")
+
+
+def unsupported_scheme(url: str) -> str:
+    """Why a broker URL is refused: names its scheme (never the rest: it may hold a
+    password) and the schemes there are."""
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    named = repr(scheme) if scheme.isascii() and scheme.isalnum() and len(scheme) < 16 else "?"
+    return (
+        f"B2BPAY_BROKER_URL: unsupported scheme {named}; use redis://, rediss:// or unix:// "
+        "(Redis) or amqp:// or amqps:// (RabbitMQ)"
+    )
+
+
+def _rabbitmq(settings: Settings, url: str) -> dramatiq.Broker:
+    # Imported here: pika is loaded only by a process whose broker is RabbitMQ.
+    from shared.messaging.rabbitmq import rabbitmq_broker
+
+    broker: dramatiq.Broker = rabbitmq_broker(
+        url, settings.dead_message_ttl_ms, settings.heartbeat_timeout_ms
+    )
+    return broker
+
+
+class SetsAsideUndecodable(Protocol):
+    """A broker that hands a body it cannot decode to a callback (both of ours)."""
+
+    on_undecodable: Callable[[str, str, bytes], None] | None
+
+
+def sets_aside_undecodable(broker: dramatiq.Broker) -> TypeGuard[SetsAsideUndecodable]:
+    return hasattr(broker, "on_undecodable")
+
+
+def declare_up_front(broker: dramatiq.Broker) -> None:
+    """At a worker's start: on RabbitMQ, connect and declare every queue now (an unreachable
+    RabbitMQ is said at once, and hand-offs are routable before the next stage runs); a
+    Redis broker needs nothing."""
+    declare = getattr(broker, "declare_up_front", None)
+    if declare is not None:
+        declare()
+
+
+def broker_answers(broker: dramatiq.Broker) -> bool:
+    """For readiness: whether a RabbitMQ broker answers; a Redis broker is the Redis the
+    caller pings anyway."""
+    answers = getattr(broker, "answers", None)
+    return answers is None or bool(answers())
 
 
 def send(broker: dramatiq.Broker, queue: str, actor_name: str, payload: dict[str, Any]) -> str:

@@ -1,6 +1,10 @@
 """End-to-end fixtures: the stages as separate ``b2bpay worker`` processes on the real test
 Redis, ``b2bpay serve`` (the HTTP API the people's commands speak to), and a helper that runs
-the CLI as a user would."""
+the CLI as a user would.
+
+The stages' queues are on that Redis, or, for a module parametrized with the ``broker``
+fixture, on the machine's RabbitMQ in a vhost of the module's own (the state, events and
+sessions stay on Redis)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,7 @@ import pytest
 import redis
 
 from tests.conftest import _free_port
+from tests.rabbitmq import BROKERS, fresh_vhost
 
 STAGES = ("apply", "review", "authorize", "interbank", "query", "audit")
 
@@ -72,12 +78,32 @@ def code_of(uri: str, offset_steps: int = 0) -> str:
 
 
 @pytest.fixture(scope="module")
-def e2e(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+def broker(request: pytest.FixtureRequest) -> str:
+    """The broker the stages' queues run on: Redis unless a module is parametrized with it
+    (``pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)``)."""
+    chosen: str = getattr(request, "param", "redis")
+    assert chosen in BROKERS, chosen
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def e2e(redis_url: str, tmp_path_factory: pytest.TempPathFactory, broker: str) -> Iterator[Env]:
+    with ExitStack() as stack:
+        on_broker = {"B2BPAY_BROKER_URL": ""}  # the queues beside the state, on Redis
+        if broker == "rabbitmq":
+            on_broker["B2BPAY_BROKER_URL"] = stack.enter_context(fresh_vhost("e2e"))
+        yield from _running(redis_url, tmp_path_factory, on_broker)
+
+
+def _running(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, on_broker: dict[str, str]
+) -> Iterator[Env]:
     prefix = f"b2bpay-test-e2e-{secrets.token_hex(4)}:"
     workdir = tmp_path_factory.mktemp("e2e")
     port = _free_port()
     env = {
         **os.environ,
+        **on_broker,
         "B2BPAY_REDIS_URL": redis_url,
         "B2BPAY_PREFIX": prefix,
         "B2BPAY_DATABASE_URL": f"sqlite:///{workdir / 'read.db'}",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -298,17 +300,25 @@ def test_a_reviewer_rejection_and_an_applicant_cancellation_end_the_payments(wor
     assert (renewed.code, renewed.data["status"]) == (0, "otp_verified"), renewed.stdout
 
 
-def _server(env: Env) -> Any:
-    """The dependencies the API server builds (what sends people's commands to the stages)."""
-    return bootstrap(
+@contextmanager
+def _server(env: Env) -> Iterator[Any]:
+    """The dependencies the API server builds (what sends people's commands to the stages),
+    on the same broker as the workers; its connections closed after use."""
+    deps = bootstrap(
         Settings(
             redis_url=env.vars["B2BPAY_REDIS_URL"],
             prefix=env.prefix,
             database_url=env.vars["B2BPAY_DATABASE_URL"],
             session_secret=env.vars["B2BPAY_SESSION_SECRET"],
+            broker_url=env.vars["B2BPAY_BROKER_URL"],
             dev_mode=True,
         )
     )
+    try:
+        yield deps
+    finally:
+        deps.broker.close()
+        deps.redis.close()
 
 
 def _at_the_stage(env: Env, result: Any, path: Path, session: str, otp: str) -> Any:
@@ -319,7 +329,8 @@ def _at_the_stage(env: Env, result: Any, path: Path, session: str, otp: str) -> 
         return result
     assert result.data["reason_code"] == AUTH_FAILED, result.stdout
     request = json.loads(path.read_text())
-    sent = client.submit(_server(env), request, session=session, otp=otp, wait=20)
+    with _server(env) as server:
+        sent = client.submit(server, request, session=session, otp=otp, wait=20)
     assert sent.verdict is not None and sent.verdict.outcome == "refused"
     result.data = sent.verdict.model_dump()
     return result
@@ -391,7 +402,8 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
         else:
             # The API refuses a bad session itself, before anything is enqueued; the stage's
             # own refusal is checked by sending the command there as the server would.
-            sent = client.review(_server(env), pid, approve=True, session=args[4], wait=20)
+            with _server(env) as server:
+                sent = client.review(server, pid, approve=True, session=args[4], wait=20)
             assert sent.verdict is not None and sent.verdict.reason_code == shown, what
             answered[what] = sent.command_id
             shown_reasons.add(str(sent.verdict.reason))

@@ -28,10 +28,12 @@ def deps(e2e: Env) -> Iterator[Deps]:
         prefix=e2e.prefix,
         database_url=e2e.vars["B2BPAY_DATABASE_URL"],
         session_secret=e2e.vars["B2BPAY_SESSION_SECRET"],
+        broker_url=e2e.vars["B2BPAY_BROKER_URL"],
         dev_mode=True,
     )
     built = bootstrap(settings)
     yield built
+    built.broker.close()
     built.redis.close()
 
 

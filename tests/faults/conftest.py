@@ -1,6 +1,10 @@
 """The fault-injection suite's cluster: stage workers as real processes on a real Redis,
 which a test can kill, hold at a fault point, or cut off from Redis, while it drives
-payments from the test process."""
+payments from the test process.
+
+The stages' queues are on that Redis, or — for a test parametrized with the ``broker``
+fixture (``@pytest.mark.parametrize("broker", BROKERS, indirect=True)``) — on the machine's
+RabbitMQ, in a vhost of the test's own; the state, events and sessions stay on Redis."""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,10 +30,12 @@ from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision
+from shared.messaging.broker import declare_up_front
 from shared.redis.directory import Directory, User
 from shared.redis.keys import Keys
 from shared.security.linking import authorizer_code
 from shared.testing import World, cheap_hasher
+from tests.rabbitmq import BROKERS, AmqpQueues, fresh_vhost
 
 ENTERPRISE = "FAULT-01"
 ACCOUNT = "62166001000077"
@@ -72,6 +80,38 @@ class Cluster:
     world: World
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Any] = field(default_factory=list)
+    #: A plain AMQP client on the cluster's vhost when its broker is RabbitMQ.
+    amqp: AmqpQueues | None = None
+
+    # -- the broker, as anyone who can write to it sees it -------------------------------
+    def send_raw(self, queue: str, body: bytes) -> None:
+        """Put ``body`` on ``queue`` as it is, no dramatiq envelope around it."""
+        if self.amqp is not None:
+            self.amqp.publish(queue, body)
+            return
+        namespace = self.settings.queue_namespace()
+        message_id = str(uuid.uuid4())
+        self.deps.redis.hset(f"{namespace}:{queue}.msgs", message_id, body)
+        self.deps.redis.rpush(f"{namespace}:{queue}", message_id)
+
+    def waiting(self, queue: str) -> int:
+        """Messages waiting in ``queue`` for a worker."""
+        if self.amqp is not None:
+            return self.amqp.waiting(queue)
+        return int(self.deps.redis.llen(f"{self.settings.queue_namespace()}:{queue}"))
+
+    def unacknowledged(self, queue: str) -> int:
+        """Messages of ``queue`` handed to a worker and not acknowledged. On RabbitMQ those of
+        a worker that is gone are waiting again: call this once the worker exited."""
+        if self.amqp is not None:
+            return self.amqp.waiting(queue)
+        return int(self.deps.redis.hlen(f"{self.settings.queue_namespace()}:{queue}.msgs"))
+
+    def in_broker_dead_letters(self, queue: str) -> int:
+        """Messages dramatiq itself set aside for ``queue`` (its XQ), secrets and all."""
+        if self.amqp is not None:
+            return self.amqp.waiting(f"{queue}.XQ")
+        return int(self.deps.redis.zcard(f"{self.settings.queue_namespace()}:{queue}.XQ"))
 
     # -- processes ---------------------------------------------------------------------
     def start(self, *stages: str, threads: int = 2) -> subprocess.Popen[bytes]:
@@ -104,6 +144,9 @@ class Cluster:
         codes = {proc.pid: proc.wait(timeout=60) for proc in self.processes}
         for log in self.logs:
             log.close()
+        if self.amqp is not None:
+            self.amqp.close()
+            self.deps.broker.close()
         return codes
 
     def log_text(self) -> str:
@@ -225,18 +268,51 @@ def make_cluster(redis_url: str, workdir: Path, **overrides: Any) -> tuple[Clust
     world = World(deps)
     world.bank("BOC", "Bank of China", True)
     world.enterprise(ENTERPRISE, "Fault Co", ["BOC"], [ACCOUNT], True)
-    return Cluster(settings, env, workdir, deps, world), client
+    amqp = None
+    if settings.broker_url.startswith("amqp"):
+        declare_up_front(deps.broker)  # as a worker does: the queues exist before any starts
+        amqp = AmqpQueues(settings.broker_url)
+    return Cluster(settings, env, workdir, deps, world, amqp=amqp), client
+
+
+@contextmanager
+def queues_on(broker: str) -> Iterator[dict[str, str]]:
+    """The settings that put the stages' queues on ``broker``: none for Redis (the queues
+    live beside the state), a vhost of this test's own for RabbitMQ."""
+    if broker == "redis":
+        yield {}
+        return
+    with fresh_vhost("faults") as url:
+        yield {"broker_url": url}
 
 
 @pytest.fixture
-def cluster(redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
-    made, client = make_cluster(redis_url, tmp_path)
-    try:
-        yield made
-    finally:
-        made.stop_all()
-        cleanup(client, made.settings.prefix)
-        client.close()
+def broker(request: pytest.FixtureRequest) -> str:
+    """The broker the stages' queues run on: Redis unless a test is parametrized with it."""
+    chosen: str = getattr(request, "param", "redis")
+    assert chosen in BROKERS, chosen
+    return chosen
 
 
-__all__ = ["FULL_HISTORY", "Cluster", "cleanup", "make_cluster", "replace", "wait_until"]
+@pytest.fixture
+def cluster(redis_url: str, tmp_path: Path, broker: str) -> Iterator[Cluster]:
+    with queues_on(broker) as on_broker:
+        made, client = make_cluster(redis_url, tmp_path, **on_broker)
+        try:
+            yield made
+        finally:
+            made.stop_all()
+            cleanup(client, made.settings.prefix)
+            client.close()
+
+
+__all__ = [
+    "BROKERS",
+    "FULL_HISTORY",
+    "Cluster",
+    "cleanup",
+    "make_cluster",
+    "queues_on",
+    "replace",
+    "wait_until",
+]

@@ -4,13 +4,18 @@ its reason code, recorded as a refusal event, and leaves the payment as it was."
 from __future__ import annotations
 
 import signal
+from typing import Any
 
+import dramatiq
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
-from shared.domain.contracts import PaymentRequest
+from shared.domain.contracts import Handoff, PaymentRequest
 from shared.messaging import routes as q
-from tests.faults.conftest import Cluster
+from shared.security.signing import STAGES, StageSigner
+from shared.security.stage_signatures import HANDOFF
+from tests.faults.conftest import BROKERS, Cluster, wait_until
 
 pytestmark = pytest.mark.faults
 
@@ -100,3 +105,63 @@ def test_an_amount_rewritten_in_redis_is_refused_before_anyone_acts_on_it(
     assert _snapshot(cluster, pid) == before
     assert _refusals(cluster, pid)[-1] == reason
     assert cluster.deps.clearing.submissions() == []  # type: ignore[attr-defined]
+
+
+def _forged_handoffs(cluster: Cluster, payment_id: str) -> list[dict[str, Any]]:
+    """What someone who can write to the broker, holding no stage key, would hand to
+    interbank for a payment still waiting for its authorizer: the hand-off unsigned, and
+    signed with an authorize key of the attacker's own making."""
+    payment = cluster.deps.store.get(payment_id)
+    assert payment is not None
+    handoff = Handoff.model_validate(
+        {
+            "payment_id": payment_id,
+            "content_hash": payment.content.content_hash,
+            "from_stage": "authorize",
+            "command_id": "cmd-forged",
+            "status": payment.status.value,
+            "version": payment.version,
+        }
+    )
+    own = {stage: Ed25519PrivateKey.generate() for stage in STAGES}
+    attacker = StageSigner(own, {stage: key.public_key() for stage, key in own.items()})
+    signature = attacker.sign("authorize", HANDOFF, handoff.signed_content())
+    return [handoff.to_wire(), {**handoff.to_wire(), "signature": signature}]
+
+
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
+def test_a_handoff_forged_straight_into_the_broker_is_refused_and_submits_nothing(
+    cluster: Cluster,
+) -> None:
+    cluster.enrol("applicant-1", "applicant")
+    cluster.enrol("reviewer", "reviewer")
+    for stage in ("apply", "review", "interbank"):  # nobody authorizes
+        cluster.start(stage)
+    pid = cluster.submit(1, "applicant-1")
+    cluster.wait_status(pid, "pending_review")
+    cluster.review(pid, "reviewer")
+    cluster.wait_status(pid, "pending_auth")
+    before = _snapshot(cluster, pid)
+
+    # Published with the broker's own client (Redis commands, or a plain AMQP publish), in
+    # the envelope a stage would use: no b2bpay code, no key.
+    for forged in _forged_handoffs(cluster, pid):
+        envelope: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=q.INTERBANK,
+            actor_name=q.SUBMIT_TO_CLEARING,
+            args=(forged,),
+            kwargs={},
+            options={},
+        )
+        cluster.send_raw(q.INTERBANK, envelope.encode())
+
+    refusals = wait_until(
+        "both forgeries refused",
+        lambda: len(found := _refusals(cluster, pid)) >= 2 and found,
+        timeout=30,
+    )
+    assert refusals == ["invalid_signature", "invalid_signature"]
+    wait_until("the interbank queue drained", lambda: cluster.waiting(q.INTERBANK) == 0, 15)
+    assert _snapshot(cluster, pid) == before
+    assert cluster.deps.clearing.submissions() == []  # type: ignore[attr-defined]
+    assert cluster.deps.deadletters.count() == 0, "a forgery is refused and recorded"

@@ -32,6 +32,8 @@ from shared.redis.keys import Keys
 from shared.security.otp import code_for
 from tests.faults.conftest import FULL_HISTORY, cleanup, linked_code
 
+# Redis only: it drains dramatiq's Redis queue keys itself (``_drain``) to deliver every
+# message one to three times; what it proves is the handlers' idempotency, not the broker's.
 pytestmark = pytest.mark.faults
 
 PAYMENTS = 1000

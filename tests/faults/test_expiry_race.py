@@ -33,6 +33,8 @@ from shared.redis.store import PaymentStore
 from shared.security.stage_signatures import application_signature
 from tests.faults.conftest import cleanup, linked_code
 
+# Redis only: the race is between writes to the payment in Redis (the state), whichever
+# broker carries the messages.
 pytestmark = pytest.mark.faults
 
 ENTERPRISE, ACCOUNT = "RACE-01", "62166001000088"

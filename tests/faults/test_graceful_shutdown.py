@@ -6,9 +6,12 @@ import signal
 
 import pytest
 
-from tests.faults.conftest import FULL_HISTORY, Cluster
+from tests.faults.conftest import BROKERS, FULL_HISTORY, Cluster
 
-pytestmark = pytest.mark.faults
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.parametrize("broker", BROKERS, indirect=True),
+]
 
 
 def test_sigterm_in_the_middle_of_a_clearing_submission_finishes_it_and_exits_cleanly(
@@ -37,6 +40,5 @@ def test_sigterm_in_the_middle_of_a_clearing_submission_finishes_it_and_exits_cl
     payment = cluster.deps.store.get(pid)
     assert payment is not None
     assert cluster.deps.clearing.submissions() == [payment.end_to_end_id]  # type: ignore[attr-defined]
-    namespace = cluster.settings.queue_namespace()
-    assert cluster.deps.redis.llen(f"{namespace}:interbank") == 0
-    assert cluster.deps.redis.hlen(f"{namespace}:interbank.msgs") == 0, "message not acknowledged"
+    assert cluster.waiting("interbank") == 0
+    assert cluster.unacknowledged("interbank") == 0, "message not acknowledged"

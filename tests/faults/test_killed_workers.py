@@ -8,9 +8,14 @@ import time
 
 import pytest
 
-from tests.faults.conftest import FULL_HISTORY, Cluster
+from tests.faults.conftest import BROKERS, FULL_HISTORY, Cluster
 
-pytestmark = pytest.mark.faults
+pytestmark = [
+    pytest.mark.faults,
+    # Redis: the dead worker's messages come back once its heartbeat is missed; RabbitMQ:
+    # as soon as its connection drops.
+    pytest.mark.parametrize("broker", BROKERS, indirect=True),
+]
 
 REDELIVERY_BUDGET_SECONDS = 30.0
 

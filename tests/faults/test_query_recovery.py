@@ -13,6 +13,8 @@ import pytest
 from services.query.readmodel import ReadModel, make_engine
 from tests.faults.conftest import Cluster, cleanup, make_cluster, wait_until
 
+# Redis only: the query service reads the events stream on Redis, whichever broker carries
+# the stages' messages.
 pytestmark = pytest.mark.faults
 
 

@@ -18,6 +18,9 @@ from shared.domain.status_events import decode_status_event
 from shared.redis.replies import stream_entries
 from tests.faults.conftest import FULL_HISTORY, Cluster, cleanup, make_cluster, wait_until
 
+# Redis only: the stages' queues are on the Redis restarted here (the default broker), and the
+# test is about that Redis (its AOF, dramatiq's Redis consumers taking a new identity after
+# a reconnect); on RabbitMQ the queues do not restart with Redis.
 pytestmark = pytest.mark.faults
 
 PAYMENTS = 200

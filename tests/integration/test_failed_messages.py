@@ -1,18 +1,24 @@
 """A message that fails for good (here: a bug in a handler) reaches the dead-letter queue
-without its secrets, and dramatiq's own copy with them does not linger."""
+without its secrets, and dramatiq's own copy with them does not linger — on Redis, and on
+RabbitMQ, where dramatiq's copy goes to the queue's XQ."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import dramatiq
 import pytest
+import redis
 
+from shared.bootstrap import bootstrap
+from shared.config import Settings
 from shared.deps import Deps
 from shared.messaging import routes as q
 from shared.messaging.actor import stage_actor
 from shared.messaging.guard import Outcome
 from tests.integration.support import wait_until
+from tests.rabbitmq import AmqpQueues, fresh_vhost
 
 pytestmark = pytest.mark.integration
 
@@ -39,3 +45,47 @@ def test_a_message_failing_for_good_is_kept_without_its_secrets(deps: Deps) -> N
     assert letter.reason.startswith("failed: RuntimeError")
     assert letter.payload == {"request_id": "r-1", "session": "[removed]", "otp": "[removed]"}
     assert deps.broker.dead_message_ttl == deps.settings.dead_message_ttl_ms == 60_000  # type: ignore[attr-defined]
+
+
+XQ_TTL_MS = 3_000
+
+
+@pytest.fixture
+def on_rabbitmq(settings: Settings, redis_client: redis.Redis) -> Iterator[tuple[Deps, AmqpQueues]]:
+    """Dependencies whose queues are on RabbitMQ (a vhost of this test's own)."""
+    with fresh_vhost("failed") as url:
+        update = {"broker_url": url, "dead_message_ttl_ms": XQ_TTL_MS}
+        deps = bootstrap(settings.model_copy(update=update), redis_client)
+        amqp = AmqpQueues(url)
+        try:
+            yield deps, amqp
+        finally:
+            amqp.close()
+            deps.broker.close()
+
+
+def test_on_rabbitmq_a_message_failing_for_good_is_kept_without_secrets_and_its_xq_copy_expires(
+    on_rabbitmq: tuple[Deps, AmqpQueues],
+) -> None:
+    deps, amqp = on_rabbitmq
+    stage_actor(deps.broker, deps, _buggy, q.APPLY, "buggy_actor")
+    worker = dramatiq.Worker(deps.broker, queues={q.APPLY}, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        deps.dispatch(
+            q.APPLY,
+            "buggy_actor",
+            {"request_id": "r-1", "session": "v1.TOKEN.sig", "otp": "493817"},
+        )
+        [letter] = wait_until(lambda: deps.deadletters.list(), what="a dead letter")
+        # dramatiq's copy, secrets and all, is in the XQ, and only for the TTL set.
+        wait_until(lambda: amqp.waiting(f"{q.APPLY}.XQ") == 1, 5, "dramatiq's copy in the XQ")
+        assert amqp.has_arguments(f"{q.APPLY}.XQ", {"x-message-ttl": XQ_TTL_MS})
+        wait_until(lambda: amqp.waiting(f"{q.APPLY}.XQ") == 0, 10, "dramatiq's copy to expire")
+    finally:
+        worker.stop()
+
+    assert letter.actor == "buggy_actor"
+    assert letter.reason.startswith("failed: RuntimeError")
+    assert letter.payload == {"request_id": "r-1", "session": "[removed]", "otp": "[removed]"}
+    assert amqp.waiting(q.APPLY) == 0

@@ -74,3 +74,26 @@ def test_log_lines_and_dead_letters_take_the_same_names_for_secrets() -> None:
     for name, value in fields.items():
         assert (value in text) == (kept[name] != REMOVED), name
     assert "wrong_role" in text and "B2BBANK" in text
+
+
+def test_pika_connection_failures_are_left_to_the_one_line_that_reports_them() -> None:
+    out = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers = []
+    try:
+        configure_logging("json", "INFO", stream=out)
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError:
+            logging.getLogger("pika.adapters.blocking_connection").exception("Connection failed")
+        logging.getLogger("pika.connection").critical("pika gave up")
+        logging.getLogger("dramatiq.worker.ConsumerThread(apply)").critical("connection error")
+    finally:
+        for handler in root.handlers:
+            root.removeHandler(handler)
+        root.handlers = saved
+    text = out.getvalue()
+    assert "Connection failed" not in text and "Traceback" not in text
+    assert "pika gave up" in text
+    assert "connection error" in text
