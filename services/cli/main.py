@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "worker": "services.cli.operations:worker",
     "serve": "services.cli.operations:serve",
     "demo": "services.cli.operations:demo",
+    "bench": "services.bench.command:bench",
     "schema": "services.cli.operations:schema",
     "challenge": "services.cli.payments:challenge",
 }
