@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.middleware import CurrentMessage, Retries
 
@@ -20,19 +22,76 @@ from shared.redis.replies import as_text
 
 
 class _GuardedConsumer(_RedisConsumer):
-    """dramatiq's Redis consumer, except that a body that is not a message at all is set
-    aside in the dead-letter queue and acknowledged, instead of crashing the consumer (which
-    would then restart, and meet the same body again after every requeue)."""
+    """dramatiq's Redis consumer, except that:
+
+    - a body that is not a message at all is set aside in the dead-letter queue and
+      acknowledged, instead of crashing the consumer (which would then restart, and meet the
+      same body again after every requeue);
+    - an empty queue is waited on, not polled: the consumer blocks in ``BLMOVE q q LEFT
+      LEFT`` (which moves the head of the list onto itself: nothing changes, but it returns
+      the moment the list has an element), then fetches as dramatiq does. A message is
+      taken up within a round trip of being enqueued instead of after a back-off sleep of
+      up to the worker timeout, and an idle worker sends one command per second per queue.
+
+    Fetching, acknowledging, requeueing and heartbeats are dramatiq's own: the wait takes
+    nothing off the queue, so a worker killed while waiting loses nothing."""
+
+    #: After this many wake-ups in a row whose fetch found nothing (another consumer was
+    #: quicker), back off with a sleep instead: never a busy loop.
+    MAX_EMPTY_WAKES = 3
+
+    def __init__(self, broker: Any, queue_name: str, prefetch: int, timeout: int) -> None:
+        super().__init__(broker, queue_name, prefetch, timeout)
+        self._empty_wakes = 0
 
     def __next__(self) -> dramatiq.MessageProxy | None:
         while True:
             try:
-                return super().__next__()  # type: ignore[no-any-return]
+                return self._next_or_wait()
             except DecodeError as error:
                 self._set_aside(error.data)
             except ConnectionClosed:
                 self._take_new_identity()
                 raise
+
+    def _next_or_wait(self) -> dramatiq.MessageProxy | None:
+        if not self.message_cache and self.outstanding_message_count < self.prefetch:
+            try:
+                self.message_cache = self.broker.do_fetch(
+                    self.queue_name, self.prefetch - self.outstanding_message_count
+                )
+            except redis.ConnectionError as e:
+                raise ConnectionClosed(e) from None
+            if not self.message_cache:
+                self._wait_for_work()
+                return None
+            self._empty_wakes = 0
+        # A message from the cache; or, with as many outstanding as it may prefetch,
+        # dramatiq's short back-off while the worker threads are busy.
+        return super().__next__()  # type: ignore[no-any-return]
+
+    def _wait_for_work(self) -> None:
+        broker: GuardedRedisBroker = self.broker
+        if self._empty_wakes >= self.MAX_EMPTY_WAKES or self.queue_name.endswith(".DQ"):
+            # Delayed messages are held in memory until due, and the thread that holds
+            # them must look at them at least every worker timeout: the same wait as
+            # dramatiq's, but cut short when one arrives.
+            self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+            wait = backoff_ms / 1000
+            if self._empty_wakes >= self.MAX_EMPTY_WAKES:
+                self._empty_wakes = 0
+                time.sleep(wait)  # backing off after wake-ups that found nothing
+                return
+        else:
+            wait = broker.idle_wait_seconds
+        key = f"{broker.namespace}:{self.queue_name}"
+        try:
+            # Redis takes a fractional timeout; 0 would block for ever.
+            woken = broker.client.blmove(key, key, max(wait, 0.001), "LEFT", "LEFT")  # type: ignore[arg-type]
+        except redis.ConnectionError as e:
+            raise ConnectionClosed(e) from None
+        if woken is not None:
+            self._empty_wakes += 1
 
     def _take_new_identity(self) -> None:
         """After losing Redis, acknowledgements of messages fetched before may have been lost
@@ -56,6 +115,9 @@ class _GuardedConsumer(_RedisConsumer):
 class GuardedRedisBroker(RedisBroker):
     #: Called with (queue, redis message id, body) for a body that cannot be decoded.
     on_undecodable: Callable[[str, str, bytes], None] | None = None
+    #: How long an idle consumer blocks on its empty queue before it fetches again (which
+    #: also renews the worker's heartbeat); also how long a stopping worker may wait for it.
+    idle_wait_seconds: float = 1.0
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
@@ -89,6 +151,8 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> drama
     for middleware in list(broker.middleware):
         if isinstance(middleware, Retries):
             broker.middleware.remove(middleware)
+    # Well inside the heartbeat timeout: a waiting consumer's fetches keep it alive.
+    broker.idle_wait_seconds = min(1.0, settings.heartbeat_timeout_ms / 4000)
     broker.add_middleware(Retries(retry_when=_retry_when, min_backoff=100, max_backoff=5_000))
     broker.add_middleware(LogContext({q: s.value for q, s in STAGE_OF_QUEUE.items()}))
     broker.add_middleware(CurrentMessage())

@@ -79,7 +79,7 @@ class PaymentStore:
         spec: dict[str, Any],
         extra_keys: tuple[str, str],
         seq_key: str | None = None,
-    ) -> list[str]:
+    ) -> list[Any]:
         now = self._clock()
         window = int(now) // self._refusal_window
         spec = {
@@ -107,7 +107,8 @@ class PaymentStore:
             self._keys.refusal_count(window, "actor", actor),
         ]
         reply = self._script(keys=keys, args=[mode, json.dumps(spec)])
-        return [as_text(part) for part in reply]
+        # A transition's reply ends with the payment's hash and history, as lists.
+        return [part if isinstance(part, list) else as_text(part) for part in reply]
 
     @staticmethod
     def _actor_spec(actor: Actor, command_id: str | None) -> dict[str, Any]:
@@ -181,6 +182,7 @@ class PaymentStore:
             "steps": [_step_spec(s) for s in steps],
             "set": _record_fields(record) or {"updated_by": actor.stage},
             "enforce_deadline": enforce_deadline,
+            "return_payment": True,
             **payment.summary(),
         }
         order_lock = self._keys.order_lock(
@@ -193,9 +195,10 @@ class PaymentStore:
             raise ConcurrentUpdate(f"{payment.payment_id} moved to {reply[1]} v{reply[2]}")
         if reply[0] == "past_deadline":
             raise DeadlinePassed(ReasonCode.DEADLINE_PASSED, "the payment's deadline has passed")
-        fresh = self.get(payment.payment_id)
-        assert fresh is not None
-        return fresh
+        # The payment as the same atomic call left it: no second read.
+        raw, history = reply[3], reply[4]
+        fields = {as_text(raw[i]): as_text(raw[i + 1]) for i in range(0, len(raw), 2)}
+        return _payment_of(payment.payment_id, fields, [decode_status_event(h) for h in history])
 
     def refuse(
         self,
