@@ -48,9 +48,12 @@ from shared.security.stage_signatures import application_signature, signed_hando
 STAGE = Stage.APPLY
 
 
-def _hand_to_review(deps: Deps, payment_id: str, command_id: str) -> None:
-    """Hand the payment on as stored now (status, version, content hash), signed."""
-    payment = deps.store.get(payment_id)
+def _hand_to_review(
+    deps: Deps, payment_id: str, command_id: str, created: Payment | None = None
+) -> None:
+    """Hand the payment on as stored now (status, version, content hash), signed: as the
+    create left it, or else as read now."""
+    payment = created if created is not None else deps.store.get(payment_id)
     assert payment is not None, "a payment just created or found is never gone"
     handoff = signed_handoff(deps.signer, payment, STAGE, command_id)
     deps.dispatch(q.OTP_VERIFIED, q.TAKE_IN, handoff.to_wire())
@@ -159,7 +162,7 @@ def _apply(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
     if result.status == PaymentStatus.OTP_VERIFIED:
         # Also on a duplicate: the first hand-off may have been lost in a crash; the
         # review intake ignores a second one.
-        _hand_to_review(deps, result.payment_id, request.command_id)
+        _hand_to_review(deps, result.payment_id, request.command_id, result.payment)
     outcome = "accepted" if result.outcome == "created" else "duplicate"
     return Outcome(outcome, result.payment_id, result.status.value if result.status else None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -118,6 +119,32 @@ class GuardedRedisBroker(RedisBroker):
     #: How long an idle consumer blocks on its empty queue before it fetches again (which
     #: also renews the worker's heartbeat); also how long a stopping worker may wait for it.
     idle_wait_seconds: float = 1.0
+    #: At least this often a fetch on each queue also does dramatiq's maintenance (hands
+    #: the messages of dead workers back to the queue). dramatiq does it on a random share
+    #: of calls, which sufficed while idle consumers polled many times a second; a consumer
+    #: that waits instead of polling makes few calls, so it is also done on a clock.
+    maintenance_interval_seconds: float = 1.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._maintenance_due: dict[str, float] = {}
+        self._forced = threading.local()
+
+    def do_fetch(self, queue_name: str, count: int) -> list[bytes | None]:
+        now = time.monotonic()
+        due = now >= self._maintenance_due.get(queue_name, 0.0)
+        if due:
+            self._maintenance_due[queue_name] = now + self.maintenance_interval_seconds
+        self._forced.maintenance = due
+        try:
+            return self._dispatch("fetch")(queue_name, count)  # type: ignore[no-any-return]
+        finally:
+            self._forced.maintenance = False
+
+    def _should_do_maintenance(self, command: str) -> int:
+        if getattr(self._forced, "maintenance", False):
+            return 1
+        return super()._should_do_maintenance(command)
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:

@@ -39,6 +39,8 @@ class CreateResult:
     outcome: str  # "created" | "duplicate"
     payment_id: str
     status: PaymentStatus | None
+    #: The payment as the create left it (a duplicate: None; read it if needed).
+    payment: Payment | None = None
 
 
 class RecordedRefusal(Refusal):
@@ -139,6 +141,7 @@ class PaymentStore:
             "enterprise_id": content.enterprise_id,
             "amount": content.amount,
             "currency": content.currency,
+            "return_payment": True,
         }
         extra = (
             self._keys.idempotency(payment_id),
@@ -150,7 +153,9 @@ class PaymentStore:
         if reply[0] == "duplicate":
             existing = self.get(reply[1])
             return CreateResult("duplicate", reply[1], existing.status if existing else None)
-        return CreateResult("created", payment_id, PaymentStatus(reply[1]))
+        return CreateResult(
+            "created", payment_id, PaymentStatus(reply[1]), _payment_in(payment_id, reply)
+        )
 
     def now(self) -> float:
         """The store's clock (seconds): what deadlines are measured against."""
@@ -196,9 +201,7 @@ class PaymentStore:
         if reply[0] == "past_deadline":
             raise DeadlinePassed(ReasonCode.DEADLINE_PASSED, "the payment's deadline has passed")
         # The payment as the same atomic call left it: no second read.
-        raw, history = reply[3], reply[4]
-        fields = {as_text(raw[i]): as_text(raw[i + 1]) for i in range(0, len(raw), 2)}
-        return _payment_of(payment.payment_id, fields, [decode_status_event(h) for h in history])
+        return _payment_in(payment.payment_id, reply)
 
     def refuse(
         self,
@@ -294,6 +297,13 @@ class PaymentStore:
     def follow_events(self, last_id: str, block_ms: int) -> list[tuple[str, StatusEvent]]:
         reply = self._redis.xread({self._keys.events: last_id}, block=block_ms, count=1000)
         return status_events(reply)
+
+
+def _payment_in(payment_id: str, reply: list[Any]) -> Payment:
+    """The payment from an "ok" reply of the script: its hash and history come last."""
+    raw, history = reply[3], reply[4]
+    fields = {as_text(raw[i]): as_text(raw[i + 1]) for i in range(0, len(raw), 2)}
+    return _payment_of(payment_id, fields, [decode_status_event(h) for h in history])
 
 
 def _step_spec(step: Step) -> dict[str, Any]:
