@@ -24,6 +24,13 @@ def bench(
         help="Redis URL to run on (a key prefix of its own, deleted afterwards); "
         "default: a private redis-server on a free port.",
     ),
+    memory: list[int] = typer.Option(
+        [],
+        "--memory",
+        min=10,
+        help="Instead: Redis memory and cost per payment for N payments, before and after "
+        "trimming the events stream (repeatable: --memory 1000 --memory 10000).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="The whole result as JSON on stdout."),
 ) -> None:
     """Measure b2bpay against a bare dramatiq chain of the same hop count, in one run."""
@@ -41,6 +48,19 @@ def bench(
         redis_url=redis_url,
     )
     progress = Console(stderr=True)
+    if memory:
+        from services.bench.memory import measure_memory
+        from services.bench.report import render_memory
+
+        sizes = sorted(memory)
+        rows = [
+            measure_memory(n, threads, redis_url, lambda line: progress.print(f"[dim]{line}"))
+            for n in sizes
+        ]
+        render_memory(
+            rows, as_json, Console() if as_json else Console(width=max(console.width, 132))
+        )
+        return
     result = run_bench(options, lambda line: progress.print(f"[dim]{line}"))
     # A table of ratios is unreadable wrapped at 80 columns when written to a file or a pipe.
     render(result, as_json, Console() if as_json else Console(width=max(console.width, 132)))

@@ -101,10 +101,11 @@ class Pipeline(SystemUnderTest):
         """The demo's world: banks, enterprises, and a desk per payment."""
         self.demo.seed()
 
-    def start(self) -> None:
-        for stage in QUEUE_STAGES:
-            argv = ["services.cli.main", "worker", stage.value, "--threads", str(self.threads)]
-            self.workers.start(f"b2bpay-{stage.value}", argv)
+    def start(self, followers: tuple[str, ...] = ()) -> None:
+        """Every queue stage as its own worker process; ``followers`` (query, audit) too."""
+        for stage in (*(s.value for s in QUEUE_STAGES), *followers):
+            argv = ["services.cli.main", "worker", stage, "--threads", str(self.threads)]
+            self.workers.start(f"b2bpay-{stage}", argv)
         traces = self.drive(2, None, 90)
         if any(t.finished_at is None for t in traces):
             dead = self.workers.dead()

@@ -128,3 +128,26 @@ def render(result: dict[str, Any], as_json: bool, console: Console) -> None:
         met = {True: "[green]yes", False: "[red]no", None: "-"}[t["met"]]
         goals.add_row(t["target"], "-" if t["value"] is None else f"{t['value']:g}", bound, met)
     console.print(goals)
+
+
+def render_memory(rows: list[dict[str, Any]], as_json: bool, console: Console) -> None:
+    """``--memory``: one row per size; flat is good."""
+    if as_json:
+        console.print_json(json.dumps({"memory": rows}))
+        return
+    table = Table(title="b2bpay bench --memory: per payment, as the number of payments grows")
+    columns = [
+        ("payments", "payments"),
+        ("settled", "settled"),
+        ("Redis bytes / payment", "memory_bytes_per_payment"),
+        ("after trimming events", "memory_bytes_per_payment_after_trim"),
+        ("events trimmed", "events_trimmed"),
+        ("worker CPU ms / payment", "worker_cpu_ms_per_payment"),
+        ("Redis commands / payment", "redis_commands_per_payment"),
+        ("Redis CPU ms / payment", "redis_cpu_ms_per_payment"),
+    ]
+    for label, _ in columns:
+        table.add_column(label, justify="right")
+    for row in rows:
+        table.add_row(*(f"{row[key]:g}" for _, key in columns))
+    console.print(table)

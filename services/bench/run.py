@@ -39,7 +39,7 @@ Progress = Callable[[str], None]
 
 
 @contextmanager
-def _redis(url: str | None) -> Iterator[tuple[str, str]]:
+def redis_for(url: str | None) -> Iterator[tuple[str, str]]:
     """(URL, key prefix): a private server with a plain prefix, or the given one with a
     prefix of its own whose keys are deleted afterwards."""
     if url is None:
@@ -67,7 +67,7 @@ def rate_name(rate: float) -> str:
 def run_bench(options: BenchOptions, progress: Progress) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="b2bpay-bench-"))
     try:
-        with _redis(options.redis_url) as (url, prefix):
+        with redis_for(options.redis_url) as (url, prefix):
             client = redis.Redis.from_url(url)
             version = str(client.info("server")["redis_version"])
             per_round = options.payments + sum(
