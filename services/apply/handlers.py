@@ -42,7 +42,7 @@ from shared.messaging.guard import (
 )
 from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
 from shared.redis.platforms import platforms_of
-from shared.redis.reference_data import Enterprise
+from shared.redis.reference_data import Bank, Enterprise
 from shared.security.stage_signatures import application_signature, signed_handoff
 
 STAGE = Stage.APPLY
@@ -62,16 +62,21 @@ def _hand_to_review(
 def check_eligibility(deps: Deps, request: PaymentRequest | PaymentRequestV2) -> None:
     """Seed steps 1 and 3: the payer may pay online, through a B2B bank it has a contract with
     (if the request names one yet), from one of its own accounts."""
-    enterprise = check_payer(deps, request.payer.enterprise_id)
+    found, bank = deps.directory.enterprise_and_bank(request.payer.enterprise_id, request.bank)
+    enterprise = payer_allowed(found)
     if request.bank is not None:
-        check_bank(deps, enterprise, request.bank)
+        bank_allowed(enterprise, request.bank, bank)
     if request.payer.account not in enterprise.accounts:
         raise Refusal(ReasonCode.ACCOUNT_NOT_OWNED, "payer account does not belong to the payer")
 
 
 def check_payer(deps: Deps, enterprise_id: str) -> Enterprise:
     """Seed step 1: the payer is registered and may pay online."""
-    enterprise = deps.directory.enterprise(enterprise_id)
+    return payer_allowed(deps.directory.enterprise(enterprise_id))
+
+
+def payer_allowed(enterprise: Enterprise | None) -> Enterprise:
+    """:func:`check_payer` of an enterprise already read."""
     if enterprise is None:
         raise Refusal(ReasonCode.UNKNOWN_ENTERPRISE, "payer enterprise is not registered")
     if not enterprise.eligible:
@@ -81,7 +86,11 @@ def check_payer(deps: Deps, enterprise_id: str) -> Enterprise:
 
 def check_bank(deps: Deps, enterprise: Enterprise, code: str) -> None:
     """Seed step 3: a B2B bank the payer has a contract with."""
-    bank = deps.directory.bank(code)
+    bank_allowed(enterprise, code, deps.directory.bank(code))
+
+
+def bank_allowed(enterprise: Enterprise, code: str, bank: Bank | None) -> None:
+    """:func:`check_bank` of a bank already read."""
     if bank is None:
         raise Refusal(ReasonCode.UNKNOWN_BANK, f"bank {code} is not registered")
     if not bank.b2b_enabled:

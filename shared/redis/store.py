@@ -258,14 +258,25 @@ class PaymentStore:
         )
 
     def get(self, payment_id: str) -> Payment | None:
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hgetall(self._keys.payment(payment_id))
-        pipe.lrange(self._keys.history(payment_id), 0, -1)
-        raw, history = pipe.execute()
+        raw, history = self._read(payment_id, atomic=False)
+        if raw and _version_of(raw) != len(history):
+            # A transition came between the two reads (or the record is not as the
+            # transition script leaves it): read both again, atomically.
+            raw, history = self._read(payment_id, atomic=True)
         if not raw:
             return None
         fields = {as_text(k): as_text(v) for k, v in raw.items()}
         return _payment_of(payment_id, fields, [decode_status_event(h) for h in history])
+
+    def _read(self, payment_id: str, atomic: bool) -> tuple[dict[Any, Any], list[Any]]:
+        """The payment's hash and history in one round trip. Without ``atomic``, a
+        transition may fall between the two reads: every transition adds one history entry
+        per version, so a hash whose version is not the history's length shows it."""
+        pipe = self._redis.pipeline(transaction=atomic)
+        pipe.hgetall(self._keys.payment(payment_id))
+        pipe.lrange(self._keys.history(payment_id), 0, -1)
+        raw, history = pipe.execute()
+        return raw, history
 
     def overdue(self, now: float, limit: int = 200) -> list[str]:
         """Payments whose deadline is at or before ``now``, oldest first."""
@@ -297,6 +308,14 @@ class PaymentStore:
     def follow_events(self, last_id: str, block_ms: int) -> list[tuple[str, StatusEvent]]:
         reply = self._redis.xread({self._keys.events: last_id}, block=block_ms, count=1000)
         return status_events(reply)
+
+
+def _version_of(raw: dict[Any, Any]) -> int | None:
+    version = raw.get(b"version", raw.get("version"))
+    try:
+        return int(version) if version is not None else None
+    except ValueError:
+        return None
 
 
 def _payment_in(payment_id: str, reply: list[Any]) -> Payment:
