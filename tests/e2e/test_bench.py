@@ -63,3 +63,20 @@ def test_a_tiny_bench_runs_both_systems_and_reports_every_field_as_json() -> Non
         "burst throughput, b2bpay / baseline",
         "worker CPU per payment (ms)",
     }
+
+
+def test_the_memory_mode_reports_memory_per_payment_before_and_after_trimming() -> None:
+    argv = [sys.executable, "-m", "services.cli.main", "bench", "--memory", "10", "--threads",
+            "2", "--json"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=220)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (row,) = json.loads(done.stdout)["memory"]
+    assert row["payments"] == 10 and row["settled"] == 10
+    for name in (
+        "memory_bytes_per_payment",
+        "memory_bytes_per_payment_after_trim",
+        "worker_cpu_ms_per_payment",
+        "redis_commands_per_payment",
+    ):
+        assert isinstance(row[name], int | float), (name, row[name])
+    assert row["events_trimmed"] > 0
