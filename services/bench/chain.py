@@ -31,15 +31,18 @@ class BaselineChain(SystemUnderTest):
         self.stream = baseline.events_key(prefix)
 
     def start(self) -> None:
-        for i, queues in enumerate(baseline.PROCESSES):
+        for queues in baseline.PROCESSES:
             argv = ["services.bench.baseline", *queues, "--threads", str(self.threads)]
-            self.workers.start(f"baseline-{i}", argv)
+            self.workers.start("+".join(queues), argv)
         traces = self.drive(2, None, 60)
         if any(t.finished_at is None for t in traces):
             raise RuntimeError(f"the baseline workers did not start (see {self.workers.workdir})")
 
     def pids(self) -> list[int]:
         return self.workers.pids
+
+    def named_pids(self) -> dict[str, int]:
+        return self.workers.by_name
 
     def drive(self, count: int, rate: float | None, timeout: float) -> list[Trace]:
         run = secrets.token_hex(3)

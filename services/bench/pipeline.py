@@ -105,7 +105,7 @@ class Pipeline(SystemUnderTest):
         """Every queue stage as its own worker process; ``followers`` (query, audit) too."""
         for stage in (*(s.value for s in QUEUE_STAGES), *followers):
             argv = ["services.cli.main", "worker", stage, "--threads", str(self.threads)]
-            self.workers.start(f"b2bpay-{stage}", argv)
+            self.workers.start(stage, argv)
         traces = self.drive(2, None, 90)
         if any(t.finished_at is None for t in traces):
             dead = self.workers.dead()
@@ -115,6 +115,9 @@ class Pipeline(SystemUnderTest):
 
     def pids(self) -> list[int]:
         return self.workers.pids
+
+    def named_pids(self) -> dict[str, int]:
+        return self.workers.by_name
 
     def stop(self) -> None:
         self.workers.stop()

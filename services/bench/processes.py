@@ -15,11 +15,13 @@ class Workers:
         self.workdir = workdir
         self.env = env
         self.processes: list[subprocess.Popen[bytes]] = []
+        self.names: list[str] = []
         self._logs: list[IO[bytes]] = []
 
     def start(self, name: str, module_args: list[str]) -> None:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
+        self.names.append(name)
         self.processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", *module_args], env=self.env, stdout=log, stderr=log
@@ -29,6 +31,10 @@ class Workers:
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
+
+    @property
+    def by_name(self) -> dict[str, int]:
+        return {name: p.pid for name, p in zip(self.names, self.processes, strict=True)}
 
     def dead(self) -> list[str]:
         """The command lines of workers that have exited."""
@@ -46,4 +52,4 @@ class Workers:
                 p.wait()
         for log in self._logs:
             log.close()
-        self.processes, self._logs = [], []
+        self.processes, self._logs, self.names = [], [], []

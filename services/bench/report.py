@@ -120,6 +120,13 @@ def render(result: dict[str, Any], as_json: bool, console: Console) -> None:
                 f"{_cell(s['ratio'][name + '_p50_ms'])}",
             )
     console.print(table)
+    by_process = Table(title="burst: worker CPU ms per payment, by process (median [range])")
+    for column in ("system", "process", "CPU ms / payment"):
+        by_process.add_column(column, justify="left" if column != "CPU ms / payment" else "right")
+    for system, processes in s["cpu_ms_per_payment_by_process"].items():
+        for name, stats in processes.items():
+            by_process.add_row(system, name, _cell(stats))
+    console.print(by_process)
     goals = Table(title="targets (issue 11), medians")
     for column in ("target", "reached", "bound", "met"):
         goals.add_column(column)

@@ -118,11 +118,18 @@ def measure(system: SystemUnderTest, client: redis.Redis, options: BenchOptions)
         metrics: dict[str, Any] = {}
         pids = system.pids()
         n = options.payments
+        named = system.named_pids()
+        each0 = {name: process_cpu_seconds([pid]) for name, pid in named.items()}
         cpu0, before, t0 = process_cpu_seconds(pids), sample_redis(client), time.monotonic()
         traces = system.drive(n, None, 60 + n / 5)
         cost = cost_between(
             before, sample_redis(client), cpu0, process_cpu_seconds(pids), time.monotonic() - t0
         )
+        # Per process: the data of a capacity model (cores per stage at a given rate).
+        metrics["burst_worker_cpu_ms_per_payment_by_process"] = {
+            name: round((process_cpu_seconds([pid]) - each0[name]) * 1000 / n, 3)
+            for name, pid in named.items()
+        }
         done = [t for t in traces if t.finished_at is not None and t.failed is None]
         metrics["burst_payments_per_s"] = _round(steady_rate([t.finished_at or 0 for t in done]))
         metrics["burst_worker_cpu_ms_per_payment"] = _round(cost.worker_cpu_seconds * 1000 / n)
@@ -166,4 +173,12 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             a, b = r["b2bpay"].get(name), r["baseline"].get(name)
             ratios.append(a / b if a is not None and b else None)
         out["ratio"][name] = summary(ratios)
+    key = "burst_worker_cpu_ms_per_payment_by_process"
+    out["cpu_ms_per_payment_by_process"] = {
+        system: {
+            name: summary([r[system][key].get(name) for r in rounds])
+            for name in rounds[0][system][key]
+        }
+        for system in ("baseline", "b2bpay")
+    }
     return out

@@ -24,6 +24,10 @@ class SystemUnderTest(ABC):
     def pids(self) -> list[int]: ...
 
     @abstractmethod
+    def named_pids(self) -> dict[str, int]:
+        """Each worker process by name (its stage, or its hops)."""
+
+    @abstractmethod
     def drive(self, count: int, rate: float | None, timeout: float) -> list[Trace]:
         """Send ``count`` units (all at once, or ``rate`` per second) and follow them until
         each finished or ``timeout`` seconds passed; one trace each."""
