@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import structlog
+from redis.client import Pipeline
 
 from shared.deps import Deps
 from shared.domain.content import StoredContent
@@ -43,6 +44,7 @@ from shared.messaging.guard import (
 from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
 from shared.redis.platforms import platforms_of
 from shared.redis.reference_data import Bank, Enterprise
+from shared.redis.store import order_free_in
 from shared.security.stage_signatures import application_signature, signed_handoff
 
 STAGE = Stage.APPLY
@@ -62,7 +64,15 @@ def _hand_to_review(
 def check_eligibility(deps: Deps, request: PaymentRequest | PaymentRequestV2) -> None:
     """Seed steps 1 and 3: the payer may pay online, through a B2B bank it has a contract with
     (if the request names one yet), from one of its own accounts."""
-    found, bank = deps.directory.enterprise_and_bank(request.payer.enterprise_id, request.bank)
+    eligible(
+        request, *deps.directory.enterprise_and_bank(request.payer.enterprise_id, request.bank)
+    )
+
+
+def eligible(
+    request: PaymentRequest | PaymentRequestV2, found: Enterprise | None, bank: Bank | None
+) -> None:
+    """:func:`check_eligibility` of the payer and bank already read."""
     enterprise = payer_allowed(found)
     if request.bank is not None:
         bank_allowed(enterprise, request.bank, bank)
@@ -138,15 +148,20 @@ def _apply(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
     }
     person.check_role("applicant")
     user = person.user
-    existing = deps.store.get(attempt.payment_id)
+    payer, order = request.payer.enterprise_id, request.order_id
+
+    def eligibility_reads(pipe: Pipeline) -> None:
+        # Read with the payment (one round trip); used only for a new request.
+        deps.directory.read_enterprise_and_bank(pipe, payer, request.bank)
+        deps.store.read_order_holder(pipe, payer, order)
+
+    existing, (*found, holder) = deps.store.get_reading(attempt.payment_id, eligibility_reads)
     if existing is None:
         # Only a new request costs a one-time code; a repeat is answered from the record.
-        check_eligibility(deps, request)
+        eligible(request, *deps.directory.enterprise_and_bank_in(found, payer, request.bank))
         # Checked again atomically at create; checked here so that a refused request
         # does not spend the applicant's code.
-        deps.store.check_order_free(
-            request.payer.enterprise_id, request.order_id, attempt.payment_id
-        )
+        order_free_in(holder, attempt.payment_id)
         deps.otp.verify(
             user.username,
             user.totp_secret,

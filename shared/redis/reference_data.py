@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from shared.domain.errors import B2bpayError
 from shared.redis.keys import Keys
@@ -57,10 +58,21 @@ class ReferenceData:
     ) -> tuple[Enterprise | None, Bank | None]:
         """:meth:`enterprise` and (if ``code``) :meth:`bank`, in one round trip."""
         pipe = self._redis.pipeline(transaction=False)
+        self.read_enterprise_and_bank(pipe, enterprise_id, code)
+        return self.enterprise_and_bank_in(pipe.execute(), enterprise_id, code)
+
+    def read_enterprise_and_bank(
+        self, pipe: Pipeline, enterprise_id: str, code: str | None
+    ) -> None:
+        """Queue the reads :meth:`enterprise_and_bank_in` answers from."""
         pipe.hgetall(self._keys.enterprise(enterprise_id))
         if code is not None:
             pipe.hgetall(self._keys.bank(code))
-        replies = pipe.execute()
+
+    @staticmethod
+    def enterprise_and_bank_in(
+        replies: list[Any], enterprise_id: str, code: str | None
+    ) -> tuple[Enterprise | None, Bank | None]:
         bank = _bank_of(code, replies[1]) if code is not None else None
         return _enterprise_of(enterprise_id, replies[0]), bank
 

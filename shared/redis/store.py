@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from shared.domain.content import StoredContent
 from shared.domain.contracts import StatusEvent, Verdict
@@ -164,8 +165,11 @@ class PaymentStore:
     def check_order_free(self, enterprise_id: str, order_id: str, payment_id: str) -> None:
         """Refuse early if another live payment holds the order (the create re-checks)."""
         holder = self._redis.get(self._keys.order_lock(enterprise_id, order_id))
-        if holder is not None and as_text(holder) != payment_id:
-            raise Refusal(ReasonCode.DUPLICATE_ORDER, "the order already has a live payment")
+        order_free_in(holder, payment_id)
+
+    def read_order_holder(self, pipe: Pipeline, enterprise_id: str, order_id: str) -> None:
+        """Queue the read :func:`order_free_in` answers from (to share a round trip)."""
+        pipe.get(self._keys.order_lock(enterprise_id, order_id))
 
     def transition(
         self,
@@ -258,25 +262,37 @@ class PaymentStore:
         )
 
     def get(self, payment_id: str) -> Payment | None:
-        raw, history = self._read(payment_id, atomic=False)
+        return self.get_reading(payment_id)[0]
+
+    def get_reading(
+        self, payment_id: str, reads: Callable[[Pipeline], None] | None = None
+    ) -> tuple[Payment | None, list[Any]]:
+        """:meth:`get`, and the replies of the reads ``reads`` queues, in one round trip."""
+        raw, history, replies = self._read(payment_id, atomic=False, reads=reads)
         if raw and _version_of(raw) != len(history):
             # A transition came between the two reads (or the record is not as the
             # transition script leaves it): read both again, atomically.
-            raw, history = self._read(payment_id, atomic=True)
+            raw, history, _ = self._read(payment_id, atomic=True)
         if not raw:
-            return None
+            return None, replies
         fields = {as_text(k): as_text(v) for k, v in raw.items()}
-        return _payment_of(payment_id, fields, [decode_status_event(h) for h in history])
+        payment = _payment_of(payment_id, fields, [decode_status_event(h) for h in history])
+        return payment, replies
 
-    def _read(self, payment_id: str, atomic: bool) -> tuple[dict[Any, Any], list[Any]]:
-        """The payment's hash and history in one round trip. Without ``atomic``, a
-        transition may fall between the two reads: every transition adds one history entry
-        per version, so a hash whose version is not the history's length shows it."""
+    def _read(
+        self, payment_id: str, atomic: bool, reads: Callable[[Pipeline], None] | None = None
+    ) -> tuple[dict[Any, Any], list[Any], list[Any]]:
+        """The payment's hash and history (and ``reads``) in one round trip. Without
+        ``atomic``, a transition may fall between the two reads: every transition adds one
+        history entry per version, so a hash whose version is not the history's length
+        shows it."""
         pipe = self._redis.pipeline(transaction=atomic)
         pipe.hgetall(self._keys.payment(payment_id))
         pipe.lrange(self._keys.history(payment_id), 0, -1)
-        raw, history = pipe.execute()
-        return raw, history
+        if reads is not None:
+            reads(pipe)
+        raw, history, *replies = pipe.execute()
+        return raw, history, replies
 
     def overdue(self, now: float, limit: int = 200) -> list[str]:
         """Payments whose deadline is at or before ``now``, oldest first."""
@@ -308,6 +324,12 @@ class PaymentStore:
     def follow_events(self, last_id: str, block_ms: int) -> list[tuple[str, StatusEvent]]:
         reply = self._redis.xread({self._keys.events: last_id}, block=block_ms, count=1000)
         return status_events(reply)
+
+
+def order_free_in(holder: Any, payment_id: str) -> None:
+    """:meth:`PaymentStore.check_order_free` from the holder already read."""
+    if holder is not None and as_text(holder) != payment_id:
+        raise Refusal(ReasonCode.DUPLICATE_ORDER, "the order already has a live payment")
 
 
 def _version_of(raw: dict[Any, Any]) -> int | None:

@@ -26,9 +26,8 @@ def test_a_held_lease_outlives_several_ttls_and_is_gone_once_released(
             # Never expired meanwhile: the renewer extends it every third of its TTL.
             assert redis_client.get(key) is not None
         first.check()
-        with pytest.raises(LeaseHeld):
-            with leases.hold("work", TTL_MS):
-                pass
+        with pytest.raises(LeaseHeld), leases.hold("work", TTL_MS):
+            pass
     assert redis_client.get(key) is None
     with leases.hold("work", TTL_MS):
         assert redis_client.get(key) is not None

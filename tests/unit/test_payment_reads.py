@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import fakeredis
 
 from shared.redis.keys import Keys
@@ -18,9 +20,11 @@ def _store_counting_reads() -> tuple[fakeredis.FakeRedis, Keys, PaymentStore, li
     reads: list[bool] = []
     original = store._read
 
-    def counted(payment_id: str, atomic: bool) -> tuple[dict[object, object], list[object]]:
+    def counted(
+        payment_id: str, atomic: bool, **kwargs: Any
+    ) -> tuple[dict[Any, Any], list[Any], list[Any]]:
         reads.append(atomic)
-        return original(payment_id, atomic)
+        return original(payment_id, atomic, **kwargs)
 
     store._read = counted  # type: ignore[method-assign]
     return client, keys, store, reads
