@@ -102,7 +102,7 @@ def render(result: dict[str, Any], as_json: bool, console: Console) -> None:
         title=(
             f"b2bpay bench: {settings['payments']} payments burst, paced "
             f"{', '.join(f'{r:g}/s' for r in settings['rates'])}; {settings['rounds']} round(s), "
-            "median [range]"
+            "median \\[range]"
         )
     )
     for column in ("metric", "baseline (dramatiq chain)", "b2bpay", "b2bpay / baseline"):
@@ -120,7 +120,7 @@ def render(result: dict[str, Any], as_json: bool, console: Console) -> None:
                 f"{_cell(s['ratio'][name + '_p50_ms'])}",
             )
     console.print(table)
-    by_process = Table(title="burst: worker CPU ms per payment, by process (median [range])")
+    by_process = Table(title="burst: worker CPU ms per payment, by process (median \\[range])")
     for column in ("system", "process", "CPU ms / payment"):
         by_process.add_column(column, justify="left" if column != "CPU ms / payment" else "right")
     for system, processes in s["cpu_ms_per_payment_by_process"].items():
