@@ -65,6 +65,7 @@ def rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         ("burst: payments/s (10-90 %)", "burst_payments_per_s"),
         ("burst: submit to settled p50 ms", "burst_e2e_p50_ms"),
         ("burst: worker CPU ms / payment", "burst_worker_cpu_ms_per_payment"),
+        ("burst: driver (people) CPU ms / payment", "burst_driver_cpu_ms_per_payment"),
         ("burst: Redis CPU ms / payment", "burst_redis_cpu_ms_per_payment"),
         ("burst: Redis commands / payment", "burst_redis_commands_per_payment"),
         ("burst: Redis memory bytes / payment", "burst_memory_bytes_per_payment"),

@@ -4,6 +4,7 @@ one dictionary (:mod:`services.bench.report` renders it)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -120,11 +121,15 @@ def measure(system: SystemUnderTest, client: redis.Redis, options: BenchOptions)
         n = options.payments
         named = system.named_pids()
         each0 = {name: process_cpu_seconds([pid]) for name, pid in named.items()}
+        driver0 = process_cpu_seconds([os.getpid()])
         cpu0, before, t0 = process_cpu_seconds(pids), sample_redis(client), time.monotonic()
         traces = system.drive(n, None, 60 + n / 5)
         cost = cost_between(
             before, sample_redis(client), cpu0, process_cpu_seconds(pids), time.monotonic() - t0
         )
+        # The people (or the chain's starter) in this process: what an API in front costs.
+        driver = process_cpu_seconds([os.getpid()]) - driver0
+        metrics["burst_driver_cpu_ms_per_payment"] = _round(driver * 1000 / n)
         # Per process: the data of a capacity model (cores per stage at a given rate).
         metrics["burst_worker_cpu_ms_per_payment_by_process"] = {
             name: round((process_cpu_seconds([pid]) - each0[name]) * 1000 / n, 3)

@@ -47,6 +47,7 @@ def test_a_tiny_bench_runs_both_systems_and_reports_every_field_as_json() -> Non
         for name in (
             "burst_payments_per_s",
             "burst_worker_cpu_ms_per_payment",
+            "burst_driver_cpu_ms_per_payment",
             "burst_redis_cpu_ms_per_payment",
             "burst_redis_commands_per_payment",
             "burst_memory_bytes_per_payment",
