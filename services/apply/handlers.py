@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 import structlog
+from redis.client import Pipeline
 
 from shared.deps import Deps
 from shared.domain.content import StoredContent
@@ -42,15 +43,19 @@ from shared.messaging.guard import (
 )
 from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
 from shared.redis.platforms import platforms_of
-from shared.redis.reference_data import Enterprise
+from shared.redis.reference_data import Bank, Enterprise
+from shared.redis.store import order_free_in
 from shared.security.stage_signatures import application_signature, signed_handoff
 
 STAGE = Stage.APPLY
 
 
-def _hand_to_review(deps: Deps, payment_id: str, command_id: str) -> None:
-    """Hand the payment on as stored now (status, version, content hash), signed."""
-    payment = deps.store.get(payment_id)
+def _hand_to_review(
+    deps: Deps, payment_id: str, command_id: str, created: Payment | None = None
+) -> None:
+    """Hand the payment on as stored now (status, version, content hash), signed: as the
+    create left it, or else as read now."""
+    payment = created if created is not None else deps.store.get(payment_id)
     assert payment is not None, "a payment just created or found is never gone"
     handoff = signed_handoff(deps.signer, payment, STAGE, command_id)
     deps.dispatch(q.OTP_VERIFIED, q.TAKE_IN, handoff.to_wire())
@@ -59,16 +64,29 @@ def _hand_to_review(deps: Deps, payment_id: str, command_id: str) -> None:
 def check_eligibility(deps: Deps, request: PaymentRequest | PaymentRequestV2) -> None:
     """Seed steps 1 and 3: the payer may pay online, through a B2B bank it has a contract with
     (if the request names one yet), from one of its own accounts."""
-    enterprise = check_payer(deps, request.payer.enterprise_id)
+    eligible(
+        request, *deps.directory.enterprise_and_bank(request.payer.enterprise_id, request.bank)
+    )
+
+
+def eligible(
+    request: PaymentRequest | PaymentRequestV2, found: Enterprise | None, bank: Bank | None
+) -> None:
+    """:func:`check_eligibility` of the payer and bank already read."""
+    enterprise = payer_allowed(found)
     if request.bank is not None:
-        check_bank(deps, enterprise, request.bank)
+        bank_allowed(enterprise, request.bank, bank)
     if request.payer.account not in enterprise.accounts:
         raise Refusal(ReasonCode.ACCOUNT_NOT_OWNED, "payer account does not belong to the payer")
 
 
 def check_payer(deps: Deps, enterprise_id: str) -> Enterprise:
     """Seed step 1: the payer is registered and may pay online."""
-    enterprise = deps.directory.enterprise(enterprise_id)
+    return payer_allowed(deps.directory.enterprise(enterprise_id))
+
+
+def payer_allowed(enterprise: Enterprise | None) -> Enterprise:
+    """:func:`check_payer` of an enterprise already read."""
     if enterprise is None:
         raise Refusal(ReasonCode.UNKNOWN_ENTERPRISE, "payer enterprise is not registered")
     if not enterprise.eligible:
@@ -78,7 +96,11 @@ def check_payer(deps: Deps, enterprise_id: str) -> Enterprise:
 
 def check_bank(deps: Deps, enterprise: Enterprise, code: str) -> None:
     """Seed step 3: a B2B bank the payer has a contract with."""
-    bank = deps.directory.bank(code)
+    bank_allowed(enterprise, code, deps.directory.bank(code))
+
+
+def bank_allowed(enterprise: Enterprise, code: str, bank: Bank | None) -> None:
+    """:func:`check_bank` of a bank already read."""
     if bank is None:
         raise Refusal(ReasonCode.UNKNOWN_BANK, f"bank {code} is not registered")
     if not bank.b2b_enabled:
@@ -126,15 +148,20 @@ def _apply(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
     }
     person.check_role("applicant")
     user = person.user
-    existing = deps.store.get(attempt.payment_id)
+    payer, order = request.payer.enterprise_id, request.order_id
+
+    def eligibility_reads(pipe: Pipeline) -> None:
+        # Read with the payment (one round trip); used only for a new request.
+        deps.directory.read_enterprise_and_bank(pipe, payer, request.bank)
+        deps.store.read_order_holder(pipe, payer, order)
+
+    existing, (*found, holder) = deps.store.get_reading(attempt.payment_id, eligibility_reads)
     if existing is None:
         # Only a new request costs a one-time code; a repeat is answered from the record.
-        check_eligibility(deps, request)
+        eligible(request, *deps.directory.enterprise_and_bank_in(found, payer, request.bank))
         # Checked again atomically at create; checked here so that a refused request
         # does not spend the applicant's code.
-        deps.store.check_order_free(
-            request.payer.enterprise_id, request.order_id, attempt.payment_id
-        )
+        order_free_in(holder, attempt.payment_id)
         deps.otp.verify(
             user.username,
             user.totp_secret,
@@ -159,7 +186,7 @@ def _apply(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
     if result.status == PaymentStatus.OTP_VERIFIED:
         # Also on a duplicate: the first hand-off may have been lost in a crash; the
         # review intake ignores a second one.
-        _hand_to_review(deps, result.payment_id, request.command_id)
+        _hand_to_review(deps, result.payment_id, request.command_id, result.payment)
     outcome = "accepted" if result.outcome == "created" else "duplicate"
     return Outcome(outcome, result.payment_id, result.status.value if result.status else None)
 

@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "serve": "services.cli.operations:serve",
     "health": "services.cli.operations:health",
     "demo": "services.cli.operations:demo",
+    "bench": "services.bench.command:bench",
     "schema": "services.cli.operations:schema",
     "challenge": "services.cli.payments:challenge",
     "top": "services.cli.top:top",

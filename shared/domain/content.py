@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -107,20 +108,29 @@ class StoredContent:
         exactly its canonical text. Without the second check someone who can write Redis
         could store "1.25E+3" or " DE0012345678", which parse to the same content and hash,
         and have that text shown or sent to clearing. Show and send only what this returns."""
-        try:
-            content: PaymentContent | None = self.parsed()
-        except ValidationError:
-            content = None
-        if (
-            content is None
-            or content.content_hash() != self.content_hash
-            or (expected_hash is not None and expected_hash != self.content_hash)
-            or StoredContent.of(content) != self
-        ):
+        content = _verified(self)
+        if content is None or (expected_hash is not None and expected_hash != self.content_hash):
             raise Refusal(
                 ReasonCode.CONTENT_MISMATCH, "payment content differs from what was confirmed"
             )
         return content
+
+
+@functools.lru_cache(maxsize=1024)
+def _verified(stored: StoredContent) -> PaymentContent | None:
+    """The content if the stored text parses, hashes to its frozen hash and is exactly its
+    canonical text; else None. A pure function of the exact stored text (the key): a
+    payment is checked at every stage and by every decision, and each text once per process
+    (a bounded cache; any other text, however alike, is checked on its own)."""
+    try:
+        content: PaymentContent | None = stored.parsed()
+    except ValidationError:
+        return None
+    if content is None or content.content_hash() != stored.content_hash:
+        return None
+    if StoredContent.of(content) != stored:
+        return None
+    return content
 
 
 def content_of(payment: Payment) -> PaymentContent:

@@ -12,6 +12,7 @@ the new model, make :data:`CURRENT` its schema, and register an upcaster from th
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +61,20 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
 
 def decode_status_event(body: bytes | str | dict[str, Any]) -> StatusEvent:
     """The :class:`StatusEvent` a stored body stands for, whatever its schema version."""
+    if isinstance(body, bytes | str):
+        return _decoded(body)
+    return _decode(body)
+
+
+@functools.lru_cache(maxsize=2048)
+def _decoded(body: bytes | str) -> StatusEvent:
+    """A stored body is never changed, and a :class:`StatusEvent` is immutable: a payment's
+    history is read at every step of its way, and each body is decoded once (a bounded
+    cache; a body that does not decode raises each time, as it is not cached)."""
+    return _decode(body)
+
+
+def _decode(body: bytes | str | dict[str, Any]) -> StatusEvent:
     try:
         raw = json.loads(body) if isinstance(body, bytes | str) else body
     except (ValueError, UnicodeDecodeError) as e:

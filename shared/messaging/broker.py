@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol, TypeGuard
@@ -9,7 +11,9 @@ from urllib.parse import urlsplit
 
 import dramatiq
 import redis
+import structlog
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import compute_backoff
 from dramatiq.errors import BrokerConnectionError, ConnectionClosed, DecodeError
 from dramatiq.middleware import CurrentMessage, Retries
 
@@ -19,21 +23,96 @@ from shared.logging import LogContext
 from shared.messaging.routes import QUEUES, STAGE_OF_QUEUE
 from shared.redis.replies import as_text
 
+log = structlog.get_logger()
+
 
 class _GuardedConsumer(_RedisConsumer):
-    """dramatiq's Redis consumer, except that a body that is not a message at all is set
-    aside in the dead-letter queue and acknowledged, instead of crashing the consumer (which
-    would then restart, and meet the same body again after every requeue)."""
+    """dramatiq's Redis consumer, except that:
+
+    - a body that is not a message at all is set aside in the dead-letter queue and
+      acknowledged, instead of crashing the consumer (which would then restart, and meet the
+      same body again after every requeue);
+    - an empty queue is waited on, not polled: the consumer blocks in ``BLMOVE q q LEFT
+      LEFT`` (which moves the head of the list onto itself: nothing changes, but it returns
+      the moment the list has an element), then fetches as dramatiq does. A message is
+      taken up within a round trip of being enqueued instead of after a back-off sleep of
+      up to the worker timeout, and an idle worker sends one command per second per queue.
+
+    Fetching, acknowledging, requeueing and heartbeats are dramatiq's own: the wait takes
+    nothing off the queue, so a worker killed while waiting loses nothing."""
+
+    #: After this many wake-ups in a row whose fetch found nothing (another consumer was
+    #: quicker), back off with a sleep instead: never a busy loop.
+    MAX_EMPTY_WAKES = 3
+
+    def __init__(self, broker: Any, queue_name: str, prefetch: int, timeout: int) -> None:
+        super().__init__(broker, queue_name, prefetch, timeout)
+        self._empty_wakes = 0
+        #: Whether the last fetch got fewer messages than it asked for (the queue was empty).
+        self._drained = False
 
     def __next__(self) -> dramatiq.MessageProxy | None:
         while True:
             try:
-                return super().__next__()  # type: ignore[no-any-return]
+                return self._next_or_wait()
             except DecodeError as error:
                 self._set_aside(error.data)
             except ConnectionClosed:
                 self._take_new_identity()
                 raise
+
+    def _next_or_wait(self) -> dramatiq.MessageProxy | None:
+        if not self.message_cache and self.outstanding_message_count < self.prefetch:
+            if self._drained:
+                # The last fetch emptied the queue: wait for the next message rather than
+                # fetch again (one round trip less per message at low load).
+                self._drained = False
+                self._wait_for_work()
+                return None
+            wanted = self.prefetch - self.outstanding_message_count
+            try:
+                self.message_cache = self.broker.do_fetch(self.queue_name, wanted)
+            except redis.ConnectionError as e:
+                raise ConnectionClosed(e) from None
+            if not self.message_cache:
+                self._wait_for_work()
+                return None
+            self._empty_wakes = 0
+            self._drained = len(self.message_cache) < wanted
+        # A message from the cache; or, with as many outstanding as it may prefetch,
+        # dramatiq's short back-off while the worker threads are busy.
+        proxy: dramatiq.MessageProxy | None = super().__next__()
+        if proxy is None or proxy.queue_name == self.queue_name:
+            return proxy
+        # An envelope naming another queue than the one it came from (no stage sends one; a
+        # broker writer can): dramatiq would hand it, once processed, to the consumer of the
+        # queue it names, and a worker without one loses the thread. It is taken for what it
+        # is, a message of this queue (and its handler refuses what it carries).
+        log.warning("message named another queue; taken as this queue's", queue=self.queue_name)
+        return dramatiq.MessageProxy(proxy._message.copy(queue_name=self.queue_name))
+
+    def _wait_for_work(self) -> None:
+        broker: GuardedRedisBroker = self.broker
+        if self._empty_wakes >= self.MAX_EMPTY_WAKES or self.queue_name.endswith(".DQ"):
+            # Delayed messages are held in memory until due, and the thread that holds
+            # them must look at them at least every worker timeout: the same wait as
+            # dramatiq's, but cut short when one arrives.
+            self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+            wait = backoff_ms / 1000
+            if self._empty_wakes >= self.MAX_EMPTY_WAKES:
+                self._empty_wakes = 0
+                time.sleep(wait)  # backing off after wake-ups that found nothing
+                return
+        else:
+            wait = broker.idle_wait_seconds
+        key = f"{broker.namespace}:{self.queue_name}"
+        try:
+            # Redis takes a fractional timeout; 0 would block for ever.
+            woken = broker.client.blmove(key, key, max(wait, 0.001), "LEFT", "LEFT")  # type: ignore[arg-type]
+        except redis.ConnectionError as e:
+            raise ConnectionClosed(e) from None
+        if woken is not None:
+            self._empty_wakes += 1
 
     def _take_new_identity(self) -> None:
         """After losing Redis, acknowledgements of messages fetched before may have been lost
@@ -57,6 +136,35 @@ class _GuardedConsumer(_RedisConsumer):
 class GuardedRedisBroker(RedisBroker):
     #: Called with (queue, redis message id, body) for a body that cannot be decoded.
     on_undecodable: Callable[[str, str, bytes], None] | None = None
+    #: How long an idle consumer blocks on its empty queue before it fetches again (which
+    #: also renews the worker's heartbeat); also how long a stopping worker may wait for it.
+    idle_wait_seconds: float = 1.0
+    #: At least this often a fetch on each queue also does dramatiq's maintenance (hands
+    #: the messages of dead workers back to the queue). dramatiq does it on a random share
+    #: of calls, which sufficed while idle consumers polled many times a second; a consumer
+    #: that waits instead of polling makes few calls, so it is also done on a clock.
+    maintenance_interval_seconds: float = 1.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._maintenance_due: dict[str, float] = {}
+        self._forced = threading.local()
+
+    def do_fetch(self, queue_name: str, count: int) -> list[bytes | None]:
+        now = time.monotonic()
+        due = now >= self._maintenance_due.get(queue_name, 0.0)
+        if due:
+            self._maintenance_due[queue_name] = now + self.maintenance_interval_seconds
+        self._forced.maintenance = due
+        try:
+            return self._dispatch("fetch")(queue_name, count)  # type: ignore[no-any-return]
+        finally:
+            self._forced.maintenance = False
+
+    def _should_do_maintenance(self, command: str) -> int:
+        if getattr(self._forced, "maintenance", False):
+            return 1
+        return super()._should_do_maintenance(command)
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
@@ -94,6 +202,8 @@ def build_broker(settings: Settings, client: redis.Redis | None = None) -> drama
         if client is not None
         else GuardedRedisBroker(url=url, **kwargs)
     )
+    # Well inside the heartbeat timeout: a waiting consumer's fetches keep it alive.
+    broker.idle_wait_seconds = min(1.0, settings.heartbeat_timeout_ms / 4000)
     return _equipped(broker)
 
 

@@ -4,11 +4,13 @@ the right role; and how a refusal is recorded and told."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
 from pydantic import BaseModel, ValidationError
+from redis.client import Pipeline
 
 from shared.deps import Deps
 from shared.domain.errors import ReasonCode, Refusal
@@ -49,16 +51,17 @@ def identify(deps: Deps, token: str, attempt: Attempt | None = None) -> Person:
     timeout (:func:`admit`). On a refusal, ``attempt`` records the user the token claims,
     as unverified, if its MAC holds (see :meth:`shared.security.sessions.Sessions.claimed_user`)."""
     try:
-        session = deps.sessions.verify(token)
+        # The session, the user's record and lock: one round trip.
+        session, (record, locked) = deps.sessions.verify_reading(token, _user_and_lock(deps))
         try:
-            user = deps.directory.verified_user(session.username)
+            user = deps.directory.user_in(session.username, record)
         except UserRecordInvalid:
             raise Refusal(
                 ReasonCode.USER_RECORD_INVALID, "the user's record fails its integrity check"
             ) from None
         if user is None or user.role != session.role or user.enterprise_id != session.enterprise_id:
             raise Refusal(ReasonCode.SESSION_INVALID, "session does not match a known user")
-        if not user.active or deps.otp.is_locked(user.username):
+        if not user.active or deps.otp.locked_in(locked):
             raise Refusal(ReasonCode.USER_LOCKED, "user is locked or disabled")
     except Refusal:
         if attempt is not None:
@@ -68,6 +71,14 @@ def identify(deps: Deps, token: str, attempt: Attempt | None = None) -> Person:
     if attempt is not None:
         attempt.actor = Actor(attempt.actor.stage, user.role, user.username)
     return Person(user, session)
+
+
+def _user_and_lock(deps: Deps) -> Callable[[Pipeline, Session], None]:
+    def reads(pipe: Pipeline, session: Session) -> None:
+        deps.directory.read_user(pipe, session.username)
+        deps.otp.read_locked(pipe, session.username)
+
+    return reads
 
 
 def authenticate(deps: Deps, token: str, role: str, payer_enterprise: str) -> Person:

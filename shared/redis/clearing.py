@@ -74,26 +74,37 @@ class SimulatedClearing:
         self._keys = keys
         self._take = client.register_script(_TAKE_ONE)
 
-    def _fault(self, name: str) -> bool:
+    def _faults(self) -> dict[str, str]:
+        """The fault settings, read once per call (an empty hash when nothing is set)."""
+        raw: dict[bytes, bytes] = self._redis.hgetall(self._keys.clearing_faults)  # type: ignore[assignment]
+        return {as_text(k): as_text(v) for k, v in raw.items()}
+
+    def _fault(self, faults: dict[str, str], name: str) -> bool:
+        """Take one of the coming submissions counted under ``name``, if any is left (the
+        count read in ``faults`` only spares the atomic take when there is none)."""
+        if int(faults.get(name) or 0) <= 0:
+            return False
         return bool(self._take(keys=[self._keys.clearing_faults], args=[name]))
 
-    def _delay(self) -> None:
-        delay = self._redis.hget(self._keys.clearing_faults, "delay_ms")
+    @staticmethod
+    def _delay(faults: dict[str, str]) -> None:
+        delay = faults.get("delay_ms")
         if delay:
-            time.sleep(int(as_text(delay)) / 1000)
+            time.sleep(int(delay) / 1000)
 
     def submit(
         self, end_to_end_id: str, amount: str, currency: str, payee_account: str, payee_bank: str
     ) -> ClearingResult:
-        self._delay()
-        if self._fault("unavailable"):
+        faults = self._faults()
+        self._delay(faults)
+        if self._fault(faults, "unavailable"):
             raise ClearingUnavailable("clearing refused the connection")
-        if self._fault("reject_next"):
-            code = as_text(self._redis.hget(self._keys.clearing_faults, "reject_code") or b"AC04")
+        if self._fault(faults, "reject_next"):
+            code = faults.get("reject_code") or "AC04"
             record: dict[str, str | int] = {"state": "rejected", "reason_code": code}
         else:
-            polls = self._redis.hget(self._keys.clearing_faults, "settle_after_polls")
-            record = {"state": "accepted", "polls_left": int(as_text(polls or b"0"))}
+            polls = faults.get("settle_after_polls")
+            record = {"state": "accepted", "polls_left": int(polls or 0)}
         # Received and recorded in one step, as a clearing house does: an instruction that
         # reached it is known to its status query.
         pipe = self._redis.pipeline(transaction=True)
@@ -111,15 +122,21 @@ class SimulatedClearing:
         )
         pipe.set(self._keys.clearing(end_to_end_id), json.dumps(record), nx=True)
         _, first = pipe.execute()
-        if self._fault("timeout_after_accept"):
+        if self._fault(faults, "timeout_after_accept"):
             raise ClearingTimeout("no answer from clearing within the timeout")
         if first and record["state"] == "rejected":
             return ClearingResult("rejected", str(record["reason_code"]))
         return ClearingResult("accepted")
 
     def status(self, end_to_end_id: str) -> ClearingResult:
-        self._delay()
-        raw = self._redis.get(self._keys.clearing(end_to_end_id))
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hget(self._keys.clearing_faults, "delay_ms")
+        pipe.get(self._keys.clearing(end_to_end_id))
+        delay, raw = pipe.execute()
+        if delay:
+            time.sleep(int(as_text(delay)) / 1000)
+            # Answered as it stands after the delay, as a slow clearing house would.
+            raw = self._redis.get(self._keys.clearing(end_to_end_id))
         if raw is None:
             return ClearingResult("unknown")
         record = json.loads(raw)

@@ -15,6 +15,7 @@ import redis
 import structlog
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from redis.client import Pipeline
 
 from shared.redis import user_migration
 from shared.redis.keys import Keys
@@ -139,6 +140,14 @@ class Directory(ReferenceData):
         """The user; None if there is none; :class:`UserRecordInvalid` if a record exists
         but fails its integrity check."""
         raw: dict[Any, Any] = self._redis.hgetall(self._keys.user(username))
+        return self.user_in(username, raw)
+
+    def read_user(self, pipe: Pipeline, username: str) -> None:
+        """Queue the read :meth:`user_in` answers from (to share a round trip)."""
+        pipe.hgetall(self._keys.user(username))
+
+    def user_in(self, username: str, raw: dict[Any, Any]) -> User | None:
+        """:meth:`verified_user` from a record already read."""
         if not raw:
             return None
         return verified(self._ring_of, username, raw)

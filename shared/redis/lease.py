@@ -5,8 +5,11 @@ it in the background for as long as it works under it."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -47,6 +50,13 @@ class Lease:
         self._token = token
         self.ttl_ms = ttl_ms
         self._lost = threading.Event()
+        #: Set when the holder lets it go: the renewer drops it.
+        self.released = False
+
+    @property
+    def renew_interval(self) -> float:
+        # A third of the TTL: two renewals may fail to a blip before the lease runs out.
+        return max(self.ttl_ms / 3000, 0.01)
 
     def renew(self) -> bool:
         """Extend the lease to a full TTL from now, if it is still ours."""
@@ -63,15 +73,51 @@ class Lease:
         if not self.renew():
             raise LeaseLost(f"lease {self._key.rsplit(':', 1)[-1]} was lost while held")
 
-    def _keep_alive(self, stop: threading.Event) -> None:
-        # A third of the TTL: two renewals may fail to a blip before the lease runs out.
-        interval = max(self.ttl_ms / 3000, 0.01)
-        while not stop.wait(interval):
+
+class _Renewer:
+    """One thread per process renewing every lease held there, each a third of its TTL after
+    the last renewal, until it is released or lost. (A thread started and joined per lease
+    cost more CPU than the work done under most leases.)"""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._due: list[tuple[float, int, Lease]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, lease: Lease) -> None:
+        with self._wake:
+            heapq.heappush(
+                self._due, (time.monotonic() + lease.renew_interval, next(self._order), lease)
+            )
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="lease-renewer", daemon=True)
+                self._thread.start()
+            if self._due[0][2] is lease:
+                self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    if not self._due:
+                        self._wake.wait()
+                    else:
+                        self._wake.wait(self._due[0][0] - time.monotonic())
+                _, _, lease = heapq.heappop(self._due)
+            if lease.released:
+                continue
             try:
-                if not self.renew():
-                    return
+                if not lease.renew():
+                    continue  # lost: check() tells its holder
             except redis.RedisError:
-                continue  # the next renewal, or check(), decides
+                pass  # the next renewal, or check(), decides
+            if not lease.released:
+                with self._wake:
+                    heapq.heappush(
+                        self._due,
+                        (time.monotonic() + lease.renew_interval, next(self._order), lease),
+                    )
 
 
 class Leases:
@@ -80,6 +126,7 @@ class Leases:
         self._prefix = prefix
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
+        self._renewer = _Renewer()
 
     @contextmanager
     def hold(self, name: str, ttl_ms: int = 30_000) -> Iterator[Lease]:
@@ -91,14 +138,9 @@ class Leases:
         if not self._redis.set(key, token, nx=True, px=ttl_ms):
             raise LeaseHeld(f"{name} is being handled by another worker")
         lease = Lease(self._renew, key, token, ttl_ms)
-        stop = threading.Event()
-        renewer = threading.Thread(
-            target=lease._keep_alive, args=(stop,), name=f"lease-{name}", daemon=True
-        )
-        renewer.start()
+        self._renewer.add(lease)
         try:
             yield lease
         finally:
-            stop.set()
-            renewer.join()
+            lease.released = True
             self._release(keys=[key], args=[token])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from shared.domain.errors import B2bpayError
 from shared.redis.keys import Keys
@@ -50,9 +51,30 @@ class ReferenceData:
 
     def bank(self, code: str) -> Bank | None:
         raw: dict[Any, Any] = self._redis.hgetall(self._keys.bank(code))
-        if not raw:
-            return None
-        return Bank(code, as_text(raw[b"name"]), raw[b"b2b"] == b"1")
+        return _bank_of(code, raw)
+
+    def enterprise_and_bank(
+        self, enterprise_id: str, code: str | None
+    ) -> tuple[Enterprise | None, Bank | None]:
+        """:meth:`enterprise` and (if ``code``) :meth:`bank`, in one round trip."""
+        pipe = self._redis.pipeline(transaction=False)
+        self.read_enterprise_and_bank(pipe, enterprise_id, code)
+        return self.enterprise_and_bank_in(pipe.execute(), enterprise_id, code)
+
+    def read_enterprise_and_bank(
+        self, pipe: Pipeline, enterprise_id: str, code: str | None
+    ) -> None:
+        """Queue the reads :meth:`enterprise_and_bank_in` answers from."""
+        pipe.hgetall(self._keys.enterprise(enterprise_id))
+        if code is not None:
+            pipe.hgetall(self._keys.bank(code))
+
+    @staticmethod
+    def enterprise_and_bank_in(
+        replies: list[Any], enterprise_id: str, code: str | None
+    ) -> tuple[Enterprise | None, Bank | None]:
+        bank = _bank_of(code, replies[1]) if code is not None else None
+        return _enterprise_of(enterprise_id, replies[0]), bank
 
     # -- enterprises ---------------------------------------------------------------------
     def add_enterprise(
@@ -76,12 +98,22 @@ class ReferenceData:
 
     def enterprise(self, enterprise_id: str) -> Enterprise | None:
         raw: dict[Any, Any] = self._redis.hgetall(self._keys.enterprise(enterprise_id))
-        if not raw:
-            return None
-        return Enterprise(
-            enterprise_id,
-            as_text(raw[b"name"]),
-            raw[b"eligible"] == b"1",
-            tuple(json.loads(raw[b"banks"])),
-            tuple(json.loads(raw[b"accounts"])),
-        )
+        return _enterprise_of(enterprise_id, raw)
+
+
+def _bank_of(code: str, raw: dict[Any, Any]) -> Bank | None:
+    if not raw:
+        return None
+    return Bank(code, as_text(raw[b"name"]), raw[b"b2b"] == b"1")
+
+
+def _enterprise_of(enterprise_id: str, raw: dict[Any, Any]) -> Enterprise | None:
+    if not raw:
+        return None
+    return Enterprise(
+        enterprise_id,
+        as_text(raw[b"name"]),
+        raw[b"eligible"] == b"1",
+        tuple(json.loads(raw[b"banks"])),
+        tuple(json.loads(raw[b"accounts"])),
+    )

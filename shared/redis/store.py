@@ -14,6 +14,7 @@ from importlib import resources
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from shared.domain.content import StoredContent
 from shared.domain.contracts import StatusEvent, Verdict
@@ -39,6 +40,8 @@ class CreateResult:
     outcome: str  # "created" | "duplicate"
     payment_id: str
     status: PaymentStatus | None
+    #: The payment as the create left it (a duplicate: None; read it if needed).
+    payment: Payment | None = None
 
 
 class RecordedRefusal(Refusal):
@@ -79,7 +82,7 @@ class PaymentStore:
         spec: dict[str, Any],
         extra_keys: tuple[str, str],
         seq_key: str | None = None,
-    ) -> list[str]:
+    ) -> list[Any]:
         now = self._clock()
         window = int(now) // self._refusal_window
         spec = {
@@ -107,7 +110,8 @@ class PaymentStore:
             self._keys.refusal_count(window, "actor", actor),
         ]
         reply = self._script(keys=keys, args=[mode, json.dumps(spec)])
-        return [as_text(part) for part in reply]
+        # A transition's reply ends with the payment's hash and history, as lists.
+        return [part if isinstance(part, list) else as_text(part) for part in reply]
 
     @staticmethod
     def _actor_spec(actor: Actor, command_id: str | None) -> dict[str, Any]:
@@ -138,6 +142,7 @@ class PaymentStore:
             "enterprise_id": content.enterprise_id,
             "amount": content.amount,
             "currency": content.currency,
+            "return_payment": True,
         }
         extra = (
             self._keys.idempotency(payment_id),
@@ -149,7 +154,9 @@ class PaymentStore:
         if reply[0] == "duplicate":
             existing = self.get(reply[1])
             return CreateResult("duplicate", reply[1], existing.status if existing else None)
-        return CreateResult("created", payment_id, PaymentStatus(reply[1]))
+        return CreateResult(
+            "created", payment_id, PaymentStatus(reply[1]), _payment_in(payment_id, reply)
+        )
 
     def now(self) -> float:
         """The store's clock (seconds): what deadlines are measured against."""
@@ -158,8 +165,11 @@ class PaymentStore:
     def check_order_free(self, enterprise_id: str, order_id: str, payment_id: str) -> None:
         """Refuse early if another live payment holds the order (the create re-checks)."""
         holder = self._redis.get(self._keys.order_lock(enterprise_id, order_id))
-        if holder is not None and as_text(holder) != payment_id:
-            raise Refusal(ReasonCode.DUPLICATE_ORDER, "the order already has a live payment")
+        order_free_in(holder, payment_id)
+
+    def read_order_holder(self, pipe: Pipeline, enterprise_id: str, order_id: str) -> None:
+        """Queue the read :func:`order_free_in` answers from (to share a round trip)."""
+        pipe.get(self._keys.order_lock(enterprise_id, order_id))
 
     def transition(
         self,
@@ -181,6 +191,7 @@ class PaymentStore:
             "steps": [_step_spec(s) for s in steps],
             "set": _record_fields(record) or {"updated_by": actor.stage},
             "enforce_deadline": enforce_deadline,
+            "return_payment": True,
             **payment.summary(),
         }
         order_lock = self._keys.order_lock(
@@ -193,9 +204,8 @@ class PaymentStore:
             raise ConcurrentUpdate(f"{payment.payment_id} moved to {reply[1]} v{reply[2]}")
         if reply[0] == "past_deadline":
             raise DeadlinePassed(ReasonCode.DEADLINE_PASSED, "the payment's deadline has passed")
-        fresh = self.get(payment.payment_id)
-        assert fresh is not None
-        return fresh
+        # The payment as the same atomic call left it: no second read.
+        return _payment_in(payment.payment_id, reply)
 
     def refuse(
         self,
@@ -252,14 +262,37 @@ class PaymentStore:
         )
 
     def get(self, payment_id: str) -> Payment | None:
-        pipe = self._redis.pipeline(transaction=True)
+        return self.get_reading(payment_id)[0]
+
+    def get_reading(
+        self, payment_id: str, reads: Callable[[Pipeline], None] | None = None
+    ) -> tuple[Payment | None, list[Any]]:
+        """:meth:`get`, and the replies of the reads ``reads`` queues, in one round trip."""
+        raw, history, replies = self._read(payment_id, atomic=False, reads=reads)
+        if raw and _version_of(raw) != len(history):
+            # A transition came between the two reads (or the record is not as the
+            # transition script leaves it): read both again, atomically.
+            raw, history, _ = self._read(payment_id, atomic=True)
+        if not raw:
+            return None, replies
+        fields = {as_text(k): as_text(v) for k, v in raw.items()}
+        payment = _payment_of(payment_id, fields, [decode_status_event(h) for h in history])
+        return payment, replies
+
+    def _read(
+        self, payment_id: str, atomic: bool, reads: Callable[[Pipeline], None] | None = None
+    ) -> tuple[dict[Any, Any], list[Any], list[Any]]:
+        """The payment's hash and history (and ``reads``) in one round trip. Without
+        ``atomic``, a transition may fall between the two reads: every transition adds one
+        history entry per version, so a hash whose version is not the history's length
+        shows it."""
+        pipe = self._redis.pipeline(transaction=atomic)
         pipe.hgetall(self._keys.payment(payment_id))
         pipe.lrange(self._keys.history(payment_id), 0, -1)
-        raw, history = pipe.execute()
-        if not raw:
-            return None
-        fields = {as_text(k): as_text(v) for k, v in raw.items()}
-        return _payment_of(payment_id, fields, [decode_status_event(h) for h in history])
+        if reads is not None:
+            reads(pipe)
+        raw, history, *replies = pipe.execute()
+        return raw, history, replies
 
     def overdue(self, now: float, limit: int = 200) -> list[str]:
         """Payments whose deadline is at or before ``now``, oldest first."""
@@ -291,6 +324,27 @@ class PaymentStore:
     def follow_events(self, last_id: str, block_ms: int) -> list[tuple[str, StatusEvent]]:
         reply = self._redis.xread({self._keys.events: last_id}, block=block_ms, count=1000)
         return status_events(reply)
+
+
+def order_free_in(holder: Any, payment_id: str) -> None:
+    """:meth:`PaymentStore.check_order_free` from the holder already read."""
+    if holder is not None and as_text(holder) != payment_id:
+        raise Refusal(ReasonCode.DUPLICATE_ORDER, "the order already has a live payment")
+
+
+def _version_of(raw: dict[Any, Any]) -> int | None:
+    version = raw.get(b"version", raw.get("version"))
+    try:
+        return int(version) if version is not None else None
+    except ValueError:
+        return None
+
+
+def _payment_in(payment_id: str, reply: list[Any]) -> Payment:
+    """The payment from an "ok" reply of the script: its hash and history come last."""
+    raw, history = reply[3], reply[4]
+    fields = {as_text(raw[i]): as_text(raw[i + 1]) for i in range(0, len(raw), 2)}
+    return _payment_of(payment_id, fields, [decode_status_event(h) for h in history])
 
 
 def _step_spec(step: Step) -> dict[str, Any]:

@@ -69,7 +69,9 @@ local function answer(outcome, status, reason_code, reason)
   end
 end
 
-local function apply_steps(status, version)
+-- The payment's fields are written with one HSET (``fields`` may already hold some: a
+-- create's content); ``had_deadline`` says whether the payment had a deadline to clear.
+local function apply_steps(status, version, fields, had_deadline)
   for _, step in ipairs(spec.steps) do
     step.kind = "transition"
     step.previous_status = status
@@ -77,20 +79,32 @@ local function apply_steps(status, version)
     status = step.status
     version = version + 1
   end
-  redis.call("HSET", KEYS[1], "status", status, "version", version, "updated_at", spec.at)
+  local n = #fields
+  local function put(field, value)
+    fields[n + 1] = field
+    fields[n + 2] = value
+    n = n + 2
+  end
+  put("status", status)
+  put("version", version)
+  put("updated_at", spec.at)
   for field, value in pairs(spec.set or {}) do
-    redis.call("HSET", KEYS[1], field, value)
+    put(field, value)
   end
   if spec.command_id ~= cjson.null and spec.command_id ~= nil then
-    redis.call("HSET", KEYS[1], "cmd:" .. spec.command_id, status)
+    put("cmd:" .. spec.command_id, status)
   end
   -- Deadline of the new status (otp_verified, pending_review, pending_auth), or none.
   local ttl = spec.deadlines[status]
+  local deadline_at = nil
   if ttl then
-    local deadline_at = tonumber(spec.now_ms) + tonumber(ttl)
-    redis.call("HSET", KEYS[1], "deadline_at", deadline_at)
+    deadline_at = tonumber(spec.now_ms) + tonumber(ttl)
+    put("deadline_at", deadline_at)
+  end
+  redis.call("HSET", KEYS[1], unpack(fields))
+  if deadline_at then
     redis.call("ZADD", KEYS[8], deadline_at, pid)
-  else
+  elseif had_deadline then
     redis.call("HDEL", KEYS[1], "deadline_at")
     redis.call("ZREM", KEYS[8], pid)
   end
@@ -100,6 +114,11 @@ local function apply_steps(status, version)
     end
   end
   answer("accepted", status, cjson.null, cjson.null)
+  if spec.return_payment then
+    -- The payment as it is now, so the caller need not read it again.
+    return {"ok", status, tostring(version), redis.call("HGETALL", KEYS[1]),
+            redis.call("LRANGE", KEYS[2], 0, -1)}
+  end
   return {"ok", status, tostring(version)}
 end
 
@@ -187,29 +206,32 @@ if mode == "create" then
     answer("refused", cjson.null, step.reason_code, step.reason)
     return {"refused", step.reason_code, step.reason}
   end
+  local fields = {}
   for field, value in pairs(spec.fields) do
-    redis.call("HSET", KEYS[1], field, value)
+    fields[#fields + 1] = field
+    fields[#fields + 1] = value
   end
   redis.call("SET", KEYS[6], pid .. "|" .. spec.fields.content_hash)
   redis.call("SET", KEYS[7], pid)
   redis.call("PERSIST", KEYS[4])
-  return apply_steps(cjson.null, 0)
+  return apply_steps(cjson.null, 0, fields, false)
 end
 
 -- mode == "transition"
-local status = redis.call("HGET", KEYS[1], "status")
+local current = redis.call("HMGET", KEYS[1], "status", "version", "deadline_at")
+local status = current[1]
 if not status then
   return {"not_found"}
 end
-local version = tonumber(redis.call("HGET", KEYS[1], "version"))
+local version = tonumber(current[2])
 if status ~= spec.expected_status or version ~= tonumber(spec.expected_version) then
   return {"conflict", status, tostring(version)}
 end
+local deadline_at = current[3]
 if spec.enforce_deadline then
   -- A person's decision after the deadline loses, even if no sweeper has expired it yet.
-  local deadline_at = redis.call("HGET", KEYS[1], "deadline_at")
   if deadline_at and tonumber(spec.now_ms) >= tonumber(deadline_at) then
     return {"past_deadline", status, tostring(version)}
   end
 end
-return apply_steps(status, version)
+return apply_steps(status, version, {}, deadline_at ~= false)

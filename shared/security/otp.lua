@@ -7,17 +7,19 @@
 -- Replies: {"ok"} | {"replayed", failures} | {"invalid", failures} | {"locked", failures}
 local matched = tonumber(ARGV[1])
 local max_failures = tonumber(ARGV[2])
-if redis.call("HGET", KEYS[1], "locked") == "1" then
-  return {"locked", redis.call("HGET", KEYS[1], "failures") or "0"}
+-- One read of the whole state (one command, not four).
+local state = redis.call("HMGET", KEYS[1], "locked", "failures", "last_step", "last_purpose")
+if state[1] == "1" then
+  return {"locked", state[2] or "0"}
 end
-local last = tonumber(redis.call("HGET", KEYS[1], "last_step") or "-1")
+local last = tonumber(state[3] or "-1")
 local purpose = ARGV[3]
 local outcome
 if matched >= 0 and matched > last then
   redis.call("HSET", KEYS[1], "last_step", matched, "failures", 0, "last_purpose", purpose)
   return {"ok"}
 elseif matched >= 0 and matched == last and purpose ~= ""
-    and redis.call("HGET", KEYS[1], "last_purpose") == purpose then
+    and state[4] == purpose then
   return {"ok"}
 elseif matched >= 0 then
   outcome = "replayed"

@@ -10,9 +10,11 @@ import hmac
 import time
 from collections.abc import Callable
 from importlib import resources
+from typing import Any
 
 import pyotp
 import redis
+from redis.client import Pipeline
 
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
@@ -92,7 +94,15 @@ class OtpVerifier:
         raise Refusal(ReasonCode.OTP_INVALID, f"one-time code is not valid{warning}")
 
     def is_locked(self, username: str) -> bool:
-        return self._redis.hget(self._keys.otp_state(username), "locked") == b"1"
+        return self.locked_in(self._redis.hget(self._keys.otp_state(username), "locked"))
+
+    def read_locked(self, pipe: Pipeline, username: str) -> None:
+        """Queue the read :meth:`locked_in` answers from (to share a round trip)."""
+        pipe.hget(self._keys.otp_state(username), "locked")
+
+    @staticmethod
+    def locked_in(reply: Any) -> bool:
+        return bool(reply == b"1" or reply == "1")
 
     def unlock(self, username: str) -> None:
         self._redis.hset(self._keys.otp_state(username), mapping={"locked": 0, "failures": 0})

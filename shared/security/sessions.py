@@ -19,10 +19,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import redis
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
+from redis.client import Pipeline
 
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
@@ -137,21 +139,20 @@ class Sessions:
     def idle_seconds(self) -> int:
         return self._idle
 
+    def _call(self, mode: str, session: Session) -> tuple[list[str], list[Any]]:
+        keys = [self._keys.session(session.session_id), self._keys.session_epoch(session.username)]
+        args: list[Any] = [
+            mode,
+            repr(self._signer.clock()),
+            self._idle,
+            session.username,
+            session.expires_at,
+        ]
+        return keys, args
+
     def _run(self, mode: str, session: Session) -> str:
-        reply = self._script(
-            keys=[
-                self._keys.session(session.session_id),
-                self._keys.session_epoch(session.username),
-            ],
-            args=[
-                mode,
-                repr(self._signer.clock()),
-                self._idle,
-                session.username,
-                session.expires_at,
-            ],
-        )
-        return as_text(reply)
+        keys, args = self._call(mode, session)
+        return as_text(self._script(keys=keys, args=args))
 
     def issue(self, username: str, enterprise_id: str, role: str) -> tuple[str, Session]:
         """A new session (at login): a signed token and its live record."""
@@ -165,6 +166,32 @@ class Sessions:
         session = self._signer.verify(token)
         self._refuse_unless_ok(self._run("check", session))
         return session
+
+    def verify_reading(
+        self, token: str, reads: Callable[[Pipeline, Session], None]
+    ) -> tuple[Session, list[Any]]:
+        """:meth:`verify`, and the reads ``reads`` queues for the session's user, in the same
+        round trip: the replies of those reads, once the session is known to be live. The
+        reads run whether or not it is (reading is harmless); nothing they return is used
+        for a session that is refused."""
+        session = self._signer.verify(token)
+        keys, args = self._call("check", session)
+        pipe = self._redis.pipeline(transaction=False)
+        # Not the Script object: in a pipeline it would ask SCRIPT EXISTS every time.
+        pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+        reads(pipe, session)
+        replies = pipe.execute(raise_on_error=False)
+        outcome = replies[0]
+        if isinstance(outcome, redis.exceptions.NoScriptError):
+            # Redis lost its scripts (a restart): the Script object loads it again.
+            outcome = self._run("check", session)
+        elif isinstance(outcome, Exception):
+            raise outcome
+        self._refuse_unless_ok(as_text(outcome))
+        for reply in replies[1:]:
+            if isinstance(reply, Exception):
+                raise reply
+        return session, replies[1:]
 
     def claimed_user(self, token: str) -> str | None:
         """The username a token names if its MAC verifies, expired or ended or not: a claim

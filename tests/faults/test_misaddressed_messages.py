@@ -17,21 +17,7 @@ pytestmark = pytest.mark.faults
 NAMED = ("nope", q.INTERBANK, f"{q.APPLY}.XQ")
 
 
-@pytest.mark.parametrize(
-    "broker",
-    [
-        pytest.param(
-            "redis",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="dramatiq's Redis consumer (shared/messaging/broker.py _GuardedConsumer) "
-                "passes the named queue on: the worker thread dies on a KeyError",
-            ),
-        ),
-        "rabbitmq",
-    ],
-    indirect=True,
-)
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"], indirect=True)
 def test_envelopes_naming_another_queue_cost_the_worker_no_thread(cluster: Cluster) -> None:
     cluster.enrol("applicant", "applicant")
     apply = cluster.start("apply", threads=1)  # one thread: losing it stops the stage
