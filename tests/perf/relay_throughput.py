@@ -41,6 +41,7 @@ from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.domain.status_events import decode_status_event
 from shared.redis.replies import stream_entries
+from tests.perf import relay_pipeline
 from tests.perf.relay_parts import CpuSampler, Flow, Writer, fresh_vhost, subscribe
 
 
@@ -164,6 +165,46 @@ def _paced(args: Any, writer: Writer, sampler: CpuSampler, sub: Subscriber) -> d
     }
 
 
+def _pipeline(
+    args: Any,
+    deps: Any,
+    env: dict[str, str],
+    workdir: Path,
+    sampler: CpuSampler,
+    sub: Subscriber,
+    procs: list[subprocess.Popen[bytes]],
+) -> dict[str, Any]:
+    """Payments through the stage workers at ``--pipeline-rate``; the relay's lag and CPU
+    over what they write."""
+    count = int(args.pipeline_rate * args.pipeline_seconds)
+    people = relay_pipeline.People(deps, count)
+    procs.extend(relay_pipeline.start_stages(env, workdir, args.threads))
+    before_count = sub.ask("count")
+    cpu0, t0 = sampler.at(time.time()), time.time()
+    result = relay_pipeline.drive(deps, people, args.pipeline_rate, count)
+    ours = result.pop("_payment_ids")
+    result.pop("_began")
+    events = [
+        e
+        for _sid, e in deps.store.read_events(count=1_000_000)
+        if e.payment_id in ours and e.seq > 0
+    ]
+    got = sub.wait_for(before_count + len(events), timeout=60) - before_count
+    last_arrival = time.time()
+    cpu = sampler.at(last_arrival) - cpu0
+    received = [(m, t) for m, t in sub.ask("dump")[before_count:] if m.rsplit(":", 1)[0] in ours]
+    settled = max(1, result["settled"])
+    return {
+        **result,
+        "events": len(events),
+        "delivered": got,
+        "events_per_settled_payment": round(len(events) / settled, 2),
+        "received": received,
+        "relay_cpu_ms_per_event": round(cpu * 1000 / max(1, got), 3),
+        "relay_cpu_share": round(cpu / (last_arrival - t0), 3),
+    }
+
+
 def _lags(received: list[tuple[str, float]], written: dict[str, float]) -> dict[str, Any]:
     lags = sorted(t - written[m] for m, t in received if m in written)
     return {
@@ -180,6 +221,14 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=2000, help="payments settled before")
     parser.add_argument("--rate", type=float, default=100.0, help="payments per second")
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--pipeline-rate",
+        type=float,
+        default=0.0,
+        help="also payments/s through the stage workers (0: not measured)",
+    )
+    parser.add_argument("--pipeline-seconds", type=float, default=15.0)
+    parser.add_argument("--threads", type=int, default=2, help="threads per stage worker")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -237,12 +286,18 @@ def _measure(
         sampler = burst.pop("_sampler")
         burst.pop("_relay")
         paced = _paced(args, Writer(deps.store, "P"), sampler, sub)
+        pipeline = None
+        if args.pipeline_rate > 0:
+            pipeline = _pipeline(args, deps, env, workdir, sampler, sub, procs)
         written = _stream_times(client, deps.keys.events)
         paced["lag"] = _lags(paced.pop("received"), written)
+        if pipeline is not None:
+            pipeline["relay_lag"] = _lags(pipeline.pop("received"), written)
         loadavg = Path("/proc/loadavg").read_text().split()[:3]
         return {
             "burst": burst,
             "paced": paced,
+            "pipeline": pipeline,
             "loadavg_1_5_15": [float(x) for x in loadavg],
             "cpus": os.cpu_count(),
         }
@@ -275,11 +330,35 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
         ),
         ("paced relay CPU ms/event", str(p["relay_cpu_ms_per_event"])),
         ("paced relay CPU share of a core", str(p["relay_cpu_share"])),
+        *_pipeline_rows(report.get("pipeline")),
         ("load average 1/5/15 min", " ".join(map(str, report["loadavg_1_5_15"]))),
     ]
     width = max(len(r[0]) for r in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
+
+
+def _pipeline_rows(pipe: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if pipe is None:
+        return []
+    lag = pipe["relay_lag"]
+    return [
+        (
+            "pipeline payments/s (asked → settled)",
+            f"{pipe['asked_payments_per_s']} → {pipe['settled_payments_per_s']} "
+            f"({pipe['settled']}/{pipe['payments']} settled)",
+        ),
+        ("pipeline events per settled payment", str(pipe["events_per_settled_payment"])),
+        (
+            "pipeline apply→settled p50/p99 ms",
+            f"{pipe['apply_to_settled_p50_ms']} / {pipe['apply_to_settled_p99_ms']}",
+        ),
+        (
+            "pipeline relay lag p50/p95/p99/max ms",
+            f"{lag['p50_ms']} / {lag['p95_ms']} / {lag['p99_ms']} / {lag['max_ms']}",
+        ),
+        ("pipeline relay CPU ms/event", str(pipe["relay_cpu_ms_per_event"])),
+    ]
 
 
 if __name__ == "__main__":
