@@ -42,8 +42,10 @@ STEP_EVENT: dict[int, str] = {
     1: "requested",
     2: "requested",
     3: "requested",
-    4: "requested",
-    5: "requested",
+    # The applicant's login and code are checked when the payment becomes otp_verified (for
+    # a platform's request, when the applicant confirms it on the pay page).
+    4: "otp_verified",
+    5: "otp_verified",
     6: "otp_verified",
     8: "pending_review",
     10: "pending_auth",
