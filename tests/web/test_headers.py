@@ -97,3 +97,13 @@ def test_people_of_another_enterprise_see_no_payment(web: Web) -> None:
             shown = c.get(path)
             assert shown.status_code == 404
             assert "Private Payee" not in shown.text
+
+
+def test_markup_in_payment_fields_is_shown_as_text(web: Web) -> None:
+    attack = '<img src=x onerror="alert(1)">Evil & Co'
+    created = web.create(f"LD-{secrets.token_hex(3)}", "14.00", attack)
+    with http(web) as c:
+        page = c.get(created["pay_url"])
+    assert page.status_code == 200
+    assert "<img src=x" not in page.text
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;Evil &amp; Co" in page.text
