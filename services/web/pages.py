@@ -21,6 +21,7 @@ from services.api.dependencies import Api
 from services.web import i18n
 from services.web.formats import FILTERS, amount_words
 from shared import client
+from shared.domain.errors import Refusal
 from shared.messaging.guard import Person
 from shared.security.paylink import check_csrf, csrf_token, web_key
 
@@ -99,16 +100,21 @@ def token_of(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
-def person_of(request: Request) -> Person | None:
-    """The person behind the session cookie, or None (a view does not restart the idle
-    timeout, as in the API)."""
+def person_of(request: Request, active: bool = True) -> Person | None:
+    """The person behind the session cookie, or None. A page the person opens is activity:
+    the session's idle timeout starts again, so the page's idle warning (timed from its
+    load) tells the truth; a live refresh of a fragment (``active=False``) is not."""
     token = token_of(request)
     if token is None:
         return None
+    deps = web(request).api.deps
     try:
-        return client.person(web(request).api.deps, token)
-    except client.AuthenticationFailed:
+        who = client.person(deps, token)
+        if active:
+            deps.sessions.refresh(deps.sessions.verify(token))
+    except (client.AuthenticationFailed, Refusal):
         return None
+    return who
 
 
 def csrf_ok(request: Request, given: str | None) -> bool:

@@ -14,7 +14,8 @@ from shared.security.disclosure import for_person
 @dataclass(frozen=True)
 class Row:
     step: int
-    #: ``done``, ``current``, ``todo`` or ``skipped`` (after the payment ended elsewhere).
+    #: ``done``, ``current``, ``todo``, ``stopped`` (where it ended without settling) or
+    #: ``skipped`` (after that).
     state: str
     role: str | None
     who: str | None
@@ -51,6 +52,7 @@ def timeline(payment: Payment) -> Timeline:
         "reviewer": payment.reviewer_id,
         "authorizer": payment.authorizer_id,
     }
+    ended = reached.get(status) if final and status != "settled" else None
     rows: list[Row] = []
     current_set = False
     for step, _manual, _system in MANUAL_STEPS:
@@ -62,6 +64,10 @@ def timeline(payment: Payment) -> Timeline:
             at = event.at if event else (reached["settled"].at if "settled" in reached else None)
             who = people.get(role) if role else None
             rows.append(Row(step, "done", role, who, at))
+        elif ended is not None and not current_set:
+            # Where it stopped: the step at which it was rejected, cancelled or expired.
+            rows.append(Row(step, "stopped", role, ended.actor_id, ended.at))
+            current_set = True
         elif final:
             rows.append(Row(step, "skipped", role, None, None))
         else:

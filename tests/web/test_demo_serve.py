@@ -21,10 +21,10 @@ def test_demo_serve_prints_people_and_links_and_serves_them(tmp_path: Path) -> N
     port = _free_port()
     out = tmp_path / "demo.out"
     env = {**os.environ, "COLUMNS": "200"}
+    argv = [sys.executable, "-m", "services.cli.main", "demo", "--payments", "10", "--serve"]
     with out.open("w") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", "demo", "--payments", "10", "--serve"]
-            + ["--port", str(port)],
+            [*argv, "--port", str(port)],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=env,

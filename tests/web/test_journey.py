@@ -70,6 +70,10 @@ def test_pay_link_to_settled_in_english(web: Web) -> None:
     buyer.get_by_test_id("started").wait_for()
     shot(buyer, "04-pay-started")
     web.wait_status(pid, "pending_review")
+    # The pay link again: said plainly that it is already confirmed, nothing to type.
+    buyer.goto(web.url + pay_url)
+    assert "already confirmed" in buyer.get_by_test_id("closed").inner_text()
+    assert buyer.locator("input[name=otp]").count() == 0
 
     # The reviewer: login, worklist (oldest first), the payment, approve.
     reviewer = web.page()
