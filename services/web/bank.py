@@ -30,6 +30,7 @@ from services.web.pages import (
 )
 from services.web.pay import forbidden
 from shared import client
+from shared.deps import Deps
 from shared.domain.errors import Refusal
 from shared.domain.states import BEFORE_AUTHORIZATION, PaymentStatus
 from shared.messaging.guard import Person
@@ -173,10 +174,7 @@ def worklist(request: Request) -> Response:
     return render(request, "bank/worklist.html", person=who, lines=lines, role=role)
 
 
-def _lines(deps: object, who: Person, ids: list[str], status: str | None) -> list[Line]:
-    from shared.deps import Deps
-
-    assert isinstance(deps, Deps)
+def _lines(deps: Deps, who: Person, ids: list[str], status: str | None) -> list[Line]:
     now = time.time()
     lines = []
     for payment_id in ids:

@@ -35,7 +35,7 @@ PaymentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0
 Field = Annotated[str | None, Form(max_length=1024)]
 
 
-def _not_found(request: Request, who: Person) -> HTMLResponse:
+def not_found(request: Request, who: Person) -> HTMLResponse:
     t = Translator(lang_of(request))
     return render(request, "error.html", 404, person=who, lines=[t("reason.payment_not_found")])
 
@@ -46,7 +46,7 @@ def _review_page(
     deps = web(request).api.deps
     payment = payment_for(deps, who, payment_id)
     if payment is None:
-        return _not_found(request, who)
+        return not_found(request, who)
     t = Translator(lang_of(request))
     try:
         order = order_of(payment)
@@ -128,13 +128,13 @@ def _authorize_page(
     except client.AuthenticationFailed:
         return to_login(request)
     except client.PaymentNotFound:
-        return _not_found(request, who)
+        return not_found(request, who)
     except Refusal as refusal:
         lines = messages.refusal_lines(t, refusal.reason_code.value, refusal.detail)
         return render(request, "error.html", 409, person=who, lines=lines)
     payment = payment_for(w.api.deps, who, payment_id)
     if payment is None:
-        return _not_found(request, who)
+        return not_found(request, who)
     return render(
         request,
         "bank/authorize.html",

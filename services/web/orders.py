@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from shared.deps import Deps
 from shared.domain.content import check_content
-from shared.domain.errors import Refusal
 from shared.domain.payment import Payment
 from shared.messaging.guard import Person
 from shared.redis.reference_data import Bank
@@ -103,6 +102,3 @@ def payment_for(deps: Deps, who: Person, payment_id: str) -> Payment | None:
     if payment is None or payment.content.enterprise_id != who.user.enterprise_id:
         return None
     return payment
-
-
-__all__ = ["Order", "Refusal", "order_of", "payable_banks", "payment_for"]

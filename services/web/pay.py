@@ -41,7 +41,7 @@ def _link(payment_id: str, k: str, **more: str) -> str:
     return f"/pay/{payment_id}?{urlencode({'k': k, **more})}"
 
 
-def _opened(request: Request, payment_id: str, k: str | None) -> Payment | None:
+def opened(request: Request, payment_id: str, k: str | None) -> Payment | None:
     """The payment behind a genuine pay link; None for a wrong link and a missing payment
     alike."""
     w = web(request)
@@ -50,7 +50,7 @@ def _opened(request: Request, payment_id: str, k: str | None) -> Payment | None:
     return w.api.deps.store.get(payment_id)
 
 
-def _invalid(request: Request) -> HTMLResponse:
+def invalid_link(request: Request) -> HTMLResponse:
     return render(request, "pay/invalid.html", 404)
 
 
@@ -70,9 +70,9 @@ def pay_page(
     k: Cap = None,
     bank: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
-    payment = _opened(request, payment_id, k)
+    payment = opened(request, payment_id, k)
     if payment is None or k is None:
-        return _invalid(request)
+        return invalid_link(request)
     return _step(request, payment, k, bank)
 
 
@@ -121,9 +121,9 @@ def choose_bank(
 ) -> Response:
     if not csrf_ok(request, csrf_token):
         return forbidden(request)
-    payment = _opened(request, payment_id, k)
+    payment = opened(request, payment_id, k)
     if payment is None or k is None:
-        return _invalid(request)
+        return invalid_link(request)
     codes = {b.code for b in payable_banks(web(request).api.deps, payment)}
     if bank not in codes:
         t = Translator(lang_of(request))
@@ -143,14 +143,14 @@ def pay_login(
 ) -> Response:
     if not csrf_ok(request, csrf_token):
         return forbidden(request)
-    payment = _opened(request, payment_id, k)
+    payment = opened(request, payment_id, k)
     if payment is None or k is None:
-        return _invalid(request)
+        return invalid_link(request)
     t = Translator(lang_of(request))
     deps = web(request).api.deps
     address = request.client.host if request.client else "unknown"
     try:
-        opened = client.login(deps, username or "", password or "", client=f"ip:{address}")
+        logged = client.login(deps, username or "", password or "", client=f"ip:{address}")
     except (client.AuthenticationFailed, Throttled) as error:
         return _step(
             request,
@@ -162,7 +162,7 @@ def pay_login(
             username=username or "",
         )
     response = redirect(_link(payment_id, k, bank=bank or ""))
-    set_session(request, response, opened.token)
+    set_session(request, response, logged.token)
     return response
 
 
@@ -177,9 +177,9 @@ def pay_confirm(
 ) -> Response:
     if not csrf_ok(request, csrf_token):
         return forbidden(request)
-    payment = _opened(request, payment_id, k)
+    payment = opened(request, payment_id, k)
     if payment is None or k is None:
-        return _invalid(request)
+        return invalid_link(request)
     t = Translator(lang_of(request))
     w = web(request)
     who = _applicant(request, payment)
@@ -207,9 +207,9 @@ def pay_confirm(
 
 @router.get("/pay/{payment_id}/started", response_class=HTMLResponse)
 def started(request: Request, payment_id: PaymentId, k: Cap = None) -> Response:
-    payment = _opened(request, payment_id, k)
+    payment = opened(request, payment_id, k)
     if payment is None or k is None:
-        return _invalid(request)
+        return invalid_link(request)
     order: Order = order_of(payment)
     status_link = f"/pay/{payment_id}/status?{urlencode({'k': k})}"
     return render(request, "pay/started.html", order=order, status_link=status_link, k=k, errors=[])

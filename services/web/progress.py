@@ -12,9 +12,10 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from services.api.events import payment_stream
+from services.web.decide import not_found
 from services.web.orders import order_of, payment_for
 from services.web.pages import partial, person_of, render, to_login, token_of, web
-from services.web.pay import _invalid, _opened
+from services.web.pay import invalid_link, opened
 from services.web.timeline import timeline
 from shared import client
 
@@ -38,9 +39,7 @@ def bank_progress(
         return to_login(request)
     payment = payment_for(web(request).api.deps, who, payment_id)
     if payment is None:
-        from services.web.decide import _not_found
-
-        return _not_found(request, who)
+        return not_found(request, who)
     base = f"/bank/payments/{quote(payment_id)}"
     return render(
         request,
@@ -93,9 +92,9 @@ def bank_events(request: Request, payment_id: PaymentId) -> Response:
 
 @router.get("/pay/{payment_id}/status", response_class=HTMLResponse)
 def pay_progress(request: Request, payment_id: PaymentId, k: Cap = None) -> Response:
-    payment = _opened(request, payment_id, k)
+    payment = opened(request, payment_id, k)
     if payment is None or k is None:
-        return _invalid(request)
+        return invalid_link(request)
     query = urlencode({"k": k})
     return render(
         request,
@@ -110,7 +109,7 @@ def pay_progress(request: Request, payment_id: PaymentId, k: Cap = None) -> Resp
 
 @router.get("/pay/{payment_id}/timeline", response_class=HTMLResponse)
 def pay_timeline(request: Request, payment_id: PaymentId, k: Cap = None) -> Response:
-    payment = _opened(request, payment_id, k)
+    payment = opened(request, payment_id, k)
     if payment is None or k is None:
         return Response(status_code=404)
     query = urlencode({"k": k})
@@ -126,7 +125,7 @@ def pay_timeline(request: Request, payment_id: PaymentId, k: Cap = None) -> Resp
 @router.get("/pay/{payment_id}/events")
 def pay_events(request: Request, payment_id: PaymentId, k: Cap = None) -> Response:
     w = web(request)
-    payment = _opened(request, payment_id, k)
+    payment = opened(request, payment_id, k)
     if payment is None or payment.content.enterprise_id is None:
         return Response(status_code=404)
     enterprise = payment.content.enterprise_id
