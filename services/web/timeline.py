@@ -35,6 +35,10 @@ class Timeline:
     end_at: str | None = None
 
 
+#: The step at which each person logs in.
+_LOGIN_STEP = {"applicant": 4, "reviewer": 7, "authorizer": 11}
+
+
 def _event_of(step: int) -> str | None:
     """The status that marks a step done: its own, or the next step's that has one."""
     for later in range(step, len(MANUAL_STEPS) + 1):
@@ -64,6 +68,9 @@ def timeline(payment: Payment) -> Timeline:
             at = event.at if event else (reached["settled"].at if "settled" in reached else None)
             who = people.get(role) if role else None
             rows.append(Row(step, "done", role, who, at))
+        elif ended is not None and ended.actor_role and _LOGIN_STEP.get(ended.actor_role) == step:
+            # Whoever ended it (a rejection, a cancellation) had logged in to do so.
+            rows.append(Row(step, "done", role, ended.actor_id, ended.at))
         elif ended is not None and not current_set:
             # Where it stopped: the step at which it was rejected, cancelled or expired.
             rows.append(Row(step, "stopped", role, ended.actor_id, ended.at))
