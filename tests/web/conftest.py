@@ -90,6 +90,8 @@ class Web:
             extra_http_headers={"Accept-Language": lang},
             viewport={"width": 1280, "height": 860},
         )
+        # Generous on a loaded machine: every wait is for a condition, never a fixed sleep.
+        context.set_default_timeout(60_000)
         return context.new_page()
 
     def login(self, page: Any, name: str, lang: str = "en") -> None:
@@ -156,7 +158,23 @@ def web(redis_url: str, tmp_path_factory: pytest.TempPathFactory, browser: Any) 
             [E1],
             lambda e: deps.directory.enterprise(e) is not None,
         )
-        yield Web(stack, key, browser)
+        try:
+            yield Web(stack, key, browser)
+        finally:
+            # Pages a failed test left open (live progress streams among them) close before
+            # the server stops.
+            for context in list(browser.contexts):
+                context.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_pages(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test's pages close when it ends, passed or failed."""
+    yield
+    if "web" in request.fixturenames:
+        browser = request.getfixturevalue("browser")
+        for context in list(browser.contexts):
+            context.close()
 
 
 def http(web: Web) -> httpx.Client:
