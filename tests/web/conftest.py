@@ -26,7 +26,7 @@ from tests.api.conftest import ACC1, E1, E2, Stack, running_stack, wait_for
 
 CHROMIUM = os.environ.get("B2BPAY_TEST_CHROMIUM", "/usr/bin/chromium")
 #: Where every step's screenshot goes (gitignored); the four main ones are also copied to
-#: docs/screens/ for the README.
+#: docs/screens/ for the README (see :func:`publish`).
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 DOCS_SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 
@@ -112,9 +112,13 @@ def shot(page: Any, name: str) -> Path:
 
 
 def publish(path: Path, name: str) -> None:
-    """One of the four main screens, for the README."""
+    """One of the four main screens, for the README: written when missing, or refreshed with
+    ``B2BPAY_UPDATE_SCREENS=1`` (so a plain test run leaves the committed files alone)."""
+    target = DOCS_SCREENS / f"{name}.png"
+    if target.exists() and os.environ.get("B2BPAY_UPDATE_SCREENS") != "1":
+        return
     DOCS_SCREENS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(path, DOCS_SCREENS / f"{name}.png")
+    shutil.copyfile(path, target)
 
 
 @pytest.fixture(scope="module")
