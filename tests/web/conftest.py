@@ -1,6 +1,6 @@
 """Browser fixtures: one stack (the stages as worker processes on the real Redis and
 ``b2bpay serve``, :func:`tests.api.conftest.running_stack`) and one headless Chromium (the
-machine's Debian package at /usr/bin/chromium, driven by Playwright) for the whole module.
+machine's Debian package at /usr/bin/chromium, driven by Playwright) for every browser test.
 
 A missing Chromium fails the tests with the install command: the screens are not tested
 otherwise, and a skip would hide it. ``playwright install`` (a browser download) is never
@@ -121,7 +121,7 @@ def publish(path: Path, name: str) -> None:
     shutil.copyfile(path, target)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(
@@ -142,7 +142,7 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def web(redis_url: str, tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Web]:
     extra = {
         # Three failed codes lock a user: the second warns that one attempt is left.
