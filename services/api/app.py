@@ -28,6 +28,10 @@ def create_app(api: Api) -> FastAPI:
     problems.install(app)
     for module in (sessions, payments, commands, events, health, metrics):
         app.include_router(module.router)
+    # The people's screens (/pay/, /bank/) beside the API, on the same application client.
+    from services.web.mount import mount
+
+    mount(app, api)
     return app
 
 

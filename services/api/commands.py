@@ -18,6 +18,7 @@ from services.api.problems import ApiCode, Problem, refused
 from shared import client
 from shared.redis.replies import as_text
 from shared.redis.store import VERDICT_TTL_SECONDS
+from shared.security import paylink
 
 router = APIRouter(prefix="/v1/commands", tags=["commands"])
 
@@ -59,7 +60,9 @@ def answer(
         payment_id=verdict.payment_id,
         outcome=verdict.outcome,
         status=verdict.status,
-        pay_url=f"/pay/{verdict.payment_id}" if pay_url and verdict.payment_id else None,
+        pay_url=paylink.pay_url(a.deps, verdict.payment_id)
+        if pay_url and verdict.payment_id
+        else None,
     )
     status = 201 if created and verdict.outcome == "accepted" else 200
     headers = {"Location": f"/v1/payments/{verdict.payment_id}"} if created else {}

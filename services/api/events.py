@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -100,6 +100,35 @@ def _platform_stream(
                 yield _frame(sid, event)
         if not batch:
             yield ": keep-alive\n\n"
+
+
+def latest_event_id(a: Api) -> str:
+    """The id of the newest event on the stream (``0-0`` if none): where a follower that
+    needs only what happens from now on starts."""
+    newest = a.deps.redis.xrevrange(a.deps.keys.events, count=1)
+    if not newest:
+        return "0-0"
+    sid = newest[0][0]
+    return sid.decode() if isinstance(sid, bytes) else str(sid)
+
+
+def payment_stream(
+    a: Api, enterprise: str, payment_id: str, alive: Callable[[], bool]
+) -> Iterator[str]:
+    """The SSE frames of one payment's events from now on, as its people see them (the web's
+    progress pages); ends once ``alive`` says the reader may no longer see it."""
+    last = latest_event_id(a)
+    yield ": connected\n\n"
+    while True:
+        batch = a.deps.store.follow_events(last, block_ms=a.events_block_ms)
+        for sid, event in batch:
+            last = sid
+            if _visible(event, enterprise, payment_id):
+                yield _frame(sid, event)
+        if not batch:
+            yield ": keep-alive\n\n"
+        if not alive():
+            return
 
 
 def _visible(event: StatusEvent, enterprise: str, payment_id: str | None) -> bool:

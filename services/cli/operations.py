@@ -87,11 +87,20 @@ def demo(
     ),
     threads: int = typer.Option(4, "--threads", min=1, max=64),
     as_json: bool = JSON,
+    serve: bool = typer.Option(
+        False,
+        "--serve",
+        help="Afterwards keep the stages and the web screens running (Ctrl-C stops), with "
+        "alice, bob and carol's passwords and tokens printed and payments waiting.",
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="With --serve: address to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="With --serve: port."),
 ) -> None:
     """Run the whole flow: seed data, push payments through every stage, report."""
-    from services.demo.run import run_demo
+    from services.demo.run import Serve, run_demo
 
-    raise typer.Exit(run_demo(payments, redis_url, threads, as_json))
+    where = Serve(host, port) if serve else None
+    raise typer.Exit(run_demo(payments, redis_url, threads, as_json, where))
 
 
 def schema(

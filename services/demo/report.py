@@ -13,50 +13,8 @@ from rich.table import Table
 from services.demo.scenario import ENTERPRISE, Demo
 from services.query.readmodel import ReadModel
 from shared.domain.contracts import payment_id_for
+from shared.domain.manual import MANUAL_STEPS, STEP_EVENT
 from shared.security.audit import AuditLog
-
-MANUAL_STEPS = [
-    (
-        1,
-        "choose online payment (some customers only)",
-        "payer {enterprise} eligible; order {order} locked to this payment",
-    ),
-    (2, "confirm the payment content", "content hash {hash} frozen"),
-    (3, "choose a B2B-enabled bank", "bank {bank}: B2B enabled, payer holds a contract"),
-    (4, "applicant login", "session of {applicant} (applicant)"),
-    (5, "applicant dynamic password", "one-time code checked, used once"),
-    (6, "code accepted: payment started", "status otp_verified"),
-    (7, "reviewer login", "session of {reviewer} (reviewer)"),
-    (8, "login success", "review stage takes it in: pending_review"),
-    (9, "order review", "{reviewer} approves"),
-    (10, "review success, awaiting authorization", "status pending_auth"),
-    (11, "authorizer login", "session of {authorizer} (authorizer)"),
-    (12, "authorize", "{authorizer} approves"),
-    (
-        13,
-        "authorizer dynamic password",
-        "one-time code answering the payment's challenge (amount, payee), used once",
-    ),
-    (14, "authorization success", "status authorized"),
-    (
-        15,
-        "interbank processing, nobody can affect it",
-        "end-to-end id {e2e}: submitted, then settled",
-    ),
-    (16, "real-time progress query", "read model: {final}"),
-]
-STEP_EVENT = {
-    1: "requested",
-    2: "requested",
-    3: "requested",
-    4: "requested",
-    5: "requested",
-    6: "otp_verified",
-    8: "pending_review",
-    10: "pending_auth",
-    14: "authorized",
-    15: "settled",
-}
 
 
 def _percentile(values: list[float], p: float) -> float:

@@ -12,6 +12,7 @@ import secrets
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,21 @@ from shared.testing import cheap_hasher
 DEADLINE_SECONDS = 300
 
 
-def run_demo(payments: int, redis_url: str | None, threads: int, as_json: bool) -> int:
+@dataclass(frozen=True)
+class Serve:
+    """Keep serving after the demo (``--serve``): where."""
+
+    host: str
+    port: int
+
+
+def run_demo(
+    payments: int,
+    redis_url: str | None,
+    threads: int,
+    as_json: bool,
+    serve: Serve | None = None,
+) -> int:
     console = Console(stderr=as_json)
     workdir = Path(tempfile.mkdtemp(prefix="b2bpay-demo-"))
     prefix = f"b2bpay-demo-{secrets.token_hex(3)}:"
@@ -73,7 +88,7 @@ def run_demo(payments: int, redis_url: str | None, threads: int, as_json: bool) 
     )
     demo = Demo(deps, console, payments)
     try:
-        return _run(demo, settings, threads, as_json, console)
+        return _run(demo, settings, threads, as_json, console, serve)
     finally:
         if redis_url:
             stem = prefix.rstrip(":")
@@ -81,7 +96,14 @@ def run_demo(payments: int, redis_url: str | None, threads: int, as_json: bool) 
                 client.delete(key)
 
 
-def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: Console) -> int:
+def _run(
+    demo: Demo,
+    settings: Settings,
+    threads: int,
+    as_json: bool,
+    console: Console,
+    serve: Serve | None = None,
+) -> int:
     deps = demo.deps
     t0 = time.monotonic()
     demo.seed()
@@ -138,12 +160,31 @@ def _run(demo: Demo, settings: Settings, threads: int, as_json: bool, console: C
             or audit.audited() < deps.redis.xlen(deps.keys.events)
         ):
             demo.pump_events()
+        code = report(demo, model, elapsed, as_json, console, audit)
+        if serve is not None:
+            _serve(demo, model, serve, console)
     finally:
         stop.set()
         worker.stop(timeout=10_000)
         projector_thread.join(timeout=5)
         auditor_thread.join(timeout=5)
-    return report(demo, model, elapsed, as_json, console, audit)
+    return code
+
+
+def _serve(demo: Demo, model: ReadModel, where: Serve, console: Console) -> None:
+    """The API and the screens on the demo's embedded stages, until interrupted."""
+    import uvicorn
+
+    from services.api.app import create_app
+    from services.api.dependencies import Api
+    from services.demo.serve import prepare, tell
+
+    shown = prepare(demo)
+    app = create_app(Api(deps=demo.deps, views=lambda: model, wait_seconds=10))
+    tell(console, demo, shown, f"http://{where.host}:{where.port}")
+    uvicorn.run(
+        app, host=where.host, port=where.port, log_level="warning", timeout_graceful_shutdown=3
+    )
 
 
 #: Which stage's bar a transition advances, and which later bars it takes a payment off.

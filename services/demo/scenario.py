@@ -62,6 +62,8 @@ class Demo:
         self.world = World(deps)
         self.users: dict[str, User] = self.world.people
         self.tokens: dict[str, str] = {}
+        #: The passwords of the manual's three people (alice, bob, carol), for the screens.
+        self.passwords: dict[str, str] = {}
         self.plans: dict[str, Plan] = {}
         self.expected_refusals: list[tuple[str, str, str]] = []  # (what, command_id, reason_code)
         self.refusals: Counter[str] = Counter()
@@ -104,7 +106,12 @@ class Demo:
         )
 
     def _enrol(self, name: str, enterprise: str, role: str) -> None:
+        self.enrol(name, enterprise, role)
+
+    def enrol(self, name: str, enterprise: str, role: str) -> None:
         password = secrets.token_urlsafe(12)
+        if name in ("alice", "bob", "carol"):
+            self.passwords[name] = password
         user = self.world.enrol(name, enterprise, role, password)
         # The real login path: password check, then a signed session.
         assert self.deps.directory.check_password(user, password)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from shared.domain.contracts import StatusEvent
 from shared.metrics.collectors import StatusCount
@@ -81,10 +82,28 @@ def make_engine(url: str) -> Engine:
     return create_engine(url)
 
 
+def _create_tables(engine: Engine, attempts: int = 5) -> None:
+    """Create the tables if missing. Processes starting together (``b2bpay serve`` and the
+    query worker) race between "is it there?" and "create it": the loser is told the table
+    already exists, and checks again."""
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except DBAPIError as err:
+            # SQLite: "table ... already exists"; PostgreSQL: the same, or a duplicate key
+            # in pg_type when both create the table at once.
+            told = str(err)
+            if ("already exists" not in told and "duplicate key" not in told) or (
+                attempt == attempts - 1
+            ):
+                raise
+
+
 class ReadModel:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        metadata.create_all(engine)
+        _create_tables(engine)
 
     def reset(self) -> None:
         """Drop and recreate the tables (for a rebuild from the stream)."""

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -92,10 +93,17 @@ class Stack:
         return "".join(f.read_text() for f in self.workdir.glob("*.log"))
 
 
-@pytest.fixture(scope="module")
-def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    prefix = f"b2bpay-test-api-{secrets.token_hex(4)}:"
-    workdir = tmp_path_factory.mktemp("api")
+@contextmanager
+def running_stack(
+    redis_url: str,
+    workdir: Path,
+    roster: dict[str, tuple[Role, str]],
+    extra_env: dict[str, str] | None = None,
+    prefix_tag: str = "api",
+) -> Iterator[Stack]:
+    """The stages as worker processes and ``b2bpay serve``, with ``roster``'s people enrolled
+    in two enterprises (E1, E2) banking with BOC; everything stopped and deleted after."""
+    prefix = f"b2bpay-test-{prefix_tag}-{secrets.token_hex(4)}:"
     port = _free_port()
     env = {
         **os.environ,
@@ -108,6 +116,7 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "B2BPAY_HTTP_WAIT_SECONDS": "8",
         # Every test logs in from 127.0.0.1: only the per-username limit is under test.
         "B2BPAY_LOGIN_CLIENT_MAX_FAILURES": "1000",
+        **(extra_env or {}),
     }
     client = redis.Redis.from_url(redis_url)
     settings = Settings(
@@ -120,8 +129,8 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     world.bank("BOC", "Bank of China")
     world.enterprise(E1, "Acme", ["BOC"], [ACC1])
     world.enterprise(E2, "Other", ["BOC"], [ACC2])
-    passwords = {name: secrets.token_urlsafe(12) for name in ROSTER}
-    for name, (role, enterprise) in ROSTER.items():
+    passwords = {name: secrets.token_urlsafe(12) for name in roster}
+    for name, (role, enterprise) in roster.items():
         world.enrol(name, enterprise, role, passwords[name])
     stack = Stack(env, prefix, f"http://127.0.0.1:{port}", workdir, world, passwords, client)
     for stage in STAGES:
@@ -156,3 +165,9 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     assert set(codes.values()) <= {0}, f"workers did not stop cleanly: {codes}"
     logs = stack.all_logs()
     assert "Traceback" not in logs, logs[-3000:]
+
+
+@pytest.fixture(scope="module")
+def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(redis_url, tmp_path_factory.mktemp("api"), ROSTER) as running:
+        yield running

@@ -1,0 +1,23 @@
+"""Wiring the web screens into the API's application (:func:`services.api.app.create_app`)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from services.api.dependencies import Api
+from services.web import bank, decide, pay, progress
+from services.web.pages import SecurityHeaders, Web
+
+
+def mount(app: FastAPI, api: Api) -> None:
+    app.state.web = Web(api)
+    for module in (pay, progress, bank, decide):
+        app.include_router(module.router)
+    static = Path(str(resources.files("services.web").joinpath("static")))
+    app.mount("/static/web", StaticFiles(directory=static), name="web-static")
+
+    app.add_middleware(SecurityHeaders)
