@@ -78,7 +78,7 @@ def rabbit() -> Iterator[Rabbit]:
     vhost = f"b2bpay-test-intake-{tag}"
     names = {"intake": f"intake-{tag}", "a": f"plat-a-{tag}", "b": f"plat-b-{tag}"}
     names["stranger"] = f"stranger-{tag}"
-    users = {name: secrets.token_urlsafe(16) for name in names.values()}
+    users = {name: secrets.token_hex(16) for name in names.values()}
     _ctl("add_vhost", vhost)
     made: list[str] = []
     try:
