@@ -208,7 +208,8 @@ class Publisher:
         self.user = user
         self.connection = rabbit.connect(user)
         self.channel = self.connection.channel()
-        self.reply_queue = f"reply-{secrets.token_hex(4)}"
+        # The one reply queue the intake answers this user on.
+        self.reply_queue = f"reply-{user}"
         self.channel.queue_declare(self.reply_queue, exclusive=True, auto_delete=True)
 
     def publish(
@@ -218,6 +219,7 @@ class Publisher:
         content_type: str | None = "application/json",
         user_id: str | None = "",
         reply: str | None = None,
+        reply_to: str | None = None,
     ) -> None:
         properties: dict[str, Any] = {"delivery_mode": 2}
         if content_type is not None:
@@ -225,7 +227,7 @@ class Publisher:
         if user_id is not None:
             properties["user_id"] = user_id or self.user
         if reply is not None:
-            properties["reply_to"] = self.reply_queue
+            properties["reply_to"] = reply_to or self.reply_queue
             properties["correlation_id"] = reply
         self.channel.basic_publish(
             amqp.Message(body, **properties), exchange=QUEUE, routing_key=QUEUE
@@ -344,7 +346,10 @@ def test_a_platform_cannot_publish_a_request_in_another_platforms_name(
         letters["platform_mismatch"].properties["application_headers"][PUBLISHER_HEADER]
         == setup.user_a
     )
-    assert a.replies(2)["as-b"][0]["reason_code"] == "platform_mismatch"
+    # The message without user_id is not answered: nothing vouches whose queue to answer.
+    assert set(got := a.replies(1)) == {"as-b"}
+    assert got["as-b"][0]["reason_code"] == "platform_mismatch"
+    assert a.channel.basic_get(a.reply_queue, no_ack=True) is None
     assert stranger.replies(1)["stranger"][0]["reason_code"] == "platform_unknown"
     for request in (in_b_name, anonymous, by_stranger):
         assert _status(setup, _pid(request)) is None
@@ -359,6 +364,33 @@ def test_a_platform_cannot_publish_a_request_in_another_platforms_name(
         (_pid(anonymous), None, "platform_invalid"),
         (_pid(by_stranger), setup.stranger, "platform_invalid"),
     }
+
+
+def test_a_platform_cannot_have_the_intake_answer_into_a_queue_not_its_own(
+    setup: Setup, publisher: Any
+) -> None:
+    """The intake publishes replies with its own rights: a reply_to naming another platform's
+    reply queue (or any queue of b2bpay's) would make it a confused deputy, spoofing verdicts
+    to B or writing into queues A may not write. Only ``reply-<user_id>`` is answered."""
+    a, b = publisher(setup.user_a), publisher(setup.user_b)
+    into_b = _request()
+    a.publish(_raw(into_b), reply="spoofed", reply_to=b.reply_queue)
+    into_dead = _request()
+    a.publish(_raw(into_dead), reply="into-dead", reply_to=DEAD_LETTER_QUEUE)
+    without_user = _request()
+    a.publish(_raw(without_user), user_id=None, reply="no-user")
+
+    letters = _dead_letters(setup, 3)
+    # Without user_id a v2 request is refused for that first; it is not answered either.
+    assert sorted(_reason(m) for m in letters) == [
+        "platform_unknown",
+        "reply_to_invalid",
+        "reply_to_invalid",
+    ]
+    assert b.channel.basic_get(b.reply_queue, no_ack=True) is None
+    assert a.channel.basic_get(a.reply_queue, no_ack=True) is None
+    for request in (into_b, into_dead, without_user):
+        assert _status(setup, _pid(request)) is None
 
 
 def test_rabbitmq_refuses_a_user_id_that_is_not_the_connections_user(
