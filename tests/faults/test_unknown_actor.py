@@ -46,3 +46,25 @@ def test_a_message_for_an_unknown_actor_is_dead_lettered_without_its_secrets(
     cluster.wait_status(pid, "otp_verified", timeout=10)
     assert apply.poll() is None
     assert cluster.waiting(q.APPLY) == 0
+
+
+@pytest.mark.parametrize("broker", BROKERS, indirect=True)
+def test_an_envelope_whose_actor_name_is_no_name_costs_the_worker_no_thread(
+    cluster: Cluster,
+) -> None:
+    cluster.enrol("applicant", "applicant")
+    apply = cluster.start("apply", threads=1)  # one thread: losing it stops the stage
+    for name in (["a", "list"], {"a": 1}, 7, None):
+        envelope: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=q.APPLY,
+            actor_name=name,  # type: ignore[arg-type]
+            args=({"garbage": True},),
+            kwargs={},
+            options={},
+        )
+        cluster.send_raw(q.APPLY, envelope.encode())
+
+    pid = cluster.submit(1, "applicant")
+    cluster.wait_status(pid, "otp_verified", timeout=10)
+    assert apply.poll() is None
+    assert cluster.waiting(q.APPLY) == 0
