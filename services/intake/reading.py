@@ -30,7 +30,7 @@ from shared.domain.contracts import PaymentRequest, PaymentRequestV2
 from shared.domain.errors import Refusal
 from shared.messaging.guard import describe_validation_error
 from shared.redis.deadletter import MAX_KEPT_BYTES, strip_secrets
-from shared.redis.platforms import Platform
+from shared.redis.platforms import REPLY_QUEUE_PREFIX, Platform
 
 #: The largest body the intake reads; a larger one is dead-lettered unread (RabbitMQ's own
 #: ``max_message_size`` should be set near it: see docker-compose.yml).
@@ -87,10 +87,6 @@ class Envelope:
     def may_reply(self) -> bool:
         """Whether the intake may answer where asked (see the module's docstring)."""
         return self.reply_to is not None and reply_allowed(self.reply_to, self.user_id)
-
-
-#: A publisher's reply queue is this followed by its RabbitMQ user.
-REPLY_QUEUE_PREFIX = "reply-"
 
 
 def reply_allowed(reply_to: str, user_id: str | None) -> bool:

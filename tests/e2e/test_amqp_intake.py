@@ -7,6 +7,7 @@ user of its own, mapped to its platform with ``b2bpay admin platform amqp-user``
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import signal
@@ -90,11 +91,10 @@ def rabbit() -> Iterator[Rabbit]:
                 _ctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
             else:
                 # What a platform needs: publish to the requests exchange (not the default
-                # exchange, which reaches every queue), and a reply queue of its own.
-                _ctl(
-                    "set_permissions", "-p", vhost, user,
-                    "^reply-.*", r"^b2bpay\.requests$", "^reply-.*",
-                )  # fmt: skip
+                # exchange, which reaches every queue), and its own reply queue only (with
+                # ^reply-.* every platform could read every other's verdicts).
+                own = f"^reply-{re.escape(user)}$"
+                _ctl("set_permissions", "-p", vhost, user, own, r"^b2bpay\.requests$", own)
         yield Rabbit(vhost, users)
     finally:
         for user in made:
@@ -391,6 +391,16 @@ def test_a_platform_cannot_have_the_intake_answer_into_a_queue_not_its_own(
     assert a.channel.basic_get(a.reply_queue, no_ack=True) is None
     for request in (into_b, into_dead, without_user):
         assert _status(setup, _pid(request)) is None
+
+
+def test_a_platform_cannot_read_another_platforms_replies(setup: Setup, publisher: Any) -> None:
+    """With the permissions ``b2bpay admin platform amqp-user`` prints, A's user may read
+    only ``reply-<A>``: B's verdicts (payment ids, statuses) are not A's to read."""
+    a, b = publisher(setup.user_a), publisher(setup.user_b)
+    b.publish(_raw(_request(E2, ACC2)), reply="b-own")
+    assert b.replies(1)["b-own"][0]["outcome"] == "accepted"
+    with pytest.raises(amqp.exceptions.AccessRefused):
+        a.channel.basic_get(b.reply_queue, no_ack=True)
 
 
 def test_rabbitmq_refuses_a_user_id_that_is_not_the_connections_user(
