@@ -27,6 +27,7 @@ from typing import Any
 
 import redis
 import structlog
+from dramatiq.errors import BrokerConnectionError
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 from kombu.messaging import Consumer, Producer
@@ -77,11 +78,13 @@ class Intake:
         self._producer: Any = None
         self._received: deque[Any] = deque()
         probe = Connection(amqp_url)  # connects to nothing: only names the transport's errors
-        #: A broker or Redis outage: waited out, the message delivered again.
+        #: A broker or Redis outage: waited out, the message delivered again. Including a
+        #: hand-off the stages' broker (RabbitMQ under B2BPAY_BROKER_URL) did not take.
         self._unavailable: tuple[type[BaseException], ...] = (
             *probe.connection_errors,
             *probe.channel_errors,
             redis.RedisError,
+            BrokerConnectionError,
             OSError,
         )
         #: Requests sent to apply, messages dead-lettered, replies sent, failed connections.
