@@ -13,6 +13,8 @@ value (surrounding whitespace dropped). A variable set in the environment wins o
 from __future__ import annotations
 
 import os
+import stat
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -202,8 +204,8 @@ def load_settings() -> Settings:
     :class:`SettingsError` naming each invalid ``B2BPAY_*`` setting and why (for an
     entrypoint to print instead of a traceback); never a value."""
     folder = os.environ.get(SECRETS_DIR_VARIABLE)
-    if folder is not None and not Path(folder).is_dir():
-        raise SettingsError(f"{SECRETS_DIR_VARIABLE}: not a folder")
+    if folder is not None:
+        _check_secrets_folder(Path(folder))
     try:
         return Settings(_secrets_dir=folder)  # type: ignore[call-arg]
     except ValidationError as error:
@@ -212,3 +214,37 @@ def load_settings() -> Settings:
             for item in error.errors(include_input=False, include_url=False)
         ]
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+_WRITABLE_BY_OTHERS = stat.S_IWGRP | stat.S_IWOTH
+#: A group may be given read access on purpose (Kubernetes' fsGroup); every user not.
+_READABLE_BY_OTHERS = stat.S_IROTH
+
+
+def _check_secrets_folder(folder: Path) -> None:
+    """Refuse a settings folder, or a ``B2BPAY_*`` file of it, that another local user may
+    change (swap a key, or add ``B2BPAY_DEV_MODE``); a read-only mount (Kubernetes' secret
+    volumes) changes for nobody. Warn on stderr, naming the file, of a key every local user
+    may read. Symlinks are followed (Kubernetes links each file to a ``..data`` folder): what is
+    checked is what is read."""
+    if not folder.is_dir():
+        raise SettingsError(f"{SECRETS_DIR_VARIABLE}: not a folder")
+    read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    if not read_only and folder.stat().st_mode & _WRITABLE_BY_OTHERS:
+        raise SettingsError(
+            f"{SECRETS_DIR_VARIABLE}: {folder} is writable by others: anyone may add a setting "
+            "to it (chmod 700 or 750)"
+        )
+    for path in sorted(folder.iterdir()):
+        if not path.name.upper().startswith("B2BPAY_") or not path.is_file():
+            continue
+        mode = path.stat().st_mode
+        if not read_only and mode & _WRITABLE_BY_OTHERS:
+            raise SettingsError(
+                f"{SECRETS_DIR_VARIABLE}: {path.name} is writable by others (chmod 600)"
+            )
+        if mode & _READABLE_BY_OTHERS:
+            sys.stderr.write(
+                f"warning: {SECRETS_DIR_VARIABLE}: {path.name} is readable by others "
+                f"(mode {stat.S_IMODE(mode):o}; chmod 600 or 640)\n"
+            )

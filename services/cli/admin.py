@@ -301,11 +301,11 @@ def admin_secrets(
     """Generate every key and password of a deployment, one file each (mode 0600): the
     session secret, the TOTP and audit key rings, the stage signing keys, the database and
     broker passwords, as docker-compose.yml's secrets read them. Needs no Redis."""
-    from services.cli.secret_files import SecretFilesExist, write_secret_files
+    from services.cli.secret_files import SecretFilesRefused, write_secret_files
 
     try:
         paths = write_secret_files(out, overwrite=force)
-    except (SecretFilesExist, OSError) as err:
+    except (SecretFilesRefused, OSError) as err:
         fail(str(err), as_json)
     emit({"dir": str(out.resolve()), "files": sorted(p.name for p in paths)}, as_json)
 

@@ -63,10 +63,17 @@ def health(
     found = context.settings().health_file
     if found is None:
         fail("B2BPAY_HEALTH_FILE is not set: the worker keeps no health file", False)
+    import os
+    import stat
+
     try:
-        age = time.time() - found.stat().st_mtime
+        st = found.lstat()
     except OSError:
         raise typer.Exit(REFUSED) from None
+    # A symlink, or a file of another user, is no worker's sign of life: anyone may make one.
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        raise typer.Exit(REFUSED)
+    age = time.time() - st.st_mtime
     raise typer.Exit(0 if age <= max_age else REFUSED)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import stat
 import tempfile
 from pathlib import Path
 
@@ -22,9 +23,34 @@ RABBITMQ_CONF_FILE = "rabbitmq.conf"
 RABBITMQ_MAX_MESSAGE_BYTES = 1024 * 1024
 
 
-class SecretFilesExist(Exception):
+class SecretFilesRefused(Exception):
+    """Raised when the files are not written; nothing was."""
+
+
+class SecretFilesExist(SecretFilesRefused):
     """Raised when the folder already holds some of the files (replacing keys would make
     sealed records, audit entries and hand-offs in flight fail)."""
+
+
+class UnsafeSecretFolder(SecretFilesRefused):
+    """Raised when another user could swap the files once written: the folder (a symlink's
+    target included) is owned by another user, or group or others may write to it."""
+
+
+def _check_folder(folder: Path) -> None:
+    """Refuse a folder another local user could change (see :class:`UnsafeSecretFolder`);
+    make it 0700."""
+    st = folder.stat()  # follows a symlink: the folder the files land in is what counts
+    if not stat.S_ISDIR(st.st_mode):
+        raise UnsafeSecretFolder(f"{folder} is not a folder")
+    if st.st_uid != os.geteuid():
+        raise UnsafeSecretFolder(f"{folder} is owned by uid {st.st_uid}, not this user")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UnsafeSecretFolder(
+            f"{folder} is writable by others (mode {stat.S_IMODE(st.st_mode):o}): "
+            "they could swap the keys; use a folder only you may write to"
+        )
+    os.chmod(folder, 0o700)
 
 
 def _key_ring(key_id: str) -> str:
@@ -68,15 +94,17 @@ def write_secret_files(folder: Path, overwrite: bool = False) -> list[Path]:
     readable by others, not even briefly); existing files only with ``overwrite``."""
     values = secret_values()
     paths = [folder / name for name in values]
-    present = [p.name for p in paths if p.exists()]
+    present = [p.name for p in paths if p.exists() or p.is_symlink()]
     if present and not overwrite:
         raise SecretFilesExist(f"{folder} already holds {', '.join(sorted(present))}")
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _check_folder(folder)
     for path in paths:
-        if path.exists():
-            path.unlink()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        if path.is_symlink() or path.exists():
+            path.unlink()  # a symlink itself, never what it points to
+        # O_EXCL: a symlink planted meanwhile fails the call instead of being followed.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as out:
+            os.fchmod(out.fileno(), 0o600)  # the umask may have narrowed it; never widened
             out.write(values[path.name])
-        os.chmod(path, 0o600)  # the umask may have narrowed it; never widened
     return paths

@@ -228,11 +228,17 @@ def run(stages: list[str], processes: int, threads: int, metrics_port: int | Non
 
 def _say_alive(health_file: Path | None) -> None:
     """Touch the file ``b2bpay health`` reads (a container's health check)."""
-    if health_file is not None:
+    if health_file is None:
+        return
+    try:
+        # Never through a symlink (planted in /tmp, it would create any file we may write).
+        fd = os.open(health_file, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
-            health_file.touch()
-        except OSError as error:  # a health check failing is the right outcome
-            log.warning("cannot touch the health file", error=str(error))
+            os.utime(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:  # a health check failing is the right outcome
+        log.warning("cannot touch the health file", error=f"{type(error).__name__}")
 
 
 def start_metrics(deps: Deps, stages: list[str], read_model: ReadModel | None) -> WSGIServer | None:

@@ -10,7 +10,8 @@ sent to the apply stage as the HTTP API sends it (:func:`shared.client.send`); t
 
 A message is acknowledged only once its request is on the apply queue, or once it was
 published, confirmed, to the dead-letter exchange ``b2bpay.requests.dlx`` (the reason in
-``x-b2bpay-reason``, the body stripped of secrets); never before. With ``reply_to``, the
+``x-b2bpay-reason``, the body stripped of secrets); never before. With ``reply_to``
+(``reply-<user_id>``, nothing else: :mod:`services.intake.reading`), the
 verdict (as the HTTP API tells it) is published there with the ``correlation_id`` before the
 acknowledgement, so a crash in between answers twice rather than never. A lost connection
 leaves the message unacknowledged: RabbitMQ delivers it again, and it is the same payment.
@@ -26,6 +27,7 @@ from typing import Any
 
 import redis
 import structlog
+from dramatiq.errors import BrokerConnectionError
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 from kombu.messaging import Consumer, Producer
@@ -76,11 +78,13 @@ class Intake:
         self._producer: Any = None
         self._received: deque[Any] = deque()
         probe = Connection(amqp_url)  # connects to nothing: only names the transport's errors
-        #: A broker or Redis outage: waited out, the message delivered again.
+        #: A broker or Redis outage: waited out, the message delivered again. Including a
+        #: hand-off the stages' broker (RabbitMQ under B2BPAY_BROKER_URL) did not take.
         self._unavailable: tuple[type[BaseException], ...] = (
             *probe.connection_errors,
             *probe.channel_errors,
             redis.RedisError,
+            BrokerConnectionError,
             OSError,
         )
         #: Requests sent to apply, messages dead-lettered, replies sent, failed connections.
@@ -171,10 +175,12 @@ class Intake:
     # -- one message -------------------------------------------------------------------
     def handle(self, message: Any) -> None:
         properties: dict[str, Any] = message.properties or {}
+        reply_to = properties.get("reply_to")
         envelope = Envelope(
             message.content_type or None,
             message.content_encoding or None,
             properties.get("user_id"),
+            None if reply_to is None else str(reply_to),
         )
         body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
         structlog.contextvars.bind_contextvars(amqp_message_id=properties.get("message_id"))
@@ -185,8 +191,8 @@ class Intake:
                 self._dead_letter(message, body, unusable, envelope)
                 message.ack()
                 return
-            reply_to = properties.get("reply_to")
-            sent = client.send(self._deps, read.request, wait=self._wait if reply_to else None)
+            reply = envelope.may_reply()
+            sent = client.send(self._deps, read.request, wait=self._wait if reply else None)
             self.forwarded += 1
             log.info(
                 "intake forwarded a request",
@@ -194,7 +200,7 @@ class Intake:
                 command_id=sent.command_id,
                 platform_id=read.platform.platform_id if read.platform else None,
             )
-            if reply_to:
+            if reply:
                 self._reply(message, _verdict_answer(sent))
             message.ack()
         finally:
@@ -222,7 +228,11 @@ class Intake:
         )
         self.dead_lettered += 1
         # A warning for every refusal of who publishes: an operator's alert is on these.
-        warn = unusable.reason in (DeadReason.PLATFORM_UNKNOWN, DeadReason.PLATFORM_MISMATCH)
+        warn = unusable.reason in (
+            DeadReason.PLATFORM_UNKNOWN,
+            DeadReason.PLATFORM_MISMATCH,
+            DeadReason.REPLY_TO_INVALID,
+        )
         if warn:
             self._record_refusal(unusable, envelope)
         (log.warning if warn else log.info)(
@@ -232,7 +242,7 @@ class Intake:
             amqp_user=envelope.user_id,
             size=fingerprint(body)["size"],
         )
-        if properties.get("reply_to"):
+        if envelope.may_reply():
             self._reply(
                 message,
                 {

@@ -8,6 +8,11 @@ Who publishes a v2 request is the RabbitMQ user of the publisher's connection: t
 user tagged ``impersonator`` may set another; give no platform that tag). A request whose
 ``platform_id`` is not the platform registered for that user is refused
 ``platform_mismatch``; no or an unregistered ``user_id``, ``platform_unknown``.
+
+The intake answers with its own broker rights, so it answers only where the publisher may
+read: a ``reply_to`` must be ``reply-<user_id>`` (the queue of the user RabbitMQ vouched for).
+Any other (another platform's reply queue, a queue of b2bpay's, or no ``user_id`` to vouch)
+is ``reply_to_invalid``: dead-lettered, never forwarded, never answered.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from shared.domain.contracts import PaymentRequest, PaymentRequestV2
 from shared.domain.errors import Refusal
 from shared.messaging.guard import describe_validation_error
 from shared.redis.deadletter import MAX_KEPT_BYTES, strip_secrets
-from shared.redis.platforms import Platform
+from shared.redis.platforms import REPLY_QUEUE_PREFIX, Platform
 
 #: The largest body the intake reads; a larger one is dead-lettered unread (RabbitMQ's own
 #: ``max_message_size`` should be set near it: see docker-compose.yml).
@@ -51,6 +56,8 @@ class DeadReason(StrEnum):
     PLATFORM_UNKNOWN = "platform_unknown"
     #: A v2 request naming another platform than the publisher's.
     PLATFORM_MISMATCH = "platform_mismatch"
+    #: A ``reply_to`` that is not ``reply-<user_id>`` (or one without a ``user_id``).
+    REPLY_TO_INVALID = "reply_to_invalid"
 
 
 class Unusable(Exception):
@@ -74,6 +81,18 @@ class Envelope:
     content_encoding: str | None = None
     #: Set by the publisher and checked by RabbitMQ against the connection's user.
     user_id: str | None = None
+    #: Where the publisher asks for the verdict.
+    reply_to: str | None = None
+
+    def may_reply(self) -> bool:
+        """Whether the intake may answer where asked (see the module's docstring)."""
+        return self.reply_to is not None and reply_allowed(self.reply_to, self.user_id)
+
+
+def reply_allowed(reply_to: str, user_id: str | None) -> bool:
+    """Only the queue of the user RabbitMQ vouched for: exact, no prefix match (user names
+    may hold ``.`` and ``-``, so ``reply-a.b`` must not pass for user ``a``)."""
+    return bool(user_id) and reply_to == f"{REPLY_QUEUE_PREFIX}{user_id}"
 
 
 @dataclass(frozen=True)
@@ -145,19 +164,27 @@ def read_request(body: bytes, envelope: Envelope, platform_of: Callable[[str], P
         raise invalid("command_id: chosen by b2bpay; match replies by correlation_id")
     schema = payload.get("schema")
     if schema == V1:
-        return Read(_validated(PaymentRequest, payload, invalid))
-    if schema != V2:
+        read = Read(_validated(PaymentRequest, payload, invalid))
+    elif schema != V2:
         raise invalid(f"schema: must be {V2!r} (or {V1!r})")
-    platform = _publisher(envelope, platform_of, kept)
-    named = payload.get("platform_id", platform.platform_id)
-    if named != platform.platform_id:
+    else:
+        platform = _publisher(envelope, platform_of, kept)
+        named = payload.get("platform_id", platform.platform_id)
+        if named != platform.platform_id:
+            raise Unusable(
+                DeadReason.PLATFORM_MISMATCH,
+                "platform_id: not the platform this AMQP user publishes for",
+                kept,
+            )
+        fields = {**payload, "platform_id": platform.platform_id}
+        read = Read(_validated(PaymentRequestV2, fields, invalid), platform)
+    if envelope.reply_to is not None and not envelope.may_reply():
         raise Unusable(
-            DeadReason.PLATFORM_MISMATCH,
-            "platform_id: not the platform this AMQP user publishes for",
+            DeadReason.REPLY_TO_INVALID,
+            f"reply_to: only {REPLY_QUEUE_PREFIX}<user_id>, with user_id set, is answered",
             kept,
         )
-    fields = {**payload, "platform_id": platform.platform_id}
-    return Read(_validated(PaymentRequestV2, fields, invalid), platform)
+    return read
 
 
 def _publisher(envelope: Envelope, platform_of: Callable[[str], Platform], kept: Any) -> Platform:

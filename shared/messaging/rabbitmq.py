@@ -177,11 +177,22 @@ def rabbitmq_broker(url: str, dead_message_ttl_ms: int, heartbeat_timeout_ms: in
 
 
 def _decodes(body: bytes) -> bool:
+    """Whether ``body`` is a dramatiq envelope dramatiq's worker can take: JSON of the right
+    shape, not only JSON. An actor name that is a list or a dict (any broker writer can send
+    one) makes dramatiq's consumer thread raise on the actor lookup; RabbitMQ then hands the
+    same body out again at once, and the queue stalls behind it."""
     try:
-        Message.decode(body)
+        message = Message.decode(body)
     except DecodeError:
         return False
-    return True
+    return (
+        isinstance(message.queue_name, str)
+        and isinstance(message.actor_name, str)
+        and isinstance(message.kwargs, dict)
+        and isinstance(message.options, dict)
+        and isinstance(message.message_id, str)
+        and isinstance(message.message_timestamp, int)
+    )
 
 
 def _each(parameters: Any) -> list[Any]:

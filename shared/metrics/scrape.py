@@ -20,6 +20,8 @@ REFUSED = "b2bpay_messages_refused"
 DEAD_LETTERED = "b2bpay_messages_dead_lettered"
 LATENCY = "b2bpay_message_handler_seconds"
 SCRAPE_TIMEOUT_SECONDS = 2.0
+#: The most of one ``/metrics`` page read (a worker's is a few KiB).
+MAX_SCRAPE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -126,23 +128,46 @@ class ScrapeFailed(Exception):
     """Raised when a ``/metrics`` URL does not answer in time or with 200."""
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is a failed scrape: urllib would send the bearer token on to wherever a
+    scraped address (a port a local user took over, say) points it."""
+
+    def redirect_request(self, *_args: object, **_kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def scrape(url: str, token: str | None = None, timeout: float = SCRAPE_TIMEOUT_SECONDS) -> str:
-    """The text at ``url`` (http or https only), with ``token`` as a bearer if given."""
-    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+    """The text at ``url`` (http or https only), with ``token`` as a bearer if given; at most
+    :data:`MAX_SCRAPE_BYTES` of it, never following a redirect."""
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme
+    except ValueError:
+        raise ScrapeFailed(f"{shown(url)}: not a URL") from None
+    if scheme not in ("http", "https"):
         raise ScrapeFailed(f"{shown(url)}: not an http(s) URL")
     request = urllib.request.Request(url)  # noqa: S310 - scheme checked above
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
-            return str(answer.read().decode())
+        with _OPENER.open(request, timeout=timeout) as answer:
+            body: bytes = answer.read(MAX_SCRAPE_BYTES + 1)
     except (urllib.error.URLError, OSError, ValueError) as error:
         raise ScrapeFailed(f"{shown(url)}: {type(error).__name__}") from None
+    if len(body) > MAX_SCRAPE_BYTES:
+        raise ScrapeFailed(f"{shown(url)}: larger than {MAX_SCRAPE_BYTES} bytes")
+    return body.decode(errors="replace")
 
 
 def shown(url: str) -> str:
-    """``url`` without any user or password in it, for output."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    """``url`` without any user or password in it, for output (or a placeholder for one
+    that does not parse)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return "(a URL that does not parse)"
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))

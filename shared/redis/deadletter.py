@@ -16,6 +16,7 @@ import redis
 import structlog
 from dramatiq import Broker
 from dramatiq.broker import MessageProxy
+from dramatiq.errors import ActorNotFound
 from dramatiq.middleware import Middleware
 
 from shared.redis.keys import Keys
@@ -191,6 +192,10 @@ class DeadLetters:
         return int(self._redis.zcard(self._keys.dead_letters))
 
 
+#: The longest actor name a dead letter keeps (an unknown one is any sender's text).
+MAX_ACTOR_NAME = 128
+
+
 class KeepFailedMessages(Middleware):
     """A message that failed for good (a bug, or a transient fault that outlasted every
     retry) goes to the dead-letter queue too, secrets stripped, for an operator to see and
@@ -210,10 +215,22 @@ class KeepFailedMessages(Middleware):
     ) -> None:
         if exception is None or not message.failed:
             return
+        self._keep(message, exception)
+
+    def before_nack(self, broker: Broker, message: MessageProxy) -> None:
+        """A message for an actor no worker has (a broker writer named it) never reaches
+        ``process_message``: dramatiq's consumer fails it on arrival and rejects it to its XQ.
+        It is kept here too, like any failed message."""
+        exception = getattr(message, "_exception", None)
+        if isinstance(exception, ActorNotFound):
+            self._keep(message, exception)
+
+    def _keep(self, message: MessageProxy, exception: BaseException) -> None:
         payload = message.args[0] if len(message.args) == 1 else {"args": len(message.args)}
         self._deadletters.add(
             message.queue_name,
-            message.actor_name,
+            # Any sender's text for an unknown actor: kept short.
+            str(message.actor_name)[:MAX_ACTOR_NAME],
             str(message.message_id),
             f"failed: {type(exception).__name__} (not retried any more)",
             payload,

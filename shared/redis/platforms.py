@@ -44,6 +44,8 @@ MAC_FIELD = "mac"
 AMQP_USER_FIELD = "amqp_user"
 #: A RabbitMQ user name, as ``b2bpay admin platform amqp-user`` accepts it.
 AMQP_USER_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}"
+#: The one queue the AMQP intake answers a platform's RabbitMQ user on: this, then the user.
+REPLY_QUEUE_PREFIX = "reply-"
 #: What a refused key is told: never whether the platform exists or which check failed.
 INVALID = "the platform's API key is not accepted"
 #: What a publisher to the AMQP intake is told when its user is no platform's.

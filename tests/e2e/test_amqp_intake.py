@@ -7,6 +7,7 @@ user of its own, mapped to its platform with ``b2bpay admin platform amqp-user``
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import signal
@@ -90,11 +91,10 @@ def rabbit() -> Iterator[Rabbit]:
                 _ctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
             else:
                 # What a platform needs: publish to the requests exchange (not the default
-                # exchange, which reaches every queue), and a reply queue of its own.
-                _ctl(
-                    "set_permissions", "-p", vhost, user,
-                    "^reply-.*", r"^b2bpay\.requests$", "^reply-.*",
-                )  # fmt: skip
+                # exchange, which reaches every queue), and its own reply queue only (with
+                # ^reply-.* every platform could read every other's verdicts).
+                own = f"^reply-{re.escape(user)}$"
+                _ctl("set_permissions", "-p", vhost, user, own, r"^b2bpay\.requests$", own)
         yield Rabbit(vhost, users)
     finally:
         for user in made:
@@ -208,7 +208,8 @@ class Publisher:
         self.user = user
         self.connection = rabbit.connect(user)
         self.channel = self.connection.channel()
-        self.reply_queue = f"reply-{secrets.token_hex(4)}"
+        # The one reply queue the intake answers this user on.
+        self.reply_queue = f"reply-{user}"
         self.channel.queue_declare(self.reply_queue, exclusive=True, auto_delete=True)
 
     def publish(
@@ -218,6 +219,7 @@ class Publisher:
         content_type: str | None = "application/json",
         user_id: str | None = "",
         reply: str | None = None,
+        reply_to: str | None = None,
     ) -> None:
         properties: dict[str, Any] = {"delivery_mode": 2}
         if content_type is not None:
@@ -225,7 +227,7 @@ class Publisher:
         if user_id is not None:
             properties["user_id"] = user_id or self.user
         if reply is not None:
-            properties["reply_to"] = self.reply_queue
+            properties["reply_to"] = reply_to or self.reply_queue
             properties["correlation_id"] = reply
         self.channel.basic_publish(
             amqp.Message(body, **properties), exchange=QUEUE, routing_key=QUEUE
@@ -344,7 +346,10 @@ def test_a_platform_cannot_publish_a_request_in_another_platforms_name(
         letters["platform_mismatch"].properties["application_headers"][PUBLISHER_HEADER]
         == setup.user_a
     )
-    assert a.replies(2)["as-b"][0]["reason_code"] == "platform_mismatch"
+    # The message without user_id is not answered: nothing vouches whose queue to answer.
+    assert set(got := a.replies(1)) == {"as-b"}
+    assert got["as-b"][0]["reason_code"] == "platform_mismatch"
+    assert a.channel.basic_get(a.reply_queue, no_ack=True) is None
     assert stranger.replies(1)["stranger"][0]["reason_code"] == "platform_unknown"
     for request in (in_b_name, anonymous, by_stranger):
         assert _status(setup, _pid(request)) is None
@@ -359,6 +364,43 @@ def test_a_platform_cannot_publish_a_request_in_another_platforms_name(
         (_pid(anonymous), None, "platform_invalid"),
         (_pid(by_stranger), setup.stranger, "platform_invalid"),
     }
+
+
+def test_a_platform_cannot_have_the_intake_answer_into_a_queue_not_its_own(
+    setup: Setup, publisher: Any
+) -> None:
+    """The intake publishes replies with its own rights: a reply_to naming another platform's
+    reply queue (or any queue of b2bpay's) would make it a confused deputy, spoofing verdicts
+    to B or writing into queues A may not write. Only ``reply-<user_id>`` is answered."""
+    a, b = publisher(setup.user_a), publisher(setup.user_b)
+    into_b = _request()
+    a.publish(_raw(into_b), reply="spoofed", reply_to=b.reply_queue)
+    into_dead = _request()
+    a.publish(_raw(into_dead), reply="into-dead", reply_to=DEAD_LETTER_QUEUE)
+    without_user = _request()
+    a.publish(_raw(without_user), user_id=None, reply="no-user")
+
+    letters = _dead_letters(setup, 3)
+    # Without user_id a v2 request is refused for that first; it is not answered either.
+    assert sorted(_reason(m) for m in letters) == [
+        "platform_unknown",
+        "reply_to_invalid",
+        "reply_to_invalid",
+    ]
+    assert b.channel.basic_get(b.reply_queue, no_ack=True) is None
+    assert a.channel.basic_get(a.reply_queue, no_ack=True) is None
+    for request in (into_b, into_dead, without_user):
+        assert _status(setup, _pid(request)) is None
+
+
+def test_a_platform_cannot_read_another_platforms_replies(setup: Setup, publisher: Any) -> None:
+    """With the permissions ``b2bpay admin platform amqp-user`` prints, A's user may read
+    only ``reply-<A>``: B's verdicts (payment ids, statuses) are not A's to read."""
+    a, b = publisher(setup.user_a), publisher(setup.user_b)
+    b.publish(_raw(_request(E2, ACC2)), reply="b-own")
+    assert b.replies(1)["b-own"][0]["outcome"] == "accepted"
+    with pytest.raises(amqp.exceptions.AccessRefused):
+        a.channel.basic_get(b.reply_queue, no_ack=True)
 
 
 def test_rabbitmq_refuses_a_user_id_that_is_not_the_connections_user(

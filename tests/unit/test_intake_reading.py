@@ -161,3 +161,30 @@ def test_an_invalid_v1_request_is_kept_without_its_session_and_code(deps: Deps) 
     assert refused.reason is DeadReason.INVALID_REQUEST
     assert "tok-X" not in json.dumps(refused.kept) and "999" not in json.dumps(refused.kept)
     assert "tok-X" not in refused.detail and "-1" not in refused.detail
+
+
+@pytest.mark.parametrize(
+    ("reply_to", "user_id"),
+    [
+        ("reply-amqp-other", "amqp-liandong"),  # another platform's reply queue
+        ("b2bpay.requests.dead", "amqp-liandong"),  # a queue of b2bpay's
+        ("apply", "amqp-liandong"),
+        ("reply-amqp-liandong.x", "amqp-liandong"),  # no prefix match: user a vs a.x
+        ("reply-amqp-liandong", None),  # no user_id: nothing vouches for the queue
+        ("reply-AMQP-LIANDONG", "amqp-liandong"),  # queue names are case-sensitive
+    ],
+)
+def test_a_reply_to_not_the_publishers_own_queue_is_refused(
+    deps: Deps, reply_to: str, user_id: str | None
+) -> None:
+    v1 = _request(schema="b2bpay.payment_request.v1", bank="BOC", session="tok", otp="123456")
+    fields = _request() if user_id else v1
+    refused = _refused(deps, fields, Envelope("application/json", None, user_id, reply_to))
+    assert refused.reason is DeadReason.REPLY_TO_INVALID
+    assert reply_to not in refused.detail
+
+
+def test_the_publishers_own_reply_queue_is_answered(deps: Deps) -> None:
+    envelope = Envelope("application/json", None, "amqp-liandong", "reply-amqp-liandong")
+    assert _read(deps, _request(), envelope).platform.platform_id == "liandong"
+    assert envelope.may_reply()
