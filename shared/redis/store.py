@@ -142,7 +142,6 @@ class PaymentStore:
             "enterprise_id": content.enterprise_id,
             "amount": content.amount,
             "currency": content.currency,
-            "return_payment": True,
         }
         extra = (
             self._keys.idempotency(payment_id),
@@ -155,7 +154,10 @@ class PaymentStore:
             existing = self.get(reply[1])
             return CreateResult("duplicate", reply[1], existing.status if existing else None)
         return CreateResult(
-            "created", payment_id, PaymentStatus(reply[1]), _payment_in(payment_id, reply)
+            "created",
+            payment_id,
+            PaymentStatus(reply[1]),
+            _payment_written(payment_id, {}, [], reply),
         )
 
     def now(self) -> float:
@@ -191,7 +193,6 @@ class PaymentStore:
             "steps": [_step_spec(s) for s in steps],
             "set": _record_fields(record) or {"updated_by": actor.stage},
             "enforce_deadline": enforce_deadline,
-            "return_payment": True,
             **payment.summary(),
         }
         order_lock = self._keys.order_lock(
@@ -204,8 +205,11 @@ class PaymentStore:
             raise ConcurrentUpdate(f"{payment.payment_id} moved to {reply[1]} v{reply[2]}")
         if reply[0] == "past_deadline":
             raise DeadlinePassed(ReasonCode.DEADLINE_PASSED, "the payment's deadline has passed")
-        # The payment as the same atomic call left it: no second read.
-        return _payment_in(payment.payment_id, reply)
+        # The payment as the same atomic call left it: what it was at the version the script
+        # checked, with what the script wrote; no second read.
+        return _payment_written(
+            payment.payment_id, _fields_of(payment), list(payment.history), reply
+        )
 
     def refuse(
         self,
@@ -340,11 +344,18 @@ def _version_of(raw: dict[Any, Any]) -> int | None:
         return None
 
 
-def _payment_in(payment_id: str, reply: list[Any]) -> Payment:
-    """The payment from an "ok" reply of the script: its hash and history come last."""
-    raw, history = reply[3], reply[4]
-    fields = {as_text(raw[i]): as_text(raw[i + 1]) for i in range(0, len(raw), 2)}
-    return _payment_of(payment_id, fields, [decode_status_event(h) for h in history])
+def _payment_written(
+    payment_id: str, fields: dict[str, str], history: list[StatusEvent], reply: list[Any]
+) -> Payment:
+    """The payment from an "ok" reply of the script, given its hash ``fields`` and
+    ``history`` as they were at the version the script checked: the reply ends with the
+    fields it wrote, the history entries it added and whether it deleted ``deadline_at``."""
+    written, added, cleared = reply[3], reply[4], reply[5]
+    fields.update({as_text(written[i]): as_text(written[i + 1]) for i in range(0, len(written), 2)})
+    if cleared == "1":
+        fields.pop("deadline_at", None)
+    history.extend(decode_status_event(body) for body in added)
+    return _payment_of(payment_id, fields, history)
 
 
 def _step_spec(step: Step) -> dict[str, Any]:
@@ -402,6 +413,31 @@ def _payment_of(payment_id: str, fields: dict[str, str], history: list[StatusEve
         },
         history=history,
     )
+
+
+def _fields_of(payment: Payment) -> dict[str, str]:
+    """The hash fields :func:`_payment_of` reads ``payment`` from (its inverse)."""
+    fields = _present(
+        {
+            "status": payment.status.value,
+            "version": str(payment.version),
+            **_content_fields(payment.content),
+            "request_id": payment.request_id,
+            "applicant_id": payment.applicant_id,
+            "reviewer_id": payment.reviewer_id,
+            "authorizer_id": payment.authorizer_id,
+            "end_to_end_id": payment.end_to_end_id,
+            "apply_signature": payment.apply_signature,
+            "review_signature": payment.review_signature,
+            "authorize_signature": payment.authorize_signature,
+            "platform_id": payment.platform_id,
+            "deadline_at": None if payment.deadline_ms is None else repr(payment.deadline_ms),
+            "updated_at": payment.updated_at,
+            "updated_by": payment.updated_by,
+        }
+    )
+    fields.update({_COMMAND + name: value for name, value in payment.commands.items()})
+    return fields
 
 
 def _present(fields: dict[str, str | None]) -> dict[str, str]:

@@ -43,11 +43,15 @@ local function event_for(step, seq)
   return cjson.encode(e)
 end
 
+-- The history entries this call added, in order (returned with an "ok").
+local added = {}
+
 local function publish(step)
   local seq = redis.call("INCR", KEYS[4])
   local body = event_for(step, seq)
   if step.kind == "transition" then
     redis.call("RPUSH", KEYS[2], body)
+    added[#added + 1] = body
   end
   redis.call("XADD", KEYS[3], "*", "event", body)
   return seq
@@ -102,9 +106,11 @@ local function apply_steps(status, version, fields, had_deadline)
     put("deadline_at", deadline_at)
   end
   redis.call("HSET", KEYS[1], unpack(fields))
+  local cleared = 0
   if deadline_at then
     redis.call("ZADD", KEYS[8], deadline_at, pid)
   elseif had_deadline then
+    cleared = 1
     redis.call("HDEL", KEYS[1], "deadline_at")
     redis.call("ZREM", KEYS[8], pid)
   end
@@ -114,12 +120,13 @@ local function apply_steps(status, version, fields, had_deadline)
     end
   end
   answer("accepted", status, cjson.null, cjson.null)
-  if spec.return_payment then
-    -- The payment as it is now, so the caller need not read it again.
-    return {"ok", status, tostring(version), redis.call("HGETALL", KEYS[1]),
-            redis.call("LRANGE", KEYS[2], 0, -1)}
+  -- What was written (the hash fields, the history entries, whether deadline_at was
+  -- deleted): with the payment as it was read at the version just checked, the caller has
+  -- the payment as it is now without reading it again.
+  for i = 1, n do
+    fields[i] = tostring(fields[i])
   end
-  return {"ok", status, tostring(version)}
+  return {"ok", status, tostring(version), fields, added, cleared}
 end
 
 -- A refusal naming a payment that does not exist (yet) still gets its event and seq; the
