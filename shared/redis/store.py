@@ -24,10 +24,11 @@ from shared.domain.states import RELEASES_ORDER, PaymentStatus
 from shared.domain.status_events import decode_status_event
 from shared.redis.keys import Keys
 from shared.redis.replies import as_text, status_events
+from shared.security.sessions import SESSION_USE_LUA, Sessions, SessionUse
 
 VERDICT_TTL_SECONDS = 3600
 BLOCK_SLICE_SECONDS = 2.0
-_SCRIPT = resources.files("shared.redis").joinpath("transition.lua").read_text()
+_SCRIPT = SESSION_USE_LUA + resources.files("shared.redis").joinpath("transition.lua").read_text()
 
 
 def utc_now_iso(now: float | None = None) -> str:
@@ -82,6 +83,7 @@ class PaymentStore:
         spec: dict[str, Any],
         extra_keys: tuple[str, str],
         seq_key: str | None = None,
+        session: SessionUse | None = None,
     ) -> list[Any]:
         now = self._clock()
         window = int(now) // self._refusal_window
@@ -108,8 +110,19 @@ class PaymentStore:
             self._keys.deadlines,
             self._keys.refusal_count(window, "payment", payment_id),
             self._keys.refusal_count(window, "actor", actor),
+            session.record_key if session else "-",
+            session.epoch_key if session else "-",
         ]
+        if session is not None:
+            spec["session"] = {
+                "now": session.now,
+                "idle": session.idle_seconds,
+                "username": session.username,
+            }
         reply = self._script(keys=keys, args=[mode, json.dumps(spec)])
+        if reply[0] in (b"session", "session"):
+            # The person's session ended since it was verified: nothing was changed.
+            Sessions.refuse_unless_ok(as_text(reply[1]))
         # A transition's reply ends with the payment's hash and history, as lists.
         return [part if isinstance(part, list) else as_text(part) for part in reply]
 
@@ -129,9 +142,12 @@ class PaymentStore:
         steps: Sequence[Step],
         actor: Actor,
         command_id: str,
+        session: SessionUse | None = None,
     ) -> CreateResult:
         """Create the payment with its first steps, unless the request_id is known (same
-        content: duplicate; other content: refused) or the order has a live payment."""
+        content: duplicate; other content: refused) or the order has a live payment. With
+        ``session``, the person's session is checked first and used by the same atomic call
+        (see :meth:`transition`)."""
         payment_id = application.payment_id
         content = application.content
         spec = {
@@ -147,7 +163,7 @@ class PaymentStore:
             self._keys.idempotency(payment_id),
             self._keys.order_lock(content.enterprise_id or "", content.order_id or ""),
         )
-        reply = self._run("create", payment_id, spec, extra)
+        reply = self._run("create", payment_id, spec, extra, session=session)
         if reply[0] == "refused":
             raise RecordedRefusal(ReasonCode(reply[1]), reply[2])
         if reply[0] == "duplicate":
@@ -181,11 +197,15 @@ class PaymentStore:
         command_id: str | None,
         record: Record | None = None,
         enforce_deadline: bool = False,
+        session: SessionUse | None = None,
     ) -> Payment:
         """Move ``payment`` through ``steps`` if it is still at the status and version it was
         read at; otherwise raise :class:`ConcurrentUpdate` (the caller re-reads and retries).
         With ``enforce_deadline`` (a person's decision) a payment past its deadline is left
-        as it is and :class:`DeadlinePassed` is raised."""
+        as it is and :class:`DeadlinePassed` is raised. With ``session`` (a person's command)
+        the session is checked before anything else (a :class:`Refusal` if it is no longer
+        live) and its idle timeout restarts in the same atomic call, only if the change is
+        made."""
         spec = {
             **self._actor_spec(actor, command_id),
             "expected_status": payment.status.value,
@@ -198,7 +218,9 @@ class PaymentStore:
         order_lock = self._keys.order_lock(
             payment.content.enterprise_id or "", payment.content.order_id or ""
         )
-        reply = self._run("transition", payment.payment_id, spec, ("-", order_lock))
+        reply = self._run(
+            "transition", payment.payment_id, spec, ("-", order_lock), session=session
+        )
         if reply[0] == "not_found":
             raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, payment.payment_id)
         if reply[0] == "conflict":

@@ -7,17 +7,43 @@
 -- KEYS[7] order lock        KEYS[8] deadlines sorted set
 -- KEYS[9] refusals of this window naming this payment id
 -- KEYS[10] refusals of this window by this (claimed) actor
+-- KEYS[11] the session record, KEYS[12] its user's session epoch (with spec.session: the
+--   person's use of the session this change admits; session_use.lua is prepended)
 -- ARGV[1] mode: "create" | "transition" | "refuse" | "refuse_unattached"
 --   ("refuse_unattached": KEYS[4] is the counter numbering refusals attached to no payment)
 -- ARGV[2] JSON spec (see shared/redis/store.py)
 --
 -- Replies: {"ok", status, version} | {"duplicate", payment_id, content_hash}
 --          {"conflict", status, version} | {"not_found"} | {"refused", reason_code, detail}
---          {"past_deadline", status, version}
+--          {"past_deadline", status, version} | {"session", outcome} (the session is not
+--          live: "expired" | "revoked" | "invalid"; nothing was written but a DEL of an idle
+--          record)
 
 local mode = ARGV[1]
 local spec = cjson.decode(ARGV[2])
 local pid = spec.payment_id
+
+-- The person's session, checked before anything else (as a separate call did before); its
+-- idle timeout restarts only if the change is made, atomically with it.
+local session_last = nil
+local function session_refusal()
+  if spec.session == nil or spec.session == cjson.null then
+    return nil
+  end
+  local s = spec.session
+  local outcome, last = session_check(KEYS[11], KEYS[12], tonumber(s.now), s.idle, s.username)
+  if outcome ~= "ok" then
+    return {"session", outcome}
+  end
+  session_last = last
+  return nil
+end
+local function session_used()
+  if session_last ~= nil then
+    local s = spec.session
+    session_touch(KEYS[11], tonumber(s.now), s.now, s.idle, session_last)
+  end
+end
 
 local function event_for(step, seq)
   local e = {
@@ -119,6 +145,7 @@ local function apply_steps(status, version, fields, had_deadline)
       redis.call("DEL", KEYS[7])
     end
   end
+  session_used()
   answer("accepted", status, cjson.null, cjson.null)
   -- What was written (the hash fields, the history entries, whether deadline_at was
   -- deleted): with the payment as it was read at the version just checked, the caller has
@@ -188,6 +215,10 @@ if mode == "refuse_unattached" then
 end
 
 if mode == "create" then
+  local refused = session_refusal()
+  if refused then
+    return refused
+  end
   local idem = redis.call("GET", KEYS[6])
   if idem then
     local sep = string.find(idem, "|", 1, true)
@@ -201,6 +232,7 @@ if mode == "create" then
       answer("refused", cjson.null, step.reason_code, step.reason)
       return {"refused", step.reason_code, step.reason}
     end
+    session_used()
     answer("duplicate", redis.call("HGET", KEYS[1], "status") or cjson.null, cjson.null, cjson.null)
     return {"duplicate", existing_pid, existing_hash}
   end
@@ -225,6 +257,10 @@ if mode == "create" then
 end
 
 -- mode == "transition"
+local refused = session_refusal()
+if refused then
+  return refused
+end
 local current = redis.call("HMGET", KEYS[1], "status", "version", "deadline_at")
 local status = current[1]
 if not status then
