@@ -23,6 +23,7 @@ from shared.domain.payment import Actor, Application, Payment, Record, Step
 from shared.domain.states import RELEASES_ORDER, PaymentStatus
 from shared.domain.status_events import decode_status_event
 from shared.redis.keys import Keys
+from shared.redis.lease import Lease
 from shared.redis.replies import as_text, status_events
 from shared.security.sessions import SESSION_USE_LUA, Sessions, SessionUse
 
@@ -84,6 +85,7 @@ class PaymentStore:
         extra_keys: tuple[str, str],
         seq_key: str | None = None,
         session: SessionUse | None = None,
+        lease: Lease | None = None,
     ) -> list[Any]:
         now = self._clock()
         window = int(now) // self._refusal_window
@@ -112,7 +114,10 @@ class PaymentStore:
             self._keys.refusal_count(window, "actor", actor),
             session.record_key if session else "-",
             session.epoch_key if session else "-",
+            lease.key if lease else "-",
         ]
+        if lease is not None:
+            spec["lease_token"] = lease.token
         if session is not None:
             spec["session"] = {
                 "now": session.now,
@@ -123,6 +128,8 @@ class PaymentStore:
         if reply[0] in (b"session", "session"):
             # The person's session ended since it was verified: nothing was changed.
             Sessions.refuse_unless_ok(as_text(reply[1]))
+        if reply[0] in (b"lease_lost", "lease_lost") and lease is not None:
+            raise lease.lost()
         # A transition's reply ends with the payment's hash and history, as lists.
         return [part if isinstance(part, list) else as_text(part) for part in reply]
 
@@ -198,6 +205,7 @@ class PaymentStore:
         record: Record | None = None,
         enforce_deadline: bool = False,
         session: SessionUse | None = None,
+        lease: Lease | None = None,
     ) -> Payment:
         """Move ``payment`` through ``steps`` if it is still at the status and version it was
         read at; otherwise raise :class:`ConcurrentUpdate` (the caller re-reads and retries).
@@ -205,7 +213,9 @@ class PaymentStore:
         as it is and :class:`DeadlinePassed` is raised. With ``session`` (a person's command)
         the session is checked before anything else (a :class:`Refusal` if it is no longer
         live) and its idle timeout restarts in the same atomic call, only if the change is
-        made."""
+        made. With ``lease``, the change is made only if the lease is still the caller's
+        (else :class:`~shared.redis.lease.LeaseLost`, the lease's check and the write in one
+        atomic call)."""
         spec = {
             **self._actor_spec(actor, command_id),
             "expected_status": payment.status.value,
@@ -219,7 +229,12 @@ class PaymentStore:
             payment.content.enterprise_id or "", payment.content.order_id or ""
         )
         reply = self._run(
-            "transition", payment.payment_id, spec, ("-", order_lock), session=session
+            "transition",
+            payment.payment_id,
+            spec,
+            ("-", order_lock),
+            session=session,
+            lease=lease,
         )
         if reply[0] == "not_found":
             raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, payment.payment_id)

@@ -9,13 +9,15 @@
 -- KEYS[10] refusals of this window by this (claimed) actor
 -- KEYS[11] the session record, KEYS[12] its user's session epoch (with spec.session: the
 --   person's use of the session this change admits; session_use.lua is prepended)
+-- KEYS[13] a lease the caller works under (with spec.lease_token: the change is made only
+--   if the lease is still the caller's)
 -- ARGV[1] mode: "create" | "transition" | "refuse" | "refuse_unattached"
 --   ("refuse_unattached": KEYS[4] is the counter numbering refusals attached to no payment)
 -- ARGV[2] JSON spec (see shared/redis/store.py)
 --
 -- Replies: {"ok", status, version} | {"duplicate", payment_id, content_hash}
 --          {"conflict", status, version} | {"not_found"} | {"refused", reason_code, detail}
---          {"past_deadline", status, version} | {"session", outcome} (the session is not
+--          {"past_deadline", status, version} | {"lease_lost"} | {"session", outcome} (the session is not
 --          live: "expired" | "revoked" | "invalid"; nothing was written but a DEL of an idle
 --          record)
 
@@ -260,6 +262,12 @@ end
 local refused = session_refusal()
 if refused then
   return refused
+end
+if spec.lease_token ~= nil and spec.lease_token ~= cjson.null then
+  -- Lost (expired, or another worker's now): what the caller read may be stale.
+  if redis.call("GET", KEYS[13]) ~= spec.lease_token then
+    return {"lease_lost"}
+  end
 end
 local current = redis.call("HMGET", KEYS[1], "status", "version", "deadline_at")
 local status = current[1]

@@ -11,6 +11,7 @@ from shared.domain.contracts import payment_id_for
 from shared.domain.payment import Actor, Record, Step
 from shared.domain.states import PaymentStatus
 from shared.redis.keys import Keys
+from shared.redis.lease import LeaseLost, Leases
 from shared.redis.store import PaymentStore
 from tests.integration.support import APPLY_ACTOR, application, must_get, requested_steps
 
@@ -71,3 +72,31 @@ def test_every_returned_payment_equals_a_fresh_read_through_a_whole_life(
     assert settled == must_get(deps, payment_id)
     assert [e.status for e in settled.history][-2:] == ["submitted", "settled"]
     assert settled.version == len(settled.history) == 7
+
+
+def test_a_transition_under_a_lease_taken_over_meanwhile_writes_nothing(
+    deps: Deps, prefix: str, redis_client: redis.Redis
+) -> None:
+    payment_id = payment_id_for("ent-1", "req-lease")
+    created = deps.store.create(
+        application("req-lease", "ord-lease"), requested_steps(), APPLY_ACTOR, "cmd-lease"
+    )
+    assert created.payment is not None
+    leases = Leases(redis_client, prefix)
+    with leases.hold(f"clearing:{payment_id}", 30_000) as lease:
+        # Another worker holds it now (ours expired during a long call, say).
+        redis_client.set(lease.key, "another-worker")
+        with pytest.raises(LeaseLost):
+            deps.store.transition(
+                created.payment,
+                [Step(PaymentStatus.PENDING_REVIEW)],
+                Actor("review"),
+                None,
+                lease=lease,
+            )
+        assert not lease.renew()  # lost for good: never renewed again
+    after = must_get(deps, payment_id)
+    assert (after.status, after.version) == (PaymentStatus.OTP_VERIFIED, 2)
+    assert after == created.payment
+    # The other worker's lease was left alone.
+    assert redis_client.get(f"{prefix}lease:clearing:{payment_id}") == b"another-worker"
