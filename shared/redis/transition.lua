@@ -74,8 +74,10 @@ end
 -- The history entries this call added, in order (returned with an "ok").
 local added = {}
 
-local function publish(step)
-  local seq = redis.call("INCR", KEYS[4])
+-- ``seq``: the step's number if the caller took it already (several steps take theirs
+-- with one INCRBY).
+local function publish(step, seq)
+  seq = seq or redis.call("INCR", KEYS[4])
   local body = event_for(step, seq)
   if step.kind == "transition" then
     redis.call("RPUSH", KEYS[2], body)
@@ -104,10 +106,11 @@ end
 -- The payment's fields are written with one HSET (``fields`` may already hold some: a
 -- create's content); ``had_deadline`` says whether the payment had a deadline to clear.
 local function apply_steps(status, version, fields, had_deadline)
-  for _, step in ipairs(spec.steps) do
+  local before = redis.call("INCRBY", KEYS[4], #spec.steps) - #spec.steps
+  for i, step in ipairs(spec.steps) do
     step.kind = "transition"
     step.previous_status = status
-    publish(step)
+    publish(step, before + i)
     status = step.status
     version = version + 1
   end
