@@ -173,7 +173,6 @@ def _apply(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
         application = replace(
             application, apply_signature=application_signature(deps.signer, application)
         )
-    admit(deps, person)
     result = deps.store.create(
         application,
         [
@@ -182,6 +181,7 @@ def _apply(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
         ],
         attempt.actor,
         request.command_id,
+        session=admit(deps, person),
     )
     if result.status == PaymentStatus.OTP_VERIFIED:
         # Also on a duplicate: the first hand-off may have been lost in a crash; the

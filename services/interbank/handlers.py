@@ -72,11 +72,11 @@ def _settle_or_fail(
 ) -> Payment:
     """Ask clearing how the submitted payment ended and record it."""
     result = deps.clearing.status(instruction.end_to_end_id)
-    lease.check()
+    # Recorded only if the lease is still ours (checked by the write itself).
     if result.state == "settled":
-        return deps.store.transition(payment, [payment.settle(STAGE)], actor, None)
+        return deps.store.transition(payment, [payment.settle(STAGE)], actor, None, lease=lease)
     if result.state == "rejected":
-        return deps.store.transition(payment, [_failed(payment, result)], actor, None)
+        return deps.store.transition(payment, [_failed(payment, result)], actor, None, lease=lease)
     raise SettlementPending(f"{payment.payment_id} is {result.state} at clearing")
 
 
@@ -96,11 +96,11 @@ def _submit(
         )
         deps.faults.point("interbank.after_submit")
     # Lost during the call: another worker may have moved the payment on since our read, so
-    # nothing is recorded from it; the retry asks clearing and never submits again.
-    lease.check()
+    # nothing is recorded from it (the write checks the lease, atomically with the change);
+    # the retry asks clearing and never submits again.
     if known.state == "rejected":
-        return deps.store.transition(payment, [_failed(payment, known)], actor, None)
-    return deps.store.transition(payment, [payment.submit(STAGE)], actor, None)
+        return deps.store.transition(payment, [_failed(payment, known)], actor, None, lease=lease)
+    return deps.store.transition(payment, [payment.submit(STAGE)], actor, None, lease=lease)
 
 
 def handle_submission(raw: Any, deps: Deps) -> Outcome:

@@ -132,13 +132,19 @@ def person_command(
 def commit(
     deps: Deps, checked: Checked[Any], change: Change, fault_point: str | None = None
 ) -> Payment:
-    """The command passed every check: restart the session's idle timeout, then make the
-    change atomically, unless the deadline passed meanwhile. Returns the changed payment."""
-    admit(deps, checked.person)
+    """The command passed every check: make the change atomically, unless the deadline
+    passed or the session ended meanwhile; the same atomic call restarts the session's idle
+    timeout. Returns the changed payment."""
+    session = admit(deps, checked.person)
     if fault_point is not None:
         deps.faults.point(fault_point)
     return transition_before_deadline(
-        deps, checked.payment, change, checked.attempt.actor, checked.attempt.command_id
+        deps,
+        checked.payment,
+        change,
+        checked.attempt.actor,
+        checked.attempt.command_id,
+        session=session,
     )
 
 

@@ -17,7 +17,7 @@ from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.payment import UNVERIFIED, Actor, Payment
 from shared.redis.directory import User, UserRecordInvalid
 from shared.security.disclosure import for_person
-from shared.security.sessions import Session
+from shared.security.sessions import Session, SessionUse
 
 log = structlog.get_logger()
 
@@ -91,11 +91,12 @@ def authenticate(deps: Deps, token: str, role: str, payer_enterprise: str) -> Pe
     return person
 
 
-def admit(deps: Deps, person: Person) -> None:
+def admit(deps: Deps, person: Person) -> SessionUse:
     """The command passed every check (session, role, enterprise, one-time code, the stage's
-    rules): only now does the session's idle timeout start again. Call it right before the
-    commit; it refuses a session that ended meanwhile."""
-    deps.sessions.refresh(person.session)
+    rules): the use of the session to hand to the atomic write that commits it, which checks
+    the session again (refusing one that ended meanwhile) and restarts its idle timeout only
+    if the change is made."""
+    return deps.sessions.use(person.session)
 
 
 Contract = TypeVar("Contract", bound=BaseModel)

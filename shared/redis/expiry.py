@@ -7,6 +7,7 @@ from shared.deps import Deps
 from shared.domain.errors import ConcurrentUpdate, IllegalTransition, ReasonCode, Refusal
 from shared.domain.payment import Actor, Change, Payment
 from shared.redis.store import DeadlinePassed
+from shared.security.sessions import SessionUse
 
 SWEEPER = Actor("sweeper")
 
@@ -38,11 +39,19 @@ def transition_before_deadline(
     change: Change,
     actor: Actor,
     command_id: str | None,
+    session: SessionUse | None = None,
 ) -> Payment:
-    """The atomic transition, refused if the deadline passed between check and write."""
+    """The atomic transition, refused if the deadline passed between check and write (with
+    ``session``: or if the person's session ended; see :meth:`PaymentStore.transition`)."""
     try:
         return deps.store.transition(
-            payment, change.steps, actor, command_id, change.record, enforce_deadline=True
+            payment,
+            change.steps,
+            actor,
+            command_id,
+            change.record,
+            enforce_deadline=True,
+            session=session,
         )
     except DeadlinePassed:
         fresh = deps.store.get(payment.payment_id)

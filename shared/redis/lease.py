@@ -68,6 +68,20 @@ class Lease:
             return False
         return True
 
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    def lost(self) -> LeaseLost:
+        """What to raise when an atomic write found the lease no longer ours (it is never
+        renewed again)."""
+        self._lost.set()
+        return LeaseLost(f"lease {self._key.rsplit(':', 1)[-1]} was lost while held")
+
     def check(self) -> None:
         """Raise :class:`LeaseLost` unless the lease is still ours (and renew it)."""
         if not self.renew():

@@ -23,11 +23,13 @@ from shared.domain.payment import Actor, Application, Payment, Record, Step
 from shared.domain.states import RELEASES_ORDER, PaymentStatus
 from shared.domain.status_events import decode_status_event
 from shared.redis.keys import Keys
+from shared.redis.lease import Lease
 from shared.redis.replies import as_text, status_events
+from shared.security.sessions import SESSION_USE_LUA, Sessions, SessionUse
 
 VERDICT_TTL_SECONDS = 3600
 BLOCK_SLICE_SECONDS = 2.0
-_SCRIPT = resources.files("shared.redis").joinpath("transition.lua").read_text()
+_SCRIPT = SESSION_USE_LUA + resources.files("shared.redis").joinpath("transition.lua").read_text()
 
 
 def utc_now_iso(now: float | None = None) -> str:
@@ -82,6 +84,8 @@ class PaymentStore:
         spec: dict[str, Any],
         extra_keys: tuple[str, str],
         seq_key: str | None = None,
+        session: SessionUse | None = None,
+        lease: Lease | None = None,
     ) -> list[Any]:
         now = self._clock()
         window = int(now) // self._refusal_window
@@ -108,8 +112,24 @@ class PaymentStore:
             self._keys.deadlines,
             self._keys.refusal_count(window, "payment", payment_id),
             self._keys.refusal_count(window, "actor", actor),
+            session.record_key if session else "-",
+            session.epoch_key if session else "-",
+            lease.key if lease else "-",
         ]
+        if lease is not None:
+            spec["lease_token"] = lease.token
+        if session is not None:
+            spec["session"] = {
+                "now": session.now,
+                "idle": session.idle_seconds,
+                "username": session.username,
+            }
         reply = self._script(keys=keys, args=[mode, json.dumps(spec)])
+        if reply[0] in (b"session", "session"):
+            # The person's session ended since it was verified: nothing was changed.
+            Sessions.refuse_unless_ok(as_text(reply[1]))
+        if reply[0] in (b"lease_lost", "lease_lost") and lease is not None:
+            raise lease.lost()
         # A transition's reply ends with the payment's hash and history, as lists.
         return [part if isinstance(part, list) else as_text(part) for part in reply]
 
@@ -129,9 +149,12 @@ class PaymentStore:
         steps: Sequence[Step],
         actor: Actor,
         command_id: str,
+        session: SessionUse | None = None,
     ) -> CreateResult:
         """Create the payment with its first steps, unless the request_id is known (same
-        content: duplicate; other content: refused) or the order has a live payment."""
+        content: duplicate; other content: refused) or the order has a live payment. With
+        ``session``, the person's session is checked first and used by the same atomic call
+        (see :meth:`transition`)."""
         payment_id = application.payment_id
         content = application.content
         spec = {
@@ -142,20 +165,22 @@ class PaymentStore:
             "enterprise_id": content.enterprise_id,
             "amount": content.amount,
             "currency": content.currency,
-            "return_payment": True,
         }
         extra = (
             self._keys.idempotency(payment_id),
             self._keys.order_lock(content.enterprise_id or "", content.order_id or ""),
         )
-        reply = self._run("create", payment_id, spec, extra)
+        reply = self._run("create", payment_id, spec, extra, session=session)
         if reply[0] == "refused":
             raise RecordedRefusal(ReasonCode(reply[1]), reply[2])
         if reply[0] == "duplicate":
             existing = self.get(reply[1])
             return CreateResult("duplicate", reply[1], existing.status if existing else None)
         return CreateResult(
-            "created", payment_id, PaymentStatus(reply[1]), _payment_in(payment_id, reply)
+            "created",
+            payment_id,
+            PaymentStatus(reply[1]),
+            _payment_written(payment_id, {}, [], reply),
         )
 
     def now(self) -> float:
@@ -179,11 +204,18 @@ class PaymentStore:
         command_id: str | None,
         record: Record | None = None,
         enforce_deadline: bool = False,
+        session: SessionUse | None = None,
+        lease: Lease | None = None,
     ) -> Payment:
         """Move ``payment`` through ``steps`` if it is still at the status and version it was
         read at; otherwise raise :class:`ConcurrentUpdate` (the caller re-reads and retries).
         With ``enforce_deadline`` (a person's decision) a payment past its deadline is left
-        as it is and :class:`DeadlinePassed` is raised."""
+        as it is and :class:`DeadlinePassed` is raised. With ``session`` (a person's command)
+        the session is checked before anything else (a :class:`Refusal` if it is no longer
+        live) and its idle timeout restarts in the same atomic call, only if the change is
+        made. With ``lease``, the change is made only if the lease is still the caller's
+        (else :class:`~shared.redis.lease.LeaseLost`, the lease's check and the write in one
+        atomic call)."""
         spec = {
             **self._actor_spec(actor, command_id),
             "expected_status": payment.status.value,
@@ -191,21 +223,30 @@ class PaymentStore:
             "steps": [_step_spec(s) for s in steps],
             "set": _record_fields(record) or {"updated_by": actor.stage},
             "enforce_deadline": enforce_deadline,
-            "return_payment": True,
             **payment.summary(),
         }
         order_lock = self._keys.order_lock(
             payment.content.enterprise_id or "", payment.content.order_id or ""
         )
-        reply = self._run("transition", payment.payment_id, spec, ("-", order_lock))
+        reply = self._run(
+            "transition",
+            payment.payment_id,
+            spec,
+            ("-", order_lock),
+            session=session,
+            lease=lease,
+        )
         if reply[0] == "not_found":
             raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, payment.payment_id)
         if reply[0] == "conflict":
             raise ConcurrentUpdate(f"{payment.payment_id} moved to {reply[1]} v{reply[2]}")
         if reply[0] == "past_deadline":
             raise DeadlinePassed(ReasonCode.DEADLINE_PASSED, "the payment's deadline has passed")
-        # The payment as the same atomic call left it: no second read.
-        return _payment_in(payment.payment_id, reply)
+        # The payment as the same atomic call left it: what it was at the version the script
+        # checked, with what the script wrote; no second read.
+        return _payment_written(
+            payment.payment_id, _fields_of(payment), list(payment.history), reply
+        )
 
     def refuse(
         self,
@@ -340,11 +381,18 @@ def _version_of(raw: dict[Any, Any]) -> int | None:
         return None
 
 
-def _payment_in(payment_id: str, reply: list[Any]) -> Payment:
-    """The payment from an "ok" reply of the script: its hash and history come last."""
-    raw, history = reply[3], reply[4]
-    fields = {as_text(raw[i]): as_text(raw[i + 1]) for i in range(0, len(raw), 2)}
-    return _payment_of(payment_id, fields, [decode_status_event(h) for h in history])
+def _payment_written(
+    payment_id: str, fields: dict[str, str], history: list[StatusEvent], reply: list[Any]
+) -> Payment:
+    """The payment from an "ok" reply of the script, given its hash ``fields`` and
+    ``history`` as they were at the version the script checked: the reply ends with the
+    fields it wrote, the history entries it added and whether it deleted ``deadline_at``."""
+    written, added, cleared = reply[3], reply[4], reply[5]
+    fields.update({as_text(written[i]): as_text(written[i + 1]) for i in range(0, len(written), 2)})
+    if cleared == "1":
+        fields.pop("deadline_at", None)
+    history.extend(decode_status_event(body) for body in added)
+    return _payment_of(payment_id, fields, history)
 
 
 def _step_spec(step: Step) -> dict[str, Any]:
@@ -402,6 +450,31 @@ def _payment_of(payment_id: str, fields: dict[str, str], history: list[StatusEve
         },
         history=history,
     )
+
+
+def _fields_of(payment: Payment) -> dict[str, str]:
+    """The hash fields :func:`_payment_of` reads ``payment`` from (its inverse)."""
+    fields = _present(
+        {
+            "status": payment.status.value,
+            "version": str(payment.version),
+            **_content_fields(payment.content),
+            "request_id": payment.request_id,
+            "applicant_id": payment.applicant_id,
+            "reviewer_id": payment.reviewer_id,
+            "authorizer_id": payment.authorizer_id,
+            "end_to_end_id": payment.end_to_end_id,
+            "apply_signature": payment.apply_signature,
+            "review_signature": payment.review_signature,
+            "authorize_signature": payment.authorize_signature,
+            "platform_id": payment.platform_id,
+            "deadline_at": None if payment.deadline_ms is None else repr(payment.deadline_ms),
+            "updated_at": payment.updated_at,
+            "updated_by": payment.updated_by,
+        }
+    )
+    fields.update({_COMMAND + name: value for name, value in payment.commands.items()})
+    return fields
 
 
 def _present(fields: dict[str, str | None]) -> dict[str, str]:

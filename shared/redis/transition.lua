@@ -7,17 +7,45 @@
 -- KEYS[7] order lock        KEYS[8] deadlines sorted set
 -- KEYS[9] refusals of this window naming this payment id
 -- KEYS[10] refusals of this window by this (claimed) actor
+-- KEYS[11] the session record, KEYS[12] its user's session epoch (with spec.session: the
+--   person's use of the session this change admits; session_use.lua is prepended)
+-- KEYS[13] a lease the caller works under (with spec.lease_token: the change is made only
+--   if the lease is still the caller's)
 -- ARGV[1] mode: "create" | "transition" | "refuse" | "refuse_unattached"
 --   ("refuse_unattached": KEYS[4] is the counter numbering refusals attached to no payment)
 -- ARGV[2] JSON spec (see shared/redis/store.py)
 --
 -- Replies: {"ok", status, version} | {"duplicate", payment_id, content_hash}
 --          {"conflict", status, version} | {"not_found"} | {"refused", reason_code, detail}
---          {"past_deadline", status, version}
+--          {"past_deadline", status, version} | {"lease_lost"} | {"session", outcome} (the session is not
+--          live: "expired" | "revoked" | "invalid"; nothing was written but a DEL of an idle
+--          record)
 
 local mode = ARGV[1]
 local spec = cjson.decode(ARGV[2])
 local pid = spec.payment_id
+
+-- The person's session, checked before anything else (as a separate call did before); its
+-- idle timeout restarts only if the change is made, atomically with it.
+local session_last = nil
+local function session_refusal()
+  if spec.session == nil or spec.session == cjson.null then
+    return nil
+  end
+  local s = spec.session
+  local outcome, last = session_check(KEYS[11], KEYS[12], tonumber(s.now), s.idle, s.username)
+  if outcome ~= "ok" then
+    return {"session", outcome}
+  end
+  session_last = last
+  return nil
+end
+local function session_used()
+  if session_last ~= nil then
+    local s = spec.session
+    session_touch(KEYS[11], tonumber(s.now), s.now, s.idle, session_last)
+  end
+end
 
 local function event_for(step, seq)
   local e = {
@@ -43,11 +71,17 @@ local function event_for(step, seq)
   return cjson.encode(e)
 end
 
-local function publish(step)
-  local seq = redis.call("INCR", KEYS[4])
+-- The history entries this call added, in order (returned with an "ok").
+local added = {}
+
+-- ``seq``: the step's number if the caller took it already (several steps take theirs
+-- with one INCRBY).
+local function publish(step, seq)
+  seq = seq or redis.call("INCR", KEYS[4])
   local body = event_for(step, seq)
   if step.kind == "transition" then
     redis.call("RPUSH", KEYS[2], body)
+    added[#added + 1] = body
   end
   redis.call("XADD", KEYS[3], "*", "event", body)
   return seq
@@ -72,10 +106,11 @@ end
 -- The payment's fields are written with one HSET (``fields`` may already hold some: a
 -- create's content); ``had_deadline`` says whether the payment had a deadline to clear.
 local function apply_steps(status, version, fields, had_deadline)
-  for _, step in ipairs(spec.steps) do
+  local before = redis.call("INCRBY", KEYS[4], #spec.steps) - #spec.steps
+  for i, step in ipairs(spec.steps) do
     step.kind = "transition"
     step.previous_status = status
-    publish(step)
+    publish(step, before + i)
     status = step.status
     version = version + 1
   end
@@ -102,9 +137,11 @@ local function apply_steps(status, version, fields, had_deadline)
     put("deadline_at", deadline_at)
   end
   redis.call("HSET", KEYS[1], unpack(fields))
+  local cleared = 0
   if deadline_at then
     redis.call("ZADD", KEYS[8], deadline_at, pid)
   elseif had_deadline then
+    cleared = 1
     redis.call("HDEL", KEYS[1], "deadline_at")
     redis.call("ZREM", KEYS[8], pid)
   end
@@ -113,13 +150,15 @@ local function apply_steps(status, version, fields, had_deadline)
       redis.call("DEL", KEYS[7])
     end
   end
+  session_used()
   answer("accepted", status, cjson.null, cjson.null)
-  if spec.return_payment then
-    -- The payment as it is now, so the caller need not read it again.
-    return {"ok", status, tostring(version), redis.call("HGETALL", KEYS[1]),
-            redis.call("LRANGE", KEYS[2], 0, -1)}
+  -- What was written (the hash fields, the history entries, whether deadline_at was
+  -- deleted): with the payment as it was read at the version just checked, the caller has
+  -- the payment as it is now without reading it again.
+  for i = 1, n do
+    fields[i] = tostring(fields[i])
   end
-  return {"ok", status, tostring(version)}
+  return {"ok", status, tostring(version), fields, added, cleared}
 end
 
 -- A refusal naming a payment that does not exist (yet) still gets its event and seq; the
@@ -181,6 +220,10 @@ if mode == "refuse_unattached" then
 end
 
 if mode == "create" then
+  local refused = session_refusal()
+  if refused then
+    return refused
+  end
   local idem = redis.call("GET", KEYS[6])
   if idem then
     local sep = string.find(idem, "|", 1, true)
@@ -194,6 +237,7 @@ if mode == "create" then
       answer("refused", cjson.null, step.reason_code, step.reason)
       return {"refused", step.reason_code, step.reason}
     end
+    session_used()
     answer("duplicate", redis.call("HGET", KEYS[1], "status") or cjson.null, cjson.null, cjson.null)
     return {"duplicate", existing_pid, existing_hash}
   end
@@ -218,6 +262,16 @@ if mode == "create" then
 end
 
 -- mode == "transition"
+local refused = session_refusal()
+if refused then
+  return refused
+end
+if spec.lease_token ~= nil and spec.lease_token ~= cjson.null then
+  -- Lost (expired, or another worker's now): what the caller read may be stale.
+  if redis.call("GET", KEYS[13]) ~= spec.lease_token then
+    return {"lease_lost"}
+  end
+end
 local current = redis.call("HMGET", KEYS[1], "status", "version", "deadline_at")
 local status = current[1]
 if not status then

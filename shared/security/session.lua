@@ -7,32 +7,22 @@
 -- ARGV[3] idle timeout, in seconds: the record's TTL, and the longest gap between uses
 -- ARGV[4] the username the token names
 -- ARGV[5] the token's expiry, in seconds (the end of its lifetime, however active)
+-- (session_use.lua is prepended: session_check, session_touch.)
 -- Replies: "ok" | "expired" (no record, or idle too long) | "revoked" | "invalid"
 local mode = ARGV[1]
 local now = tonumber(ARGV[2])
 local idle = tonumber(ARGV[3])
-local epoch = redis.call("GET", KEYS[2]) or "0"
-
 if mode == "open" then
+  local epoch = redis.call("GET", KEYS[2]) or "0"
   redis.call("HSET", KEYS[1], "username", ARGV[4], "epoch", epoch, "last_used", ARGV[2],
     "expires_at", ARGV[5])
   redis.call("EXPIRE", KEYS[1], idle)
   return "ok"
 end
 
-local record = redis.call("HMGET", KEYS[1], "username", "epoch", "last_used", "revoked")
-if not record[1] then
-  return "expired"
-end
-if record[1] ~= ARGV[4] then
-  return "invalid"
-end
-if record[4] == "1" or record[2] ~= epoch then
-  return "revoked"
-end
-if now - tonumber(record[3]) >= idle then
-  redis.call("DEL", KEYS[1])
-  return "expired"
+local outcome, last_used = session_check(KEYS[1], KEYS[2], now, idle, ARGV[4])
+if outcome ~= "ok" then
+  return outcome
 end
 
 if mode == "revoke" then
@@ -45,9 +35,6 @@ if mode == "revoke" then
     redis.call("DEL", KEYS[1])
   end
 elseif mode == "touch" then
-  if now > tonumber(record[3]) then
-    redis.call("HSET", KEYS[1], "last_used", ARGV[2])
-  end
-  redis.call("EXPIRE", KEYS[1], idle)
+  session_touch(KEYS[1], now, ARGV[2], idle, last_used)
 end
 return "ok"

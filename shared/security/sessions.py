@@ -32,7 +32,9 @@ from shared.redis.replies import as_text
 from shared.security.keyneeds import KeyNeed, kept_in_redis, key_or_dev_key
 
 TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
-_SCRIPT = resources.files("shared.security").joinpath("session.lua").read_text()
+#: The check and the use of a session record, as Lua functions (also in the transition).
+SESSION_USE_LUA = resources.files("shared.security").joinpath("session_use.lua").read_text()
+_SCRIPT = SESSION_USE_LUA + resources.files("shared.security").joinpath("session.lua").read_text()
 _SESSION_ID = re.compile(r"[0-9a-f]{16,64}")
 
 
@@ -119,6 +121,20 @@ class SessionSigner:
             raise Refusal(ReasonCode.SESSION_INVALID, "session token is not valid") from None
 
 
+@dataclass(frozen=True)
+class SessionUse:
+    """A successful use of a session, made by the atomic call that commits what it admits
+    (:mod:`shared.redis.store`): the record is checked there again, and its idle timeout
+    restarts only if the change is made (``session_use.lua``)."""
+
+    record_key: str
+    epoch_key: str
+    #: The caller's clock, in seconds, as text (what the record's ``last_used`` becomes).
+    now: str
+    idle_seconds: int
+    username: str
+
+
 class Sessions:
     """Sessions with a server-side record: issued at login, refused once the record is gone
     (idle too long) or revoked. Shared by every worker through Redis. Time is the signer's
@@ -202,6 +218,11 @@ class Sessions:
         except Refusal:
             return None
 
+    def use(self, session: Session) -> SessionUse:
+        """:meth:`refresh`, to be made by the atomic write the use admits."""
+        keys, args = self._call("touch", session)
+        return SessionUse(keys[0], keys[1], args[1], self._idle, session.username)
+
     def refresh(self, session: Session) -> None:
         """A successful use: the idle timeout starts again. Refuses a session that ended
         since it was verified (the check and the refresh are one atomic step)."""
@@ -218,6 +239,11 @@ class Sessions:
     def revoke_user(self, username: str) -> None:
         """Revoke every session of ``username`` opened so far, in every worker at once."""
         self._redis.incr(self._keys.session_epoch(username))
+
+    @staticmethod
+    def refuse_unless_ok(outcome: str) -> None:
+        """Raise the refusal a session check's outcome (``session_use.lua``) stands for."""
+        Sessions._refuse_unless_ok(outcome)
 
     @staticmethod
     def _refuse_unless_ok(outcome: str) -> None:

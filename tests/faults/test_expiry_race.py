@@ -202,3 +202,42 @@ def test_a_decision_after_the_deadline_is_refused_even_before_the_sweeper_runs(r
     assert race.otp.is_locked(user.username) is False
     # The sweeper, coming later, finds nothing left to do.
     assert sweep(later) == 0
+
+
+def test_a_session_revoked_while_its_authorization_waits_to_be_written_changes_nothing(
+    race: Deps,
+) -> None:
+    """The authorizer passed every check (session, role, code) and is held right before the
+    write; an operator revokes the authorizer's sessions meanwhile. The write itself checks
+    the session again (one atomic call with the change): the decision is refused as revoked
+    and the payment stays as it was."""
+    pid = _pending_auth(race, 0)
+    user, _ = race.directory.add_user("authorizer-0", ENTERPRISE, "authorizer", "race-password")
+    token = race.sessions.issue(user.username, ENTERPRISE, "authorizer")[0]
+    decision = AuthDecision(
+        payment_id=pid,
+        approve=True,
+        session=SecretStr(token),
+        otp=SecretStr(linked_code(race, pid, user.totp_secret)),
+    ).to_wire()
+    before = race.store.get(pid)
+    assert before is not None and before.status == PaymentStatus.PENDING_AUTH
+    faults = FaultPoints(race.redis, race.keys, enabled=True)
+    faults.hold(POINT)
+    results: dict[str, Any] = {}
+    authorizer = threading.Thread(
+        target=lambda: results.update(
+            decide=handle_auth_decision(decision, dataclasses.replace(race, faults=faults))
+        )
+    )
+    authorizer.start()
+    assert faults.wait_held(POINT, timeout=10)
+    race.sessions.revoke_user(user.username)
+    faults.release(POINT)
+    authorizer.join(timeout=30)
+
+    assert results["decide"].outcome == "refused", results["decide"]
+    assert results["decide"].reason_code == "session_revoked", results["decide"]
+    after = race.store.get(pid)
+    assert after is not None
+    assert (after.status, after.version) == (before.status, before.version)

@@ -32,13 +32,26 @@ def test_a_live_session_of_the_right_role_and_enterprise_is_the_user(world: Worl
     assert person.user == world.applicant
 
 
-def test_an_admitted_use_keeps_the_session_alive(world: World) -> None:
+def test_an_admitted_use_keeps_the_session_alive_once_its_change_is_made(world: World) -> None:
+    """The use is made by the atomic write that commits the command (the create here)."""
     token = world.session(world.applicant)
-    for _ in range(2):
+    for n in range(2):
         world.clock.advance(IDLE - 1)
-        admit(world.deps, authenticate(world.deps, token, "applicant", PAYER))
+        outcome = world.apply(session=token, request_id=f"req-{n}", order_id=f"ORD-{n}")
+        assert outcome.outcome == "accepted", outcome
     world.clock.advance(IDLE - 1)
     assert authenticate(world.deps, token, "applicant", PAYER).user == world.applicant
+
+
+def test_an_admitted_use_whose_change_is_not_made_does_not_keep_the_session_alive(
+    world: World,
+) -> None:
+    token = world.session(world.applicant)
+    world.clock.advance(IDLE - 1)
+    use = admit(world.deps, authenticate(world.deps, token, "applicant", PAYER))
+    assert use.username == world.applicant.username
+    world.clock.advance(1)
+    assert refused(world, token) is ReasonCode.SESSION_EXPIRED
 
 
 def test_authenticating_alone_does_not_keep_the_session_alive(world: World) -> None:
