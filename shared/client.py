@@ -123,7 +123,9 @@ class Sent:
 
 
 def payment_id_of(command: Command) -> str:
-    if isinstance(command, PaymentRequest | PaymentRequestV2):
+    if isinstance(command, PaymentRequestV2):
+        return payment_id_for(command.payer.enterprise_id, command.request_id, command.platform_id)
+    if isinstance(command, PaymentRequest):
         return payment_id_for(command.payer.enterprise_id, command.request_id)
     return command.payment_id
 

@@ -109,14 +109,19 @@ def bank_allowed(enterprise: Enterprise, code: str, bank: Bank | None) -> None:
         raise Refusal(ReasonCode.NO_B2B_CONTRACT, f"payer has no B2B contract at {code}")
 
 
-def _request_attempt(raw: Any) -> Attempt:
+def _request_attempt(raw: Any, by_platform: bool = False) -> Attempt:
     """What is known of a payment request (v1 or v2) before it is decoded: the payment id its
-    payer and request id name (scoped to the payer), for the refusal record."""
+    payer and request id name (scoped to the payer, and for v2 to the platform), for the
+    refusal record."""
     request_id = raw_id(raw, "request_id")
     payer_id = raw_id(raw.get("payer") if isinstance(raw, dict) else None, "enterprise_id")
+    platform_id = raw_id(raw, "platform_id") if by_platform else None
+    payment_id = UNKNOWN_PAYMENT
+    if request_id and payer_id and (platform_id or not by_platform):
+        payment_id = payment_id_for(payer_id, request_id, platform_id)
     return Attempt(
         STAGE,
-        payment_id_for(payer_id, request_id) if request_id and payer_id else UNKNOWN_PAYMENT,
+        payment_id,
         raw_id(raw, "command_id"),
         Actor(STAGE),
     )
@@ -207,7 +212,7 @@ def _cancel(deps: Deps, checked: Checked[CancelPayment]) -> Outcome:
 def handle_platform_request(raw: Any, deps: Deps) -> Outcome:
     """A registered platform asks for a payment (PaymentRequest v2): checked and stored in
     ``requested``, awaiting its applicant; nothing is executed, no person's credential used."""
-    attempt = _request_attempt(raw)
+    attempt = _request_attempt(raw, by_platform=True)
     return run_command(deps, attempt, lambda: _request(raw, deps, attempt))
 
 

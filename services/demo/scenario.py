@@ -184,10 +184,15 @@ class Demo:
                 plan.review_approves, plan.expect = False, "rejected"
             elif i in reject_auth:
                 plan.auth_approves, plan.expect = False, "rejected"
-            pid = payment_id_for(request.payer.enterprise_id, request.request_id)
+            via_platform = i >= 6 and i % 3 == 0 and i != self.linking_index
+            pid = payment_id_for(
+                request.payer.enterprise_id,
+                request.request_id,
+                self.platform.platform_id if via_platform else None,
+            )
             self.plans[pid] = plan
             plan.submitted_at = time.monotonic()
-            if i >= 6 and i % 3 == 0 and i != self.linking_index:
+            if via_platform:
                 # Seed steps 1-2 by the platform; 3-6 by the applicant when it is requested.
                 plan.via_platform = True
                 content = request.model_dump(

@@ -329,11 +329,15 @@ class Verdict(Published):
     reason: str | None = None
 
 
-def payment_id_for(enterprise_id: str, request_id: str) -> str:
+def payment_id_for(enterprise_id: str, request_id: str, platform_id: str | None = None) -> str:
     """Payment ids derive from the upstream idempotency key, scoped to the payer: a
     redelivered or repeated request lands on the same payment, and no enterprise can take
-    a request id another will use. (The length prefix keeps the encoding unambiguous.)"""
+    a request id another will use. A platform's request (v2) is scoped to the platform too,
+    so that another platform of the same payer cannot take its (often sequential) request
+    ids first. (The length prefixes keep the encoding unambiguous.)"""
     scoped = f"b2bpay:{len(enterprise_id)}:{enterprise_id}:{request_id}"
+    if platform_id is not None:
+        scoped = f"b2bpay-platform:{len(platform_id)}:{platform_id}:{scoped}"
     return "pay_" + hashlib.sha256(scoped.encode()).hexdigest()[:24]
 
 

@@ -312,8 +312,18 @@ def _raw(request: dict[str, Any]) -> bytes:
     return json.dumps(request).encode()
 
 
-def _pid(request: dict[str, Any]) -> str:
-    return payment_id_for(request["payer"]["enterprise_id"], request["request_id"])
+def _pid(request: dict[str, Any], platform_id: str | None = None) -> str:
+    """The payment id a request names: scoped to the platform that made it (``plat-a``) for a
+    payment, unscoped for the refusal record of a publisher nobody vouches for."""
+    return payment_id_for(request["payer"]["enterprise_id"], request["request_id"], platform_id)
+
+
+def _nothing_made(setup: Setup, request: dict[str, Any]) -> bool:
+    """No payment exists for ``request``, in any platform's name nor in nobody's."""
+    return all(
+        _status(setup, _pid(request, platform_id)) is None
+        for platform_id in (None, "plat-a", "plat-b")
+    )
 
 
 def _status(setup: Setup, payment_id: str) -> str | None:
@@ -352,7 +362,7 @@ def test_a_platform_cannot_publish_a_request_in_another_platforms_name(
     assert a.channel.basic_get(a.reply_queue, no_ack=True) is None
     assert stranger.replies(1)["stranger"][0]["reason_code"] == "platform_unknown"
     for request in (in_b_name, anonymous, by_stranger):
-        assert _status(setup, _pid(request)) is None
+        assert _nothing_made(setup, request)
     # Each refusal is on the events stream (and so in the audit chain) for operators.
     refusals = {
         (e.payment_id, e.actor_id, e.reason_code)
@@ -390,7 +400,7 @@ def test_a_platform_cannot_have_the_intake_answer_into_a_queue_not_its_own(
     assert b.channel.basic_get(b.reply_queue, no_ack=True) is None
     assert a.channel.basic_get(a.reply_queue, no_ack=True) is None
     for request in (into_b, into_dead, without_user):
-        assert _status(setup, _pid(request)) is None
+        assert _nothing_made(setup, request)
 
 
 def test_a_platform_cannot_read_another_platforms_replies(setup: Setup, publisher: Any) -> None:
@@ -423,7 +433,7 @@ def test_a_plain_json_request_settles_and_its_reply_carries_the_verdict(
     assert (reply["outcome"], reply["status"], reply["payment_id"]) == (
         "accepted",
         "requested",
-        _pid(request),
+        _pid(request, "plat-a"),
     )
     pid = reply["payment_id"]
 
@@ -456,8 +466,8 @@ def test_the_same_request_published_twice_is_one_payment(setup: Setup, publisher
     replies = a.replies(2)
     # Taken by two consumers at once: either may come first.
     assert sorted(r[0]["outcome"] for r in replies.values()) == ["accepted", "duplicate"]
-    assert {r[0]["payment_id"] for r in replies.values()} == {_pid(request)}
-    payment = setup.deps.store.get(_pid(request))
+    assert {r[0]["payment_id"] for r in replies.values()} == {_pid(request, "plat-a")}
+    payment = setup.deps.store.get(_pid(request, "plat-a"))
     assert payment is not None
     assert [h.status for h in payment.history if h.kind == "transition"] == ["requested"]
 
@@ -499,7 +509,7 @@ def test_unusable_messages_are_dead_lettered_with_reasons_while_valid_ones_behin
     assert by_reason["too_large"]["size"] > MAX_BODY_BYTES
     everything = "".join(str(m.body) for m in letters)
     assert session not in everything and "not json" not in everything
-    assert _status(setup, _pid(valid)) == "requested"
+    assert _status(setup, _pid(valid, "plat-a")) == "requested"
 
 
 def test_a_connection_closed_mid_flow_loses_nothing(setup: Setup, publisher: Any) -> None:
@@ -515,7 +525,7 @@ def test_a_connection_closed_mid_flow_loses_nothing(setup: Setup, publisher: Any
     publishing = threading.Thread(target=publish_all, name="platform-a")
     publishing.start()
     setup.e2e.wait_for(
-        "some requests to be taken", lambda: _status(setup, _pid(requests[3])) is not None
+        "some requests to be taken", lambda: _status(setup, _pid(requests[3], "plat-a")) is not None
     )
     _ctl("close_all_user_connections", setup.intake_user, "test: a dropped connection")
     # Mid-flow: the platform was still publishing when the intake lost its connection.
@@ -524,14 +534,14 @@ def test_a_connection_closed_mid_flow_loses_nothing(setup: Setup, publisher: Any
 
     setup.e2e.wait_for(
         "every request to be a payment",
-        lambda: all(_status(setup, _pid(r)) == "requested" for r in requests),
+        lambda: all(_status(setup, _pid(r, "plat-a")) == "requested" for r in requests),
         timeout=90,
     )
     replies = a.replies(len(requests), timeout=60)
     assert set(replies) == {f"r{n}" for n in range(len(requests))}
     for n, request in enumerate(requests):
-        assert {r["payment_id"] for r in replies[f"r{n}"]} == {_pid(request)}
-        payment = setup.deps.store.get(_pid(request))
+        assert {r["payment_id"] for r in replies[f"r{n}"]} == {_pid(request, "plat-a")}
+        payment = setup.deps.store.get(_pid(request, "plat-a"))
         assert payment is not None
         assert [h.status for h in payment.history if h.kind == "transition"] == ["requested"]
     assert _depth(setup.rabbit) == 0

@@ -255,6 +255,12 @@ def test_payment_ids_derive_from_the_request_id_only() -> None:
     # Scoped to the payer: another enterprise's request with the same id is another payment.
     assert payment_id_for(PAYER, "req-1") != payment_id_for("GLOBEX", "req-1")
     assert payment_id_for("A:B", "C") != payment_id_for("A", "B:C")
+    # A platform's request id is its own: another platform of the payer, or the payer's
+    # applicant (v1), using the same request id names another payment.
+    by_liandong = payment_id_for(PAYER, "req-1", "liandong")
+    assert by_liandong != payment_id_for(PAYER, "req-1", "other")
+    assert by_liandong != payment_id_for(PAYER, "req-1")
+    assert payment_id_for(PAYER, "req-1", "a:b") != payment_id_for(PAYER, "b:req-1", "a")
 
 
 # -- secrets -------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from tests.unit.support import (
     wrong_code,
 )
 
-PID = payment_id_for(PAYER, "preq-1")
+PID = payment_id_for(PAYER, "preq-1", "liandong")
 
 
 def _platform(world: World, platform_id: str = "liandong", *enterprises: str) -> Platform:
@@ -227,8 +227,10 @@ def test_confirming_a_payment_that_is_not_requested_is_an_illegal_transition(
 
 def test_confirming_a_v1_payment_is_an_illegal_transition(world: World, clock: Clock) -> None:
     world.apply(request_id="preq-1")
+    v1_payment = payment_id_for(PAYER, "preq-1")
+    world.assert_status(v1_payment, "otp_verified")
     clock.advance(30)
-    outcome = handle_confirmation(_confirmation(world), world.deps)
+    outcome = handle_confirmation(_confirmation(world, payment_id=v1_payment), world.deps)
     assert outcome.reason_code == ReasonCode.ILLEGAL_TRANSITION
 
 

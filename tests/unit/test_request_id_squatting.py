@@ -1,10 +1,8 @@
 """Two platforms registered for the same payer: may one take the other's request ids (or
-order ids) first, so that the other's genuine request is refused? A payment's id is derived
-from the payer and the request id only, so yes — left open (see the test's reason)."""
+order ids) first, so that the other's genuine request is refused? A platform's request (v2)
+has a payment id scoped to the platform as well as the payer, so no."""
 
 from __future__ import annotations
-
-import pytest
 
 from services.apply.handlers import handle_platform_request
 from shared.redis.platforms import platforms_of
@@ -12,12 +10,6 @@ from tests.unit.support import PAYER, World
 from tests.unit.test_platform_requests import _request
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="payment ids are payment_id_for(payer, request_id): another platform of the same "
-    "payer that uses B's (often sequential) request id first makes B's request "
-    "idempotency_conflict; scoping v2 ids by platform changes every payment id (open)",
-)
 def test_another_platform_of_the_same_payer_cannot_squat_a_request_id(world: World) -> None:
     platforms = platforms_of(world.deps)
     for platform_id in ("liandong", "squatter"):

@@ -236,7 +236,7 @@ def test_the_owner_of_a_payment_is_the_platform_that_created_it_and_none_for_a_p
     assert (
         handle_platform_request(queued(world.deps, q.APPLY)[-1], world.deps).outcome == "accepted"
     )
-    by_platform = payment_id_for(PAYER, "LD-1")
+    by_platform = payment_id_for(PAYER, "LD-1", "liandong")
     owner = seams.owner_of(world.deps)
     assert owner(by_platform) == "liandong"
     assert owner(by_person) is None
