@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.web import messages
@@ -28,6 +28,7 @@ from services.web.pages import (
     token_of,
     web,
 )
+from services.web.params import Field, PaymentId
 from services.web.pay import forbidden
 from shared import client
 from shared.deps import Deps
@@ -38,8 +39,6 @@ from shared.security.throttle import Throttled
 
 router = APIRouter(include_in_schema=False)
 
-PaymentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Field = Annotated[str | None, Form(max_length=1024)]
 #: What each role's worklist shows, and whether oldest first.
 WORKLIST: dict[str, tuple[str | None, bool]] = {
     "reviewer": ("pending_review", True),

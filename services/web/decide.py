@@ -4,10 +4,11 @@ client (:func:`shared.client.review`, :func:`shared.client.authorize`), as the A
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.web import messages
@@ -23,16 +24,15 @@ from services.web.pages import (
     token_of,
     web,
 )
+from services.web.params import Field, PaymentId
 from services.web.pay import forbidden
 from services.web.timeline import timeline
 from shared import client
+from shared.deps import Deps
 from shared.domain.errors import Refusal
 from shared.messaging.guard import Person
 
 router = APIRouter(include_in_schema=False)
-
-PaymentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Field = Annotated[str | None, Form(max_length=1024)]
 
 
 def not_found(request: Request, who: Person) -> HTMLResponse:
@@ -84,6 +84,40 @@ def _decided(
     return redirect(f"/bank/payments/{quote(payment_id)}?notice={notice}")
 
 
+#: A page of the decision form, shown again with the sentences of what went wrong.
+Page = Callable[[Request, Person, str, list[str], int], Response]
+
+
+def _decide(
+    request: Request,
+    payment_id: str,
+    csrf_token: str | None,
+    approve: bool,
+    page: Page,
+    send: Callable[[Deps, str, float], client.Sent],
+    done: str,
+) -> Response:
+    """One decision posted from a form: the CSRF token and the session first, then ``send``
+    (given the deps, the session token and the wait) through the application client; a bad
+    request or a refusal shows the form again with its sentences, else the progress page."""
+    if not csrf_ok(request, csrf_token):
+        return forbidden(request)
+    who, token = person_of(request), token_of(request)
+    if who is None or token is None:
+        return to_login(request)
+    w = web(request)
+    try:
+        sent = send(w.api.deps, token, w.api.wait_seconds)
+    except client.ClientError as error:
+        return page(
+            request, who, payment_id, messages.of_error(Translator(lang_of(request)), error), 422
+        )
+    outcome = _decided(request, who, payment_id, sent, done if approve else "rejected")
+    if isinstance(outcome, list):
+        return page(request, who, payment_id, outcome, 409)
+    return outcome
+
+
 @router.post("/bank/payments/{payment_id}/review", response_class=HTMLResponse)
 def review(
     request: Request,
@@ -92,29 +126,23 @@ def review(
     reason: Field = None,
     csrf_token: Field = None,
 ) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return forbidden(request)
-    who, token = person_of(request), token_of(request)
-    if who is None or token is None:
-        return to_login(request)
-    w = web(request)
-    t = Translator(lang_of(request))
     approve = decision != "reject"
-    try:
-        sent = client.review(
-            w.api.deps,
+    return _decide(
+        request,
+        payment_id,
+        csrf_token,
+        approve,
+        _review_page,
+        lambda deps, token, wait: client.review(
+            deps,
             payment_id,
             approve=approve,
             reason=(reason or "").strip()[:280],
             session=token,
-            wait=w.api.wait_seconds,
-        )
-    except client.ClientError as error:
-        return _review_page(request, who, payment_id, messages.of_error(t, error), 422)
-    outcome = _decided(request, who, payment_id, sent, "approved" if approve else "rejected")
-    if isinstance(outcome, list):
-        return _review_page(request, who, payment_id, outcome, 409)
-    return outcome
+            wait=wait,
+        ),
+        "approved",
+    )
 
 
 def _authorize_page(
@@ -165,27 +193,21 @@ def authorize(
     otp: Field = None,
     csrf_token: Field = None,
 ) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return forbidden(request)
-    who, token = person_of(request), token_of(request)
-    if who is None or token is None:
-        return to_login(request)
-    w = web(request)
-    t = Translator(lang_of(request))
     approve = decision != "reject"
-    try:
-        sent = client.authorize(
-            w.api.deps,
+    return _decide(
+        request,
+        payment_id,
+        csrf_token,
+        approve,
+        _authorize_page,
+        lambda deps, token, wait: client.authorize(
+            deps,
             payment_id,
             approve=approve,
             reason=(reason or "").strip()[:280],
             session=token,
             otp=(otp or "").strip(),
-            wait=w.api.wait_seconds,
-        )
-    except client.ClientError as error:
-        return _authorize_page(request, who, payment_id, messages.of_error(t, error), 422)
-    outcome = _decided(request, who, payment_id, sent, "authorized" if approve else "rejected")
-    if isinstance(outcome, list):
-        return _authorize_page(request, who, payment_id, outcome, 409)
-    return outcome
+            wait=wait,
+        ),
+        "authorized",
+    )

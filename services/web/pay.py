@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.web import messages
@@ -23,6 +23,7 @@ from services.web.pages import (
     set_session,
     web,
 )
+from services.web.params import Cap, Field, PaymentId
 from shared import client
 from shared.domain.errors import Refusal
 from shared.domain.payment import Payment
@@ -31,10 +32,6 @@ from shared.security.paylink import check_capability
 from shared.security.throttle import Throttled
 
 router = APIRouter(include_in_schema=False)
-
-PaymentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Cap = Annotated[str | None, Query(max_length=64)]
-Field = Annotated[str | None, Form(max_length=1024)]
 
 
 def _link(payment_id: str, k: str, **more: str) -> str:

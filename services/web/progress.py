@@ -8,21 +8,20 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from services.api.events import payment_stream
 from services.web.decide import not_found
 from services.web.orders import order_of, payment_for
 from services.web.pages import partial, person_of, render, to_login, token_of, web
+from services.web.params import Cap, PaymentId
 from services.web.pay import invalid_link, opened
 from services.web.timeline import timeline
 from shared import client
 
 router = APIRouter(include_in_schema=False)
 
-PaymentId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Cap = Annotated[str | None, Query(max_length=64)]
 #: What a notice after a decision may say (only these keys, never free text from the URL).
 NOTICES = {"approved", "rejected", "authorized", "cancelled"}
 _SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
