@@ -19,23 +19,31 @@
 
   // Progress: reload the timeline fragment (htmx) whenever one of the payment's events
   // arrives over server-sent events; stop once the payment reached a final state.
+  // One fetch at a time: an event that arrives while a fetch is under way asks for one more
+  // fetch after it, against the timeline then on the page (the fetched one replaces it), so
+  // the page always ends on the newest state however the events and answers interleave.
   function followProgress() {
     var timeline = document.getElementById("timeline");
-    if (!timeline || !window.EventSource) { return; }
+    if (!timeline || !window.EventSource || !window.htmx) { return; }
     var eventsUrl = timeline.getAttribute("data-events-url");
     if (!eventsUrl || timeline.getAttribute("data-final") === "true") { return; }
     var source = new EventSource(eventsUrl);
+    var busy = false;
+    var again = false;
     var refresh = function () {
+      if (busy) { again = true; return; }
       var current = document.getElementById("timeline");
       if (!current) { return; }
-      var url = current.getAttribute("data-timeline-url");
-      var done = window.htmx
-        ? window.htmx.ajax("GET", url, { target: "#timeline", swap: "outerHTML" })
-        : Promise.resolve();
-      done.then(function () {
+      busy = true;
+      var finish = function () {
+        busy = false;
         var now = document.getElementById("timeline");
-        if (now && now.getAttribute("data-final") === "true") { source.close(); }
-      });
+        if (now && now.getAttribute("data-final") === "true") { source.close(); return; }
+        if (again) { again = false; refresh(); }
+      };
+      window.htmx.ajax("GET", current.getAttribute("data-timeline-url"), {
+        source: current, target: current, swap: "outerHTML"
+      }).then(finish, finish);
     };
     source.addEventListener("open", refresh);
     source.addEventListener("transition", refresh);
