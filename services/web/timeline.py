@@ -33,6 +33,9 @@ class Timeline:
     end_reason: str | None = None
     end_by: str | None = None
     end_at: str | None = None
+    #: An expired payment: the status nobody moved it on from (told in words, where the
+    #: stored reason is the sweeper's own wording).
+    expired_in: str | None = None
 
 
 #: The step at which each person logs in.
@@ -85,14 +88,25 @@ def timeline(payment: Payment) -> Timeline:
         last = reached.get(status)
         if last is not None:
             code, reason = for_person(last.reason_code, last.reason)
+            expired_in = _status_before(payment, status) if status == "expired" else None
             return Timeline(
                 payment.payment_id,
                 status,
                 final,
                 rows,
                 end_code=code,
-                end_reason=reason,
+                end_reason=None if expired_in else reason,
                 end_by=last.actor_id if last.actor_role else None,
                 end_at=last.at,
+                expired_in=expired_in,
             )
     return shown
+
+
+def _status_before(payment: Payment, status: str) -> str | None:
+    """The status the payment was in when it moved to ``status``."""
+    statuses = [e.status for e in payment.history if e.kind == "transition" and e.status]
+    if status not in statuses:
+        return None
+    at = statuses.index(status)
+    return statuses[at - 1] if at > 0 else None

@@ -70,3 +70,18 @@ def test_in_review_the_current_step_is_the_review() -> None:
     assert states[:8] == ["done"] * 8
     assert states[8] == "current" and set(states[9:]) == {"todo"}
     assert not shown.final
+
+
+def test_an_expired_payment_tells_where_it_waited_not_the_sweepers_wording() -> None:
+    events = [
+        _event(1, "requested", "apply", None, None),
+        _event(2, "otp_verified", "apply", "applicant", "ann"),
+        _event(3, "pending_review", "review", None, None),
+        _event(4, "expired", "sweeper", None, None).model_copy(
+            update={"reason": "not acted on in pending_review in time"}
+        ),
+    ]
+    shown = timeline(replace(_payment("expired", events), reviewer_id=None))
+    assert (shown.expired_in, shown.end_reason) == ("pending_review", None)
+    assert shown.end_at == "2026-12-01T03:00:04Z"
+    assert [row.state for row in shown.rows].count("stopped") == 1

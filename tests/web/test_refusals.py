@@ -1,13 +1,14 @@
 """Refusals on the screens, in words a person understands: a wrong code (the generic message,
 the payment unchanged), the lock warning, a form posted without its CSRF token, a session
 that ended (sent back to login), the idle warning a minute before the timeout; and a
-rejected and a cancelled payment told plainly."""
+rejected, a cancelled and an expired payment told plainly."""
 
 from __future__ import annotations
 
 import re
 import secrets
 
+from shared.redis.expiry import expire_if_overdue
 from tests.web.conftest import Web, shot
 
 GENERIC = "Authentication failed: check your user name, password or dynamic password"
@@ -128,6 +129,36 @@ def test_applicant_cancels_from_her_worklist(web: Web) -> None:
     # The pay link now says plainly that it is closed.
     page.goto(web.url + created["pay_url"])
     assert "cancelled" in page.get_by_test_id("closed").inner_text()
+    page.context.close()
+
+
+def test_an_expired_pay_link_says_so_plainly_and_offers_nothing_to_type(web: Web) -> None:
+    created = web.create(f"LD-{secrets.token_hex(3)}", "77.00")
+    pid, pay_url = created["payment_id"], created["pay_url"]
+    deps = web.stack.world.deps
+    payment = deps.store.get(pid)
+    assert payment is not None
+    # Nobody confirmed it in time: the sweeper's expiry, as it runs a day and more later.
+    expired = expire_if_overdue(deps, payment, deps.store.now() + 2 * 86_400)
+    assert expired.status.value == "expired"
+
+    page = web.page()
+    page.goto(web.url + pay_url)
+    closed = page.get_by_test_id("closed").inner_text()
+    assert "has expired: nobody confirmed it in time" in closed
+    assert "Ask the platform for a new one" in closed
+    assert page.get_by_role("radio").count() == 0
+    assert page.locator("input[name=otp], input[name=password]").count() == 0
+    shot(page, "28-pay-expired")
+    # Its progress page tells the final state plainly, and follows no more events.
+    page.get_by_role("link", name=re.compile("progress", re.IGNORECASE)).click()
+    timeline = page.get_by_test_id("timeline")
+    timeline.and_(page.locator("[data-status='expired'][data-final='true']")).wait_for()
+    final = page.get_by_test_id("final").inner_text()
+    assert "Expired: nobody acted on it in time; no money was paid." in final
+    assert "When its time ran out it was still at “Awaiting the applicant”" in final
+    assert "not acted on in" not in final and "requested" not in final
+    shot(page, "29-progress-expired")
     page.context.close()
 
 
