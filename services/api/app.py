@@ -65,5 +65,13 @@ def serve(settings: Settings, host: str, port: int) -> None:
     """Run the API until interrupted."""
     import uvicorn
 
-    # Open event streams would otherwise hold a shutdown for ever.
-    uvicorn.run(build(settings), host=host, port=port, timeout_graceful_shutdown=3)
+    uvicorn.run(
+        build(settings),
+        host=host,
+        port=port,
+        # Only the named proxies may say the client's address and that it came over TLS.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # Open event streams would otherwise hold a shutdown for ever.
+        timeout_graceful_shutdown=3,
+    )

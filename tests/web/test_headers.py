@@ -50,6 +50,19 @@ def test_headers_and_cookies(web: Web) -> None:
             assert token not in shown.text and token not in str(shown.url)
         # The API's pages keep their own headers (the docs load their own assets).
         assert "content-security-policy" not in c.get("/healthz").headers
+        # Behind a TLS-terminating proxy the server is allowed to believe (loopback here,
+        # B2BPAY_FORWARDED_ALLOW_IPS), the session cookie is Secure.
+        proxied = c.post(
+            "/bank/login",
+            data={
+                "username": "checker4",
+                "password": web.stack.passwords["checker4"],
+                "csrf_token": _csrf(page.text),
+            },
+            headers={"X-Forwarded-Proto": "https"},
+        )
+        assert proxied.status_code == 303, proxied.text
+        assert "Secure" in proxied.headers["set-cookie"]
 
 
 def test_login_without_csrf_token_is_refused_and_opens_no_session(web: Web) -> None:
