@@ -8,12 +8,13 @@ a free port. Every test gets its own key prefix and deletes what it created.
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,10 +34,49 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _free_port() -> int:
+#: Ports already handed out in this test session: never given twice.
+_GIVEN: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """Where the kernel's range for outgoing connections' local ports starts."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _free_port(span: int = 1) -> int:
+    """A port P on 127.0.0.1 such that P .. P+span-1 are free now, for a server a test starts
+    later. Taken below the kernel's range for outgoing connections (a port given by
+    ``bind(0)`` lies in it, and any client connection in the meantime, even one already
+    closed and in TIME_WAIT, could take it and make the server's bind fail with EADDRINUSE),
+    and never the same port twice in a session."""
+    high = min(_ephemeral_low(), 32768) - span
+    low = max(10_000, high - 12_000)
+    for _ in range(1000):
+        port = random.randrange(low, high)
+        wanted = set(range(port, port + span))
+        if wanted & _GIVEN or not all(_bindable(p) for p in wanted):
+            continue
+        _GIVEN.update(wanted)
+        return port
+    raise RuntimeError(f"no {span} consecutive free ports in {low}..{high}")
+
+
+def _started(workdir: Path, stages: Iterable[str]) -> bool:
+    """Whether the worker log ``<stage>.log`` in ``workdir`` of each of ``stages`` says it
+    started consuming."""
+    return all(b"worker started" in (workdir / f"{stage}.log").read_bytes() for stage in stages)
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture(scope="session")

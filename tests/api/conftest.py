@@ -24,7 +24,7 @@ from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.redis.directory import Role
 from shared.testing import World
-from tests.conftest import _free_port
+from tests.conftest import _free_port, _started
 
 STAGES = ("apply", "review", "authorize", "interbank", "query", "audit", "webhooks")
 E1, E2 = "ACME-01", "OTHER-02"
@@ -151,6 +151,9 @@ def running_stack(
 
     try:
         wait_for("the server to answer", healthy)
+        # And every stage consuming: a first command is otherwise answered 202 on a loaded
+        # machine, its stage still starting.
+        wait_for("every stage to start", lambda: _started(workdir, STAGES), 60)
         yield stack
     finally:
         server.send_signal(signal.SIGINT)

@@ -26,7 +26,7 @@ import pyotp
 import pytest
 import redis
 
-from tests.conftest import _free_port
+from tests.conftest import _free_port, _started
 from tests.rabbitmq import BROKERS, fresh_vhost
 
 STAGES = ("apply", "review", "authorize", "interbank", "query", "audit")
@@ -141,6 +141,7 @@ def _running(
 
     try:
         here.wait_for("the API server to answer", healthy)
+        here.wait_for("every stage to start", lambda: _started(workdir, STAGES), timeout=60)
         yield here
     finally:
         server.send_signal(signal.SIGINT)

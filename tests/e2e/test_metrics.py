@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -95,27 +94,11 @@ def _answers(port: int) -> bool:
         return False
 
 
-def _free_pair(taken: set[int]) -> int:
-    """A port P such that P and P+1 are both free now and neither is given to another
-    stage (review's two processes serve on P and P+1)."""
-    for _ in range(100):
-        base = _free_port()
-        if {base, base + 1} & taken:
-            continue
-        try:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", base + 1))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no two consecutive free ports")
-
-
 @pytest.fixture(scope="module")
 def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     cluster, client = make_cluster(redis_url, tmp_path_factory.mktemp("metrics"))
     ports = {stage: [_free_port()] for stage in ALONE}
-    base = _free_pair(taken={p for given in ports.values() for p in given})
+    base = _free_port(span=2)  # review's two processes serve on P and P+1
     ports["review"] = [base, base + 1]
     made = Stack(cluster, ports, {})
     cluster.enrol("reviewer", "reviewer")

@@ -51,12 +51,12 @@ FULL_HISTORY = [
 STAGE_PROCESSES = ("apply", "review", "authorize", "interbank", "query")
 
 
-def linked_code(deps: Deps, payment_id: str, secret: str) -> str:
-    """What an authorizer's token shows for this payment now: the code linked to its
-    challenge (the payment must exist), or a plain code in totp mode."""
+def linked_code(deps: Deps, payment_id: str, secret: str, at: float | None = None) -> str:
+    """What an authorizer's token shows for this payment now (or at ``at``): the code linked
+    to its challenge (the payment must exist), or a plain code in totp mode."""
     payment = deps.store.get(payment_id)
     assert payment is not None, f"{payment_id} does not exist yet"
-    return authorizer_code(deps.settings.authorizer_otp, secret, payment)
+    return authorizer_code(deps.settings.authorizer_otp, secret, payment, at)
 
 
 def wait_until(what: str, condition: Callable[[], Any], timeout: float) -> Any:
@@ -114,8 +114,12 @@ class Cluster:
         return int(self.deps.redis.zcard(f"{self.settings.queue_namespace()}:{queue}.XQ"))
 
     # -- processes ---------------------------------------------------------------------
-    def start(self, *stages: str, threads: int = 2) -> subprocess.Popen[bytes]:
-        log = open(self.workdir / f"{'-'.join(stages)}-{len(self.processes)}.log", "wb")  # noqa: SIM115
+    def start(self, *stages: str, threads: int = 2, ready: bool = False) -> subprocess.Popen[bytes]:
+        """Start a worker of ``stages``; with ``ready``, return once it consumes (its log says
+        "worker started"), so a test's time budget does not include a process starting on a
+        loaded machine."""
+        path = self.workdir / f"{'-'.join(stages)}-{len(self.processes)}.log"
+        log = open(path, "wb")  # noqa: SIM115
         self.logs.append(log)
         proc = subprocess.Popen(
             [
@@ -132,6 +136,13 @@ class Cluster:
             stderr=subprocess.STDOUT,
         )
         self.processes.append(proc)
+        if ready:
+            wait_until(
+                f"the {'+'.join(stages)} worker to start",
+                lambda: proc.poll() is not None or b"worker started" in path.read_bytes(),
+                timeout=60,
+            )
+            assert proc.poll() is None, path.read_text(errors="replace")
         return proc
 
     def start_all(self) -> dict[str, subprocess.Popen[bytes]]:

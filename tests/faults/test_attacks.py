@@ -4,6 +4,7 @@ its reason code, recorded as a refusal event, and leaves the payment as it was."
 from __future__ import annotations
 
 import signal
+import time
 from typing import Any
 
 import dramatiq
@@ -13,6 +14,7 @@ from pydantic import SecretStr
 
 from shared.domain.contracts import Handoff, PaymentRequest
 from shared.messaging import routes as q
+from shared.security.otp import STEP_SECONDS
 from shared.security.signing import STAGES, StageSigner
 from shared.security.stage_signatures import HANDOFF
 from tests.faults.conftest import BROKERS, Cluster, wait_until
@@ -50,8 +52,10 @@ def _rewrite_amount(cluster: Cluster, payment_id: str, amount: str, *, rehash: b
 
 def test_a_code_used_on_one_worker_is_refused_as_replayed_on_another(cluster: Cluster) -> None:
     cluster.enrol("applicant-1", "applicant")
-    first_worker = cluster.start("apply")
-    code = cluster.code("applicant-1")
+    first_worker = cluster.start("apply", ready=True)
+    # The next step's code: still within the accepted window a minute from now, however
+    # long the workers take to stop and start, so a refusal can only be the replay.
+    code = cluster.world.code("applicant-1", at=time.time() + STEP_SECONDS)
     first = cluster.request(1, "applicant-1").model_copy(update={"otp": SecretStr(code)})
     cluster.deps.dispatch(q.APPLY, q.APPLY_PAYMENT, first.to_wire())
     accepted = cluster.deps.store.wait_verdict(first.command_id, 15)
@@ -59,7 +63,7 @@ def test_a_code_used_on_one_worker_is_refused_as_replayed_on_another(cluster: Cl
     first_worker.send_signal(signal.SIGTERM)
     assert first_worker.wait(timeout=30) == 0
 
-    cluster.start("apply")  # another worker, another process
+    cluster.start("apply", ready=True)  # another worker, another process
     second = cluster.request(2, "applicant-1").model_copy(update={"otp": SecretStr(code)})
     cluster.deps.dispatch(q.APPLY, q.APPLY_PAYMENT, second.to_wire())
     refused = cluster.deps.store.wait_verdict(second.command_id, 15)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,7 +30,7 @@ from shared.messaging import routes as q
 from shared.messaging.guard import Outcome
 from shared.redis.directory import Directory
 from shared.redis.keys import Keys
-from shared.security.otp import code_for
+from shared.security.otp import STEP_SECONDS, code_for
 from tests.faults.conftest import FULL_HISTORY, cleanup, linked_code
 
 # Redis only: it drains dramatiq's Redis queue keys itself (``_drain``) to deliver every
@@ -110,6 +111,9 @@ def test_a_thousand_payments_with_duplicate_shuffled_deliveries_each_happen_once
     def token(user: Any) -> SecretStr:
         return SecretStr(deps.sessions.issue(user.username, ENTERPRISE, user.role)[0])
 
+    # Codes of the next 30-second step: accepted for a minute and more from now, however
+    # long a phase takes on a loaded machine (each person still uses one code once).
+    ahead = time.time() + STEP_SECONDS
     requests = [
         PaymentRequest.model_validate(
             {
@@ -121,7 +125,7 @@ def test_a_thousand_payments_with_duplicate_shuffled_deliveries_each_happen_once
                 "currency": "CNY",
                 "bank": "BOC",
                 "session": token(users[("applicant", i)]).get_secret_value(),
-                "otp": code_for(users[("applicant", i)].totp_secret),
+                "otp": code_for(users[("applicant", i)].totp_secret, ahead),
             }
         ).to_wire()
         for i in range(PAYMENTS)
@@ -136,12 +140,13 @@ def test_a_thousand_payments_with_duplicate_shuffled_deliveries_each_happen_once
     ]
     _deliver(handle_review_decision, reviews, deps, rng)
     _drain(deps, q.OTP_VERIFIED)  # hand-offs re-sent by repeated applications: nothing to do
+    ahead = time.time() + STEP_SECONDS
     authorizations = [
         AuthDecision(
             payment_id=pid,
             approve=True,
             session=token(users[("authorizer", i)]),
-            otp=SecretStr(linked_code(deps, pid, users[("authorizer", i)].totp_secret)),
+            otp=SecretStr(linked_code(deps, pid, users[("authorizer", i)].totp_secret, ahead)),
         ).to_wire()
         for i, pid in enumerate(pids)
     ]

@@ -20,7 +20,7 @@ NAMED = ("nope", q.INTERBANK, f"{q.APPLY}.XQ")
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"], indirect=True)
 def test_envelopes_naming_another_queue_cost_the_worker_no_thread(cluster: Cluster) -> None:
     cluster.enrol("applicant", "applicant")
-    apply = cluster.start("apply", threads=1)  # one thread: losing it stops the stage
+    apply = cluster.start("apply", threads=1, ready=True)  # one thread: losing it stops the stage
     for named in NAMED:
         envelope: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=named,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import redis
 
 from shared.domain.status_events import decode_status_event
 from shared.redis.replies import stream_entries
+from tests.conftest import _free_port
 from tests.faults.conftest import FULL_HISTORY, Cluster, cleanup, make_cluster, wait_until
 
 # Redis only: the stages' queues are on the Redis restarted here (the default broker), and the
@@ -38,9 +38,7 @@ class OwnRedis:
             )
         self.server = server
         self.dir = workdir
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 

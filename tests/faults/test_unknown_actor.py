@@ -23,7 +23,7 @@ def test_a_message_for_an_unknown_actor_is_dead_lettered_without_its_secrets(
     cluster: Cluster,
 ) -> None:
     cluster.enrol("applicant", "applicant")
-    apply = cluster.start("apply", threads=1)
+    apply = cluster.start("apply", threads=1, ready=True)
     envelope: dramatiq.Message[Any] = dramatiq.Message(
         queue_name=q.APPLY,
         actor_name="no_such_actor",
@@ -53,7 +53,7 @@ def test_an_envelope_whose_actor_name_is_no_name_costs_the_worker_no_thread(
     cluster: Cluster,
 ) -> None:
     cluster.enrol("applicant", "applicant")
-    apply = cluster.start("apply", threads=1)  # one thread: losing it stops the stage
+    apply = cluster.start("apply", threads=1, ready=True)  # one thread: losing it stops the stage
     for name in (["a", "list"], {"a": 1}, 7, None):
         envelope: dramatiq.Message[Any] = dramatiq.Message(
             queue_name=q.APPLY,

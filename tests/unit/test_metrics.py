@@ -128,10 +128,12 @@ def test_a_source_slower_than_its_deadline_is_reported_down_without_holding_the_
     release = threading.Event()
 
     def hung() -> Any:
-        release.wait(10)
+        release.wait(30)
         raise RuntimeError("never answers in time")
 
-    registry = new_registry(SystemCollector(hung, timeout=0.2))
+    # A deadline well above a loaded machine's scheduling hiccups, so "waited for it" and
+    # "did not wait" stay apart.
+    registry = new_registry(SystemCollector(hung, timeout=1.0))
     started = time.monotonic()
     families = _families(generate_latest(registry).decode())
     took = time.monotonic() - started
@@ -142,7 +144,7 @@ def test_a_source_slower_than_its_deadline_is_reported_down_without_holding_the_
     threads = sum(t.name == "metrics-read" for t in threading.enumerate())
     release.set()
 
-    assert took < 2 and took_again < 0.15
+    assert 0.9 <= took < 5 and took_again < 0.5
     assert families["b2bpay_redis_up"].samples[0].value == 0
     assert again["b2bpay_redis_up"].samples[0].value == 0
     assert "b2bpay_queue_messages" not in families
