@@ -245,6 +245,70 @@ class Cluster:
         self.deps.faults.release(point)
 
 
+#: Where :func:`hold_one_in_each_stage` holds a message, one per stage.
+HELD_IN_EACH_STAGE = (
+    "apply.after_otp",
+    "review.decide",
+    "authorize.after_transition",
+    "interbank.after_submit",
+)
+
+
+def enrol_four(cluster: Cluster) -> None:
+    """Four applicants and authorizers (one code each per step) and a reviewer."""
+    for i in range(1, 5):
+        cluster.enrol(f"applicant-{i}", "applicant")
+        cluster.enrol(f"authorizer-{i}", "authorizer")
+    cluster.enrol("reviewer", "reviewer")
+
+
+def hold_one_in_each_stage(cluster: Cluster) -> tuple[str, str, str, str]:
+    """With every stage running and :func:`enrol_four` done: one payment held inside each
+    stage, unacknowledged, at the worst moment for it. Returns them: p1 in apply, p2 in
+    review, p3 in authorize, p4 in interbank."""
+    p2, p3, p4 = (cluster.submit(i, f"applicant-{i}") for i in (2, 3, 4))
+    for pid in (p2, p3, p4):
+        cluster.wait_status(pid, "pending_review")
+    for pid in (p3, p4):
+        cluster.review(pid, "reviewer")
+        cluster.wait_status(pid, "pending_auth")
+    cluster.hold("interbank.after_submit")  # submitted to clearing, not yet recorded
+    cluster.authorize(p4, "authorizer-4")
+    cluster.wait_held("interbank.after_submit")
+    cluster.hold("authorize.after_transition")  # authorized, not yet handed to interbank
+    cluster.authorize(p3, "authorizer-3")
+    cluster.wait_held("authorize.after_transition")
+    cluster.hold("review.decide")  # decision checked, not yet written
+    cluster.review(p2, "reviewer")
+    cluster.wait_held("review.decide")
+    cluster.hold("apply.after_otp")  # the applicant's code spent, payment not yet created
+    p1 = cluster.submit(1, "applicant-1")
+    cluster.wait_held("apply.after_otp")
+    return p1, p2, p3, p4
+
+
+def finish_and_check_once_each(
+    cluster: Cluster, pids: tuple[str, str, str, str], timeout: float = 30
+) -> None:
+    """After :func:`hold_one_in_each_stage` and a fault: take p1 and p2 (back in review and
+    authorization) to the end, then check that all four settled with their full history,
+    clearing saw each once, and no payment's events have a gap."""
+    p1, p2, _p3, _p4 = pids
+    cluster.authorize(p2, "authorizer-2")
+    cluster.review(p1, "reviewer")
+    cluster.wait_status(p1, "pending_auth", timeout=timeout)
+    cluster.authorize(p1, "authorizer-1")
+    for pid in pids:
+        cluster.wait_status(pid, "settled", timeout=timeout)
+        assert cluster.history(pid) == FULL_HISTORY, pid
+    e2e_ids = [cluster.deps.store.get(pid).end_to_end_id for pid in pids]  # type: ignore[union-attr]
+    submissions = cluster.deps.clearing.submissions()  # type: ignore[attr-defined]
+    assert sorted(submissions) == sorted(e2e_ids), "clearing must see each payment exactly once"
+    for pid in pids:
+        seqs = [e.seq for _sid, e in cluster.deps.store.read_events() if e.payment_id == pid]
+        assert seqs == list(range(1, len(seqs) + 1)), f"events of {pid} have a gap: {seqs}"
+
+
 def cleanup(client: redis.Redis, prefix: str) -> None:
     stem = prefix.rstrip(":")
     for key in client.scan_iter(match=f"{stem}*", count=1000):

@@ -13,14 +13,20 @@ import pika
 import pytest
 
 from shared.messaging.routes import QUEUES
-from tests.faults.conftest import FULL_HISTORY, Cluster, wait_until
+from tests.faults.conftest import (
+    HELD_IN_EACH_STAGE,
+    Cluster,
+    enrol_four,
+    finish_and_check_once_each,
+    hold_one_in_each_stage,
+    wait_until,
+)
 from tests.rabbitmq import AmqpQueues
 
 pytestmark = [pytest.mark.faults, pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)]
 
 #: A dramatiq consumer reconnects a few seconds after its connection is gone.
 RECOVERY_BUDGET_SECONDS = 60.0
-HELD = ("apply.after_otp", "review.decide", "authorize.after_transition", "interbank.after_submit")
 
 
 def _vhost(cluster: Cluster) -> str:
@@ -51,32 +57,10 @@ def _cut_every_connection(vhost: str) -> None:
 def test_every_connection_cut_mid_message_loses_nothing_and_does_nothing_twice(
     cluster: Cluster,
 ) -> None:
-    for i in range(1, 5):
-        cluster.enrol(f"applicant-{i}", "applicant")
-        cluster.enrol(f"authorizer-{i}", "authorizer")
-    cluster.enrol("reviewer", "reviewer")
+    enrol_four(cluster)
     workers = cluster.start_all()
-
-    p2, p3, p4 = (cluster.submit(i, f"applicant-{i}") for i in (2, 3, 4))
-    for pid in (p2, p3, p4):
-        cluster.wait_status(pid, "pending_review")
-    for pid in (p3, p4):
-        cluster.review(pid, "reviewer")
-        cluster.wait_status(pid, "pending_auth")
-
     # One message held inside each stage, unacknowledged, each at the worst moment for it.
-    cluster.hold("interbank.after_submit")  # submitted to clearing, not yet recorded
-    cluster.authorize(p4, "authorizer-4")
-    cluster.wait_held("interbank.after_submit")
-    cluster.hold("authorize.after_transition")  # authorized, not yet handed to interbank
-    cluster.authorize(p3, "authorizer-3")
-    cluster.wait_held("authorize.after_transition")
-    cluster.hold("review.decide")  # decision checked, not yet written
-    cluster.review(p2, "reviewer")
-    cluster.wait_held("review.decide")
-    cluster.hold("apply.after_otp")  # the applicant's code spent, payment not yet created
-    p1 = cluster.submit(1, "applicant-1")
-    cluster.wait_held("apply.after_otp")
+    p1, p2, p3, p4 = held = hold_one_in_each_stage(cluster)
 
     vhost = _vhost(cluster)
     # Every stage's worker and this test's own publisher are connected.
@@ -88,7 +72,7 @@ def test_every_connection_cut_mid_message_loses_nothing_and_does_nothing_twice(
     )
     # The held handlers go on; their messages were already given back to the queues, so a
     # reconnected consumer may take a second copy while the first is still being handled.
-    for point in HELD:
+    for point in HELD_IN_EACH_STAGE:
         cluster.release(point)
 
     budget = RECOVERY_BUDGET_SECONDS
@@ -98,25 +82,13 @@ def test_every_connection_cut_mid_message_loses_nothing_and_does_nothing_twice(
     cluster.wait_status(p1, "pending_review", timeout=budget)
 
     # The same workers (none restarted) go on normally, through the connections they remade.
-    cluster.authorize(p2, "authorizer-2")
-    cluster.review(p1, "reviewer")
-    cluster.wait_status(p1, "pending_auth", timeout=budget)
-    cluster.authorize(p1, "authorizer-1")
-    for pid in (p1, p2, p3, p4):
-        cluster.wait_status(pid, "settled", timeout=budget)
-        assert cluster.history(pid) == FULL_HISTORY, pid
+    finish_and_check_once_each(cluster, held, timeout=budget)
     assert all(proc.poll() is None for proc in workers.values()), "a worker died of the cut"
     for stage in ("apply", "review", "authorize", "interbank"):
         (log,) = cluster.workdir.glob(f"{stage}-*.log")
         assert "CONNECTION_FORCED" in log.read_text(errors="replace"), f"{stage} was not cut"
     assert len(_connections(vhost)) >= len(workers)
 
-    e2e_ids = [cluster.deps.store.get(pid).end_to_end_id for pid in (p1, p2, p3, p4)]  # type: ignore[union-attr]
-    submissions = cluster.deps.clearing.submissions()  # type: ignore[attr-defined]
-    assert sorted(submissions) == sorted(e2e_ids), "clearing must see each payment exactly once"
-    for pid in (p1, p2, p3, p4):
-        seqs = [e.seq for _sid, e in cluster.deps.store.read_events() if e.payment_id == pid]
-        assert seqs == list(range(1, len(seqs) + 1)), f"events of {pid} have a gap: {seqs}"
     # Nothing was set aside: every cut message was finished, none dead-lettered. (This
     # test's own look into the queues lost its connection too: a new one.)
     assert cluster.amqp is not None

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import secrets
 
+import httpx
+
 from tests.web.conftest import Web, http
 
 
@@ -30,14 +32,7 @@ def test_headers_and_cookies(web: Web) -> None:
         assert " style=" not in page.text and "<style" not in page.text
         csrf_cookie = page.headers["set-cookie"].lower()
         assert "httponly" in csrf_cookie and "samesite=strict" in csrf_cookie
-        logged = c.post(
-            "/bank/login",
-            data={
-                "username": "checker4",
-                "password": web.stack.passwords["checker4"],
-                "csrf_token": _csrf(page.text),
-            },
-        )
+        logged = _log_in(web, c, page.text)
         assert logged.status_code == 303, logged.text
         cookie = logged.headers["set-cookie"]
         assert cookie.startswith("b2bpay_session=")
@@ -52,17 +47,24 @@ def test_headers_and_cookies(web: Web) -> None:
         assert "content-security-policy" not in c.get("/healthz").headers
         # Behind a TLS-terminating proxy the server is allowed to believe (loopback here,
         # B2BPAY_FORWARDED_ALLOW_IPS), the session cookie is Secure.
-        proxied = c.post(
-            "/bank/login",
-            data={
-                "username": "checker4",
-                "password": web.stack.passwords["checker4"],
-                "csrf_token": _csrf(page.text),
-            },
-            headers={"X-Forwarded-Proto": "https"},
-        )
+        proxied = _log_in(web, c, page.text, {"X-Forwarded-Proto": "https"})
         assert proxied.status_code == 303, proxied.text
         assert "Secure" in proxied.headers["set-cookie"]
+
+
+def _log_in(
+    web: Web, c: httpx.Client, login_page: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """checker4 posts the login form of ``login_page`` (with its CSRF token)."""
+    return c.post(
+        "/bank/login",
+        data={
+            "username": "checker4",
+            "password": web.stack.passwords["checker4"],
+            "csrf_token": _csrf(login_page),
+        },
+        headers=headers,
+    )
 
 
 def test_login_without_csrf_token_is_refused_and_opens_no_session(web: Web) -> None:
