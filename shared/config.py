@@ -103,9 +103,10 @@ class Settings(BaseSettings):
     http_wait_seconds: float = Field(default=10.0, gt=0, le=60)
     #: ``b2bpay serve`` behind a TLS-terminating proxy: the proxies' addresses (comma-separated,
     #: or ``*``) whose ``X-Forwarded-Proto`` and ``X-Forwarded-For`` are believed, so the pages
-    #: know they are served over HTTPS (the session cookie is then ``Secure``). Headers from
-    #: any other address are ignored.
-    forwarded_allow_ips: str = "127.0.0.1"
+    #: know they are served over HTTPS (the session cookie is then ``Secure``) and throttle
+    #: logins by the client's address. Empty (the default): nobody's, not even loopback's —
+    #: any local process could otherwise claim a fresh address for every login attempt.
+    forwarded_allow_ips: str = ""
     #: A worker that has not sent a heartbeat for this long is considered dead and its
     #: messages are requeued (milliseconds). Dramatiq's default is 60 s.
     heartbeat_timeout_ms: int = 15_000

@@ -69,9 +69,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
         build(settings),
         host=host,
         port=port,
-        # Only the named proxies may say the client's address and that it came over TLS.
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # Only the named proxies may say the client's address and that it came over TLS;
+        # none are named unless B2BPAY_FORWARDED_ALLOW_IPS says so.
+        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
+        forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,
         # Open event streams would otherwise hold a shutdown for ever.
         timeout_graceful_shutdown=3,
     )

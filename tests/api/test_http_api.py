@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -384,3 +385,36 @@ def test_prefer_respond_async_answers_202_at_once_and_the_command_url_gives_the_
 
     answered = wait_for("the verdict at the command's URL", verdict)
     assert (answered["outcome"], answered["status"]) == ("accepted", "otp_verified")
+
+
+def test_a_client_cannot_claim_tls_or_another_address_through_proxy_headers(
+    stack: Stack,
+) -> None:
+    """The attack: a client (a local process among them) sends the headers a proxy would.
+    No proxy is named (``B2BPAY_FORWARDED_ALLOW_IPS`` unset), so nobody's are believed."""
+    with stack.http(follow_redirects=False) as c:
+        page = c.get("/bank/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        logged = c.post(
+            "/bank/login",
+            data={"username": "rev1", "password": stack.passwords["rev1"], "csrf_token": token[1]},
+            headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"},
+        )
+    assert logged.status_code == 303, logged.text
+    cookie = logged.headers["set-cookie"]
+    # (Booleans, so a failure does not print the session token.)
+    named, secure = cookie.startswith("b2bpay_session="), "Secure" in cookie
+    assert named and not secure
+    # The server's access log names the address each request came from: the connection's,
+    # never the one claimed (with the header believed, it would name 203.0.113.9).
+    with stack.http(headers={"X-Forwarded-For": "203.0.113.9"}) as c:
+        failed = c.post("/v1/sessions", json={"username": "nobody-x", "password": "wrong-pw"})
+    assert failed.status_code == 401
+    server_log = stack.workdir / "server.log"
+    wait_for(
+        "the failed login in the access log",
+        lambda: '"POST /v1/sessions HTTP/1.1" 401' in server_log.read_text(),
+    )
+    assert "127.0.0.1:" in server_log.read_text()
+    assert "203.0.113.9" not in server_log.read_text()

@@ -148,6 +148,8 @@ def web(redis_url: str, tmp_path_factory: pytest.TempPathFactory, browser: Any) 
         # Three failed codes lock a user: the second warns that one attempt is left.
         "B2BPAY_OTP_MAX_FAILURES": "3",
         "B2BPAY_HTTP_WAIT_SECONDS": "10",
+        # As behind a TLS-terminating proxy on the same host (tests/web/test_headers.py).
+        "B2BPAY_FORWARDED_ALLOW_IPS": "127.0.0.1",
     }
     workdir = tmp_path_factory.mktemp("web")
     with running_stack(redis_url, workdir, ROSTER, extra, prefix_tag="web") as stack:

@@ -45,8 +45,8 @@ def test_headers_and_cookies(web: Web) -> None:
             assert token not in shown.text and token not in str(shown.url)
         # The API's pages keep their own headers (the docs load their own assets).
         assert "content-security-policy" not in c.get("/healthz").headers
-        # Behind a TLS-terminating proxy the server is allowed to believe (loopback here,
-        # B2BPAY_FORWARDED_ALLOW_IPS), the session cookie is Secure.
+        # Behind a TLS-terminating proxy the server is told to believe (loopback here:
+        # B2BPAY_FORWARDED_ALLOW_IPS=127.0.0.1), the session cookie is Secure.
         proxied = _log_in(web, c, page.text, {"X-Forwarded-Proto": "https"})
         assert proxied.status_code == 303, proxied.text
         assert "Secure" in proxied.headers["set-cookie"]

@@ -151,9 +151,14 @@ def test_an_expired_pay_link_says_so_plainly_and_offers_nothing_to_type(web: Web
     assert page.locator("input[name=otp], input[name=password]").count() == 0
     shot(page, "28-pay-expired")
     # Its progress page tells the final state plainly, and follows no more events.
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
     page.get_by_role("link", name=re.compile("progress", re.IGNORECASE)).click()
     timeline = page.get_by_test_id("timeline")
     timeline.and_(page.locator("[data-status='expired'][data-final='true']")).wait_for()
+    page.wait_for_load_state("load")
+    assert any("/status?" in url for url in asked)
+    assert not any("/events?" in url for url in asked), asked
     final = page.get_by_test_id("final").inner_text()
     assert "Expired: nobody acted on it in time; no money was paid." in final
     assert "When its time ran out it was still at “Awaiting the applicant”" in final

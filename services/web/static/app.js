@@ -35,15 +35,26 @@
       var current = document.getElementById("timeline");
       if (!current) { return; }
       busy = true;
+      var settled = false;
       var finish = function () {
+        if (settled) { return; }
+        settled = true;
+        window.clearTimeout(watchdog);
         busy = false;
         var now = document.getElementById("timeline");
         if (now && now.getAttribute("data-final") === "true") { source.close(); return; }
         if (again) { again = false; refresh(); }
       };
-      window.htmx.ajax("GET", current.getAttribute("data-timeline-url"), {
-        source: current, target: current, swap: "outerHTML"
-      }).then(finish, finish);
+      // A fetch whose answer never settles (htmx leaves its promise pending when a swap
+      // throws) must not stop the page following the payment.
+      var watchdog = window.setTimeout(finish, 20000);
+      try {
+        window.htmx.ajax("GET", current.getAttribute("data-timeline-url"), {
+          source: current, target: current, swap: "outerHTML"
+        }).then(finish, finish);
+      } catch (error) {
+        finish();
+      }
     };
     source.addEventListener("open", refresh);
     source.addEventListener("transition", refresh);
