@@ -83,8 +83,13 @@ def serve(
 ) -> None:
     """Run the HTTP API (OpenAPI at /openapi.json, docs at /docs) until interrupted."""
     from services.api.app import serve as run_api
+    from shared.logging import configure_logging
 
-    run_api(context.settings(), host, port)
+    settings = context.settings()
+    # A server, not a one-shot command: its INFO lines (failed logins, throttling) are the
+    # operator's record, as the workers' are.
+    configure_logging(settings.log_format, settings.log_level)
+    run_api(settings, host, port)
 
 
 def demo(

@@ -417,4 +417,10 @@ def test_a_client_cannot_claim_tls_or_another_address_through_proxy_headers(
         lambda: '"POST /v1/sessions HTTP/1.1" 401' in server_log.read_text(),
     )
     assert "127.0.0.1:" in server_log.read_text()
+    # And the server's own record of the failure names the connection's address too.
+    line = wait_for(
+        "the failed login's log line",
+        lambda: next((x for x in server_log.read_text().splitlines() if "nobody-x" in x), None),
+    )
+    assert "login failed" in line and "ip:127.0.0.1" in line
     assert "203.0.113.9" not in server_log.read_text()
