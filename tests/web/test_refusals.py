@@ -164,7 +164,16 @@ def test_an_expired_pay_link_says_so_plainly_and_offers_nothing_to_type(web: Web
     assert "When its time ran out it was still at “Awaiting the applicant”" in final
     assert "not acted on in" not in final and "requested" not in final
     shot(page, "29-progress-expired")
+    status_url = page.url
     page.context.close()
+    # The same, in Chinese.
+    zh = web.page("zh-CN,zh;q=0.9")
+    zh.goto(status_url)
+    final_zh = zh.get_by_test_id("final").inner_text()
+    assert "已过期" in final_zh and "过期时仍处于“待经办人确认”" in final_zh
+    assert "requested" not in final_zh
+    shot(zh, "30-progress-expired-zh")
+    zh.context.close()
 
 
 def test_an_ended_session_goes_back_to_login(web: Web) -> None:
