@@ -8,7 +8,8 @@ import inspect
 from pathlib import Path
 
 import services
-from services.cli.worker import STAGES, handler_of
+from services.runtime.consumers import handler_of
+from services.runtime.process import STAGES
 from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.contracts import CONTRACTS
