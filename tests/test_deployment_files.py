@@ -14,7 +14,7 @@ from typer.main import get_command
 
 from services.cli.main import COMMANDS, GROUPS, app
 from services.cli.secret_files import secret_values
-from services.cli.worker import STAGES
+from services.runtime.process import STAGES
 from shared.config import Settings
 from shared.messaging.routes import SIGNING_STAGES
 from shared.security.secret_names import is_secret_name

@@ -104,7 +104,7 @@ class Pipeline(SystemUnderTest):
     def start(self, followers: tuple[str, ...] = ()) -> None:
         """Every queue stage as its own worker process; ``followers`` (query, audit) too."""
         for stage in (*(s.value for s in QUEUE_STAGES), *followers):
-            argv = ["services.cli.main", "worker", stage, "--threads", str(self.threads)]
+            argv = ["services.runtime", stage, "--threads", str(self.threads)]
             self.workers.start(stage, argv)
         traces = self.drive(2, None, 90)
         if any(t.finished_at is None for t in traces):

@@ -12,8 +12,6 @@ import typer
 from typer.core import TyperGroup
 from typer.main import get_command, get_group
 
-from services.cli.output import BAD_INPUT, UNAVAILABLE
-
 if TYPE_CHECKING:
     from typer._click.core import Command, Context
 
@@ -32,22 +30,22 @@ COMMANDS: dict[str, str] = {
     "status": "services.cli.queries:status",
     "list": "services.cli.queries:list_payments",
     "events": "services.cli.queries:events",
-    "worker": "services.cli.operations:worker",
-    "serve": "services.cli.operations:serve",
-    "health": "services.cli.operations:health",
-    "demo": "services.cli.operations:demo",
+    "worker": "services.cli.worker:worker",
+    "serve": "services.cli.operators:serve",
+    "health": "services.cli.operators:health",
+    "demo": "services.cli.newcomers:demo",
     "bench": "services.bench.command:bench",
-    "schema": "services.cli.operations:schema",
+    "schema": "services.cli.newcomers:schema",
     "challenge": "services.cli.payments:challenge",
     "top": "services.cli.top:top",
 }
 #: Every group of commands (server-side, operators'), as "module:typer_app".
 GROUPS: dict[str, str] = {
     "admin": "services.cli.admin:admin",
-    "dlq": "services.cli.ops:dlq",
-    "query": "services.cli.ops:query",
-    "stream": "services.cli.ops:stream",
-    "audit": "services.cli.operations:audit",
+    "dlq": "services.cli.operators:dlq",
+    "query": "services.cli.operators:query",
+    "stream": "services.cli.operators:stream",
+    "audit": "services.cli.operators:audit",
     "webhooks": "services.cli.webhooks:webhooks",
 }
 
@@ -88,37 +86,10 @@ def _root() -> None:
 
 def _explained(error: Exception) -> tuple[str, int] | None:
     """A server-side command's missing setting or unreachable Redis, said plainly."""
-    if "shared.config" not in sys.modules:
-        # The engine was never loaded (a people's command): none of these can have happened.
-        return None
-    import redis
-    from dramatiq.errors import BrokerConnectionError
+    # Imports nothing of the engine: a people's command never loads it.
+    from services.runtime.errors import explained
 
-    from shared.config import SettingsError
-    from shared.security.deployment import DeploymentMismatch
-    from shared.security.keyneeds import MissingKeys
-    from shared.security.keyring import KeyRingError
-    from shared.security.signing import SigningKeyError
-
-    settings = (SettingsError, MissingKeys, DeploymentMismatch, SigningKeyError, KeyRingError)
-    if isinstance(error, settings):
-        # Which setting, plainly: never a traceback or key material.
-        return str(error), BAD_INPUT
-    if isinstance(error, redis.RedisError):
-        # Nothing was decided: say so plainly (never a traceback with a token in argv).
-        told = f"Redis is not reachable ({type(error).__name__}); nothing was changed"
-        return told, UNAVAILABLE
-    if isinstance(error, BrokerConnectionError):
-        # RabbitMQ (B2BPAY_BROKER_URL=amqp://…): its host and vhost at most, never the URL.
-        from shared.messaging.rabbitmq import BrokerUnreachable
-
-        told = (
-            str(error)
-            if isinstance(error, BrokerUnreachable)
-            else f"the message broker is not reachable ({type(error).__name__})"
-        )
-        return f"{told}; nothing was changed", UNAVAILABLE
-    return None
+    return explained(error)
 
 
 def main() -> None:

@@ -105,7 +105,7 @@ def events(
     if session is None:
         if payment_id is not None:
             fail("--payment needs --session (the operators' stream is the whole stream)", as_json)
-        from services.cli.ops import raw_events
+        from services.cli.operators import raw_events
 
         raw_events(follow)
         return

@@ -22,11 +22,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from services.audit.auditor import Auditor, audit_log_of
-from services.cli.worker import start_stages
 from services.demo.report import report
 from services.demo.scenario import Demo
 from services.query.projector import Projector
 from services.query.readmodel import ReadModel, make_engine
+from services.runtime.consumers import start_stages
 from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.domain.contracts import StatusEvent

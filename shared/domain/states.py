@@ -84,13 +84,14 @@ TRANSITIONS: dict[tuple[PaymentStatus, Action], PaymentStatus] = {
     (S.REQUESTED, Action.LAPSE): S.EXPIRED,
 }
 
-#: Which stage may perform which action. After ``authorized`` only interbank acts.
+#: Which stage may perform which action (keyed by :class:`Stage`: every queue stage and the
+#: sweeper; ``tests/unit/test_routes.py``). After ``authorized`` only interbank acts.
 STAGE_ACTIONS: dict[str, frozenset[Action]] = {
     Stage.APPLY: frozenset({Action.VERIFY_OTP, Action.CANCEL}),
     Stage.REVIEW: frozenset({Action.INTAKE, Action.APPROVE_REVIEW, Action.REJECT_REVIEW}),
     Stage.AUTHORIZE: frozenset({Action.APPROVE_AUTH, Action.REJECT_AUTH}),
     Stage.INTERBANK: frozenset({Action.SUBMIT, Action.SETTLE, Action.FAIL}),
-    "sweeper": frozenset({Action.EXPIRE, Action.LAPSE}),
+    Stage.SWEEPER: frozenset({Action.EXPIRE, Action.LAPSE}),
 }
 
 #: The role whose person performs each human action.

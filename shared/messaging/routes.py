@@ -7,12 +7,14 @@ the logs name the stage of each message.
 Adding a queue is one row here plus its handler; ``tests/unit/test_routes.py`` checks that
 every route has a handler and every handler a route. A new stage also needs its
 :class:`~shared.domain.stages.Stage` member, its actions (``STAGE_ACTIONS`` in
-:mod:`shared.domain.states`), its keys (``WORKER_NEEDS`` in :mod:`shared.security.keyneeds`)
-and its ``signing_key_<stage>`` setting (which the test checks).
+:mod:`shared.domain.states`) and its ``signing_key_<stage>`` setting (which the test
+checks); its keys (:mod:`services.runtime.needs`) and the application client's routes
+(``shared.client.ROUTE``) derive from this table.
 
 A route names its handler by dotted path instead of holding the function: the handlers live
 in ``services/<stage>/handlers.py`` and send on through this module, and ``shared/`` never
-imports ``services/``. The worker (:func:`services.cli.worker.handler_of`) imports it.
+imports ``services/``. The worker runtime (:func:`services.runtime.consumers.handler_of`)
+imports it.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from shared.domain.stages import Stage
 from shared.redis.keys import Keys
 from shared.redis.replies import as_text
 
@@ -32,10 +33,13 @@ ARCHIVE_HINT = (
 
 StreamId = tuple[int, int]
 
-#: b2bpay's own followers (the query projector, the auditor): until each has created its
-#: group, nothing is trimmed, since a group is created from the stream's first entry and
-#: would otherwise miss what was trimmed before it started.
-FOLLOWER_GROUPS = ("query", "audit")
+#: b2bpay's own followers that every deployment runs (the query projector, the auditor), by
+#: their consumer groups, each named after its stage: until each has created its group,
+#: nothing is trimmed, since a group is created from the stream's first entry and would
+#: otherwise miss what was trimmed before it started. (The followers are declared in
+#: ``services.runtime.followers``, which ``shared/`` does not import; ``tests/unit/
+#: test_routes.py`` checks each group is its follower's.)
+FOLLOWER_GROUPS: tuple[str, ...] = (Stage.QUERY.value, Stage.AUDIT.value)
 
 
 def parse_id(value: str) -> StreamId:

@@ -17,7 +17,6 @@ import redis
 
 from shared.config import Settings
 from shared.domain.errors import B2bpayError
-from shared.domain.stages import Stage
 
 
 class KeyNeed(StrEnum):
@@ -40,24 +39,6 @@ SETTING_OF = {
     KeyNeed.TOTP: "B2BPAY_TOTP_KEYS",
     KeyNeed.AUDIT: "B2BPAY_AUDIT_KEYS",
     KeyNeed.SIGNING: "B2BPAY_SIGNING_KEYS_DIR or B2BPAY_SIGNING_PUBLIC_KEYS",
-}
-
-#: What each worker stage uses. A stage that authenticates people reads user records, whose
-#: MAC key derives from the TOTP key ring, so it needs ``TOTP`` as well as ``SESSION``.
-WORKER_NEEDS: dict[str, frozenset[KeyNeed]] = {
-    Stage.APPLY: frozenset({KeyNeed.SESSION, KeyNeed.TOTP, KeyNeed.SIGNING}),
-    Stage.REVIEW: frozenset({KeyNeed.SESSION, KeyNeed.TOTP, KeyNeed.SIGNING}),
-    Stage.AUTHORIZE: frozenset({KeyNeed.SESSION, KeyNeed.TOTP, KeyNeed.SIGNING}),
-    Stage.INTERBANK: frozenset({KeyNeed.SIGNING}),
-    Stage.AUDIT: frozenset({KeyNeed.AUDIT}),
-    Stage.QUERY: frozenset(),
-    Stage.SWEEPER: frozenset(),
-    #: Decrypts the endpoints' signing secrets, sealed with the TOTP key ring.
-    Stage.WEBHOOKS: frozenset({KeyNeed.TOTP}),
-    #: Publishes the events as they are on the stream; holds no key.
-    Stage.RELAY: frozenset(),
-    #: Checks the platform records (sealed with the TOTP key ring) of AMQP publishers.
-    Stage.INTAKE: frozenset({KeyNeed.TOTP}),
 }
 
 
@@ -129,10 +110,6 @@ def kept_in_redis(
         stored = client.hget(name, field)
     assert stored is not None
     return stored if isinstance(stored, bytes) else str(stored).encode()
-
-
-def worker_needs(stages: Iterable[str]) -> frozenset[KeyNeed]:
-    return frozenset().union(*(WORKER_NEEDS.get(s, frozenset()) for s in stages))
 
 
 class Unconfigured:

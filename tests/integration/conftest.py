@@ -8,7 +8,7 @@ import dramatiq
 import pytest
 import redis
 
-from services.cli.worker import start_stages
+from services.runtime.consumers import start_stages
 from shared.deps import Deps
 from tests.integration.support import World, seed_world
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
+from services.runtime.needs import worker_needs
 from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.redis.keys import Keys
 from shared.security import access
 from shared.security.audit import audit_key_ring
-from shared.security.keyneeds import KeyNeed, MissingKeys, worker_needs
+from shared.security.keyneeds import KeyNeed, MissingKeys
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.worker import _say_alive
+from services.runtime.health import say_alive as _say_alive
 
 
 def _health(path: Path) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from services.cli.worker import STAGES
+from services.runtime.process import STAGES
 
 HERE = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 

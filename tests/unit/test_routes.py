@@ -6,13 +6,17 @@ from __future__ import annotations
 import importlib
 import inspect
 from pathlib import Path
+from typing import get_args
 
 import services
-from services.cli.worker import STAGES, handler_of
+from services.runtime.consumers import handler_of
+from services.runtime.process import STAGES
+from shared import client
 from shared.config import Settings
 from shared.deps import Deps
-from shared.domain.contracts import CONTRACTS
+from shared.domain.contracts import CONTRACTS, Handoff
 from shared.domain.stages import Stage
+from shared.domain.states import STAGE_ACTIONS, Action
 from shared.messaging.routes import (
     QUEUE_STAGES,
     QUEUES,
@@ -22,6 +26,8 @@ from shared.messaging.routes import (
     routes_of,
     routes_on,
 )
+from shared.redis.group_consumer import GroupConsumer
+from shared.redis.trimming import FOLLOWER_GROUPS
 from shared.security import signing
 
 
@@ -95,3 +101,39 @@ def test_each_stage_with_a_key_pair_has_its_own_private_key_setting_and_no_other
 
 def test_the_broker_declares_every_routed_queue(deps: Deps) -> None:
     assert set(QUEUES) <= deps.broker.get_declared_queues()
+
+
+# -- what derives from the stages and the routes ----------------------------------------------
+def test_the_client_sends_each_command_to_the_one_route_of_its_contract() -> None:
+    commands = set(get_args(client.Command))
+    assert set(client.ROUTE) == commands
+    for command in commands:
+        (route,) = [route for route in ROUTES if route.contract is command]
+        assert client.ROUTE[command] == (route.queue, route.actor)
+
+
+def test_each_action_belongs_to_one_stage_and_only_the_queue_stages_and_the_sweeper_act() -> None:
+    assert set(STAGE_ACTIONS) == {*QUEUE_STAGES, Stage.SWEEPER}
+    assert all(isinstance(stage, Stage) for stage in STAGE_ACTIONS)
+    performed = [action for actions in STAGE_ACTIONS.values() for action in actions]
+    assert sorted(performed) == sorted(Action)
+
+
+def test_a_handoff_is_signed_by_a_stage_that_signs() -> None:
+    # A Literal, so that the JSON Schema and the refusal's wording stay as published; it
+    # cannot import the routes table (the domain sits below messaging), so this pins it.
+    from_stage = Handoff.model_fields["from_stage"].annotation
+    assert get_args(from_stage) == tuple(s.value for s in SIGNING_STAGES)
+
+
+def test_trimming_waits_for_consumer_groups_of_b2bpays_own_followers() -> None:
+    import services.runtime.followers  # every follower's module, so every consumer class
+
+    followers = {str(f.stage) for f in services.runtime.followers.FOLLOWERS}
+    consumers = [
+        cls for cls in GroupConsumer.__subclasses__() if cls.__module__.startswith("services.")
+    ]
+    assert consumers
+    for cls in consumers:
+        assert cls.group in followers, cls  # a follower's group is named after its stage
+    assert set(FOLLOWER_GROUPS) <= {cls.group for cls in consumers}
