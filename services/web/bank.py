@@ -167,7 +167,7 @@ def worklist(request: Request) -> Response:
         )
     except client.AuthenticationFailed:
         return to_login(request)
-    lines = _lines(w.api.deps, who, [r["payment_id"] for r in rows], status)
+    lines = _lines(w.api.deps, who, [r.payment_id for r in rows], status)
     if not oldest_first:
         lines.reverse()
     return render(request, "bank/worklist.html", person=who, lines=lines, role=role)
