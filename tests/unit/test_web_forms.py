@@ -94,3 +94,23 @@ def test_a_pay_form_posted_with_a_wrong_link_shows_the_invalid_link_page(world: 
     for step in ("bank", "login", "confirm"):
         answer = browser.post(f"/pay/pay_1/{step}", data={"csrf_token": token, "k": "forged"})
         assert answer.status_code == 404, step
+
+
+def test_a_form_past_its_preamble_does_what_it_says(world: World) -> None:
+    browser = _browser(world)
+    token = _csrf(browser)
+    payment_id = world.to_pending_review()
+
+    logged_in = browser.post(
+        "/bank/login",
+        data={"csrf_token": token, "username": "bob", "password": "bob-password", "next": "/x"},
+    )
+    assert (logged_in.status_code, logged_in.headers["location"]) == (303, "/x")
+    assert browser.cookies.get("b2bpay_session")
+    rejected = browser.post(
+        f"/bank/payments/{payment_id}/review",
+        data={"csrf_token": token, "decision": "reject", "reason": "  wrong payee  "},
+    )
+    # No stage runs in this test: the decision is queued, and its progress page follows.
+    assert rejected.status_code == 303
+    assert rejected.headers["location"] == f"/bank/payments/{payment_id}?notice=rejected"
