@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, get_args
+from typing import Any, Protocol, TypeVar, get_args
 
 from pydantic import SecretStr, ValidationError
 
@@ -35,6 +35,7 @@ from shared.domain.contracts import (
     payment_id_for,
 )
 from shared.domain.errors import B2bpayError, ReasonCode, Refusal
+from shared.domain.views import HistoryEntry, PaymentListItem, PaymentView, RefusalEntry
 from shared.messaging import routes as q
 from shared.messaging.guard import Person, describe_validation_error, identify
 from shared.security import access
@@ -307,7 +308,7 @@ def logout(deps: Deps, session: str) -> None:
 class PaymentViews(Protocol):
     """The query service's read model, as the views read it."""
 
-    def payment(self, payment_id: str) -> dict[str, Any] | None: ...
+    def payment(self, payment_id: str) -> PaymentView | None: ...
 
     def list(
         self,
@@ -315,7 +316,7 @@ class PaymentViews(Protocol):
         enterprise_id: str | None = None,
         limit: int = 1000,
         after: tuple[str, str] | None = None,
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[PaymentListItem]: ...
 
 
 def person(deps: Deps, session: str) -> Person:
@@ -341,12 +342,12 @@ def challenge(deps: Deps, payment_id: str, *, session: str) -> dict[str, str | N
 
 def status(
     deps: Deps, views: Callable[[], PaymentViews], payment_id: str, *, session: str
-) -> dict[str, Any]:
+) -> PaymentView:
     """A payment of the person's enterprise with its history, as its people see it. The read
     model (``views``) is opened only once the person is authenticated."""
     who = person(deps, session)
     found = views().payment(payment_id)
-    if found is None or found.get("enterprise_id") != who.user.enterprise_id:
+    if found is None or found.enterprise_id != who.user.enterprise_id:
         raise PaymentNotFound(payment_id)
     return as_person_sees_it(found)
 
@@ -359,7 +360,7 @@ def list_payments(
     status: str | None = None,
     limit: int = 1000,
     after: tuple[str, str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[PaymentListItem]:
     """The payments of the person's enterprise, optionally with one status, oldest first;
     ``after`` (``created_at``, ``payment_id``) of the last one seen gives the next page."""
     who = person(deps, session)
@@ -379,15 +380,18 @@ def verdict_of(deps: Deps, command_id: str) -> Verdict | None:
     return verdict
 
 
-def as_person_sees_it(found: dict[str, Any]) -> dict[str, Any]:
+def as_person_sees_it(found: PaymentView) -> PaymentView:
     """A read-model payment as its own people see it: generic codes for failed
     authentication, and without refusals to outsiders (``seq`` 0, not about the payment)."""
-    shown = dict(found)
-    shown["history"] = [_generic(h) for h in found["history"]]
-    shown["refusals"] = [_generic(r) for r in found["refusals"] if r["seq"]]
-    return shown
+    history = tuple(_generic(h) for h in found.history)
+    refusals = tuple(_generic(r) for r in found.refusals if r.seq)
+    return found.model_copy(update={"history": history, "refusals": refusals})
 
 
-def _generic(entry: dict[str, Any]) -> dict[str, Any]:
-    code, reason = for_person(entry["reason_code"], entry["reason"])
-    return {**entry, "reason_code": code, "reason": reason}
+#: A line of a payment's history or refusals: what :func:`_generic` keeps the type of.
+_Entry = TypeVar("_Entry", HistoryEntry, RefusalEntry)
+
+
+def _generic(entry: _Entry) -> _Entry:
+    code, reason = for_person(entry.reason_code, entry.reason)
+    return entry.model_copy(update={"reason_code": code, "reason": reason})

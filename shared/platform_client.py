@@ -26,6 +26,7 @@ from shared.client import (
 )
 from shared.deps import Deps
 from shared.domain.contracts import PaymentRequestV2, PlatformCancel
+from shared.domain.views import PaymentListItem, PaymentView
 from shared.messaging.guard import describe_validation_error
 from shared.redis.platforms import Platform, platforms_of
 
@@ -89,7 +90,7 @@ def _created_by(deps: Deps, payment_id: str, platform: Platform) -> bool:
 
 def platform_status(
     deps: Deps, views: Callable[[], PaymentViews], payment_id: str, platform: Platform
-) -> dict[str, Any]:
+) -> PaymentView:
     """A payment ``platform`` created, with its history, as the payer's people see it;
     any other payment is :class:`PaymentNotFound`."""
     if not _created_by(deps, payment_id, platform):
@@ -106,12 +107,12 @@ def platform_list(
     platform: Platform,
     *,
     status: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[PaymentListItem]:
     """The payments ``platform`` created, optionally with one status."""
     read = views()
     return [
         entry
         for enterprise_id in sorted(platform.enterprises)
         for entry in read.list(status, enterprise_id)
-        if _created_by(deps, str(entry.get("payment_id")), platform)
+        if _created_by(deps, entry.payment_id, platform)
     ]

@@ -28,6 +28,7 @@ from services.api.problems import Problem
 from shared import client, platform_client
 from shared.domain.contracts import RequestedContent
 from shared.domain.errors import ReasonCode
+from shared.domain.views import PaymentListItem, PaymentView
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
 
@@ -76,9 +77,12 @@ class Cancellation(BaseModel):
 
 
 class Page(BaseModel):
-    payments: list[dict[str, Any]]
-    #: Give it as ``cursor`` for the next page; null on the last one.
-    next_cursor: str | None
+    """One page of payments, oldest first."""
+
+    payments: list[PaymentListItem]
+    next_cursor: str | None = Field(
+        description="Give it as ``cursor`` for the next page; null on the last one."
+    )
 
 
 @router.post(
@@ -134,8 +138,8 @@ def list_payments(
         rows = platform_client.platform_list(a.deps, a.views, who.platform, status=status)
         if cursor:
             start = _decode(cursor)
-            rows = [r for r in rows if (r["created_at"], r["payment_id"]) > start]
-        rows = sorted(rows, key=lambda r: (r["created_at"], r["payment_id"]))[: limit + 1]
+            rows = [r for r in rows if (r.created_at, r.payment_id) > start]
+        rows = sorted(rows, key=lambda r: (r.created_at, r.payment_id))[: limit + 1]
         return _page(rows, limit)
     rows = client.list_payments(
         a.deps,
@@ -148,20 +152,20 @@ def list_payments(
     return _page(rows, limit)
 
 
-def _page(rows: list[dict[str, Any]], limit: int) -> Page:
+def _page(rows: list[PaymentListItem], limit: int) -> Page:
     more = len(rows) > limit
     rows = rows[:limit]
     last = rows[-1] if more else None
     return Page(
         payments=rows,
-        next_cursor=_encode(last["created_at"], last["payment_id"]) if last else None,
+        next_cursor=_encode(last.created_at, last.payment_id) if last else None,
     )
 
 
-@router.get("/{payment_id}")
+@router.get("/{payment_id}", response_model=PaymentView)
 def get(
     payment_id: PaymentId, a: Deps, who: Annotated[Principal, Depends(principal)]
-) -> dict[str, Any]:
+) -> PaymentView:
     """A payment of your enterprise (a platform: one it created): status, content and
     history (404 if not yours)."""
     if isinstance(who, PlatformCaller):

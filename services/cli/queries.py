@@ -13,6 +13,7 @@ from rich.table import Table
 from services.cli.api_client import Api, ApiProblem, ApiUnreachable, quoted
 from services.cli.options import API_URL, JSON, MAYBE_SESSION, SESSION
 from services.cli.output import console, emit, fail, fail_api, inert
+from shared.domain.views import PaymentListItem, PaymentView
 
 #: The columns of ``list``, in order.
 LIST_COLUMNS = (
@@ -35,30 +36,25 @@ def status(
     model (seed step 16). Failed authentication shows as authentication_failed; operators
     read the precise codes with `b2bpay events`."""
     try:
-        found = Api(api_url, session).call("GET", f"/v1/payments/{quoted(payment_id)}").body
+        body = Api(api_url, session).call("GET", f"/v1/payments/{quoted(payment_id)}").body
     except (ApiProblem, ApiUnreachable) as error:
         fail_api(error, api_url, as_json)
+    found = PaymentView.model_validate(body)
     if as_json:
-        emit(found, True)
+        emit(found.model_dump(mode="json"), True)
         return
-    emit(
-        {k: v for k, v in found.items() if k not in ("history", "refusals")},
-        False,
-        title=payment_id,
-    )
+    emit(found.model_dump(mode="json", exclude={"history", "refusals"}), False, title=payment_id)
     table = Table(title="history")
     for col in ("seq", "at", "status", "stage", "actor", "reason"):
         table.add_column(col)
-    for h in found["history"]:
+    for h in found.history:
+        table.add_row(*map(inert, (h.seq, h.at, h.status, h.stage, h.actor_id, h.reason_code)))
+    for r in found.refusals:
         table.add_row(
-            *(inert(h[c]) for c in ("seq", "at", "status", "stage", "actor_id", "reason_code"))
-        )
-    for r in found["refusals"]:
-        table.add_row(
-            inert(r["seq"]),
-            inert(r["at"]),
+            inert(r.seq),
+            inert(r.at),
             "[red]refused[/red]",
-            *(inert(r[c]) for c in ("stage", "actor_id", "reason_code")),
+            *map(inert, (r.stage, r.actor_id, r.reason_code)),
         )
     console.print(table)
 
@@ -70,25 +66,26 @@ def list_payments(
     as_json: bool = JSON,
 ) -> None:
     """Your enterprise's payments in the read model, optionally by status."""
-    api, rows, cursor = Api(api_url, session), [], None
+    api, cursor = Api(api_url, session), None
+    rows: list[PaymentListItem] = []
     try:
         while True:
             params: dict[str, str | int | None] = {"status": status_, "limit": PAGE_SIZE}
             page = api.call("GET", "/v1/payments", params={**params, "cursor": cursor}).body
-            rows.extend(page["payments"])
+            rows.extend(PaymentListItem.model_validate(p) for p in page["payments"])
             cursor = page.get("next_cursor")
             if not cursor:
                 break
     except (ApiProblem, ApiUnreachable) as error:
         fail_api(error, api_url, as_json)
     if as_json:
-        emit({"payments": rows}, True)
+        emit({"payments": [r.model_dump(mode="json") for r in rows]}, True)
         return
     table = Table(title=f"{len(rows)} payments")
     for col in LIST_COLUMNS:
         table.add_column(col)
     for r in rows:
-        table.add_row(*(inert(r[c]) for c in LIST_COLUMNS))
+        table.add_row(*(inert(getattr(r, c)) for c in LIST_COLUMNS))
     console.print(table)
 
 

@@ -149,7 +149,7 @@ def _timeline(demo: Demo, model: ReadModel, payment_id: str) -> list[dict[str, A
         "reviewer": payment.reviewer_id,
         "authorizer": payment.authorizer_id,
         "e2e": payment.end_to_end_id,
-        "final": read["status"] if read else "not projected",
+        "final": read.status.value if read else "not projected",
     }
     rows = []
     for step, manual, system in MANUAL_STEPS:

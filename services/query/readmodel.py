@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from shared.domain.contracts import StatusEvent
+from shared.domain.views import HistoryEntry, PaymentListItem, PaymentView, RefusalEntry
 from shared.metrics.collectors import StatusCount
 
 metadata = MetaData()
@@ -167,52 +168,29 @@ class ReadModel:
             )
         return True
 
-    def payment(self, payment_id: str) -> dict[str, Any] | None:
+    def payment(self, payment_id: str) -> PaymentView | None:
+        """The payment with its history and refusals; None until its first transition is
+        projected."""
         with self._engine.connect() as conn:
             row = conn.execute(select(payments).where(payments.c.payment_id == payment_id)).first()
+            if row is None:
+                return None
             history = conn.execute(
                 select(events).where(events.c.payment_id == payment_id).order_by(events.c.seq)
             ).all()
-        if row is None and not history:
-            return None
-        out: dict[str, Any] = (
-            dict(row._mapping) if row is not None else {"payment_id": payment_id, "status": None}
+        return PaymentView(
+            **row._mapping,
+            history=tuple(
+                HistoryEntry(**{f: h._mapping[f] for f in HistoryEntry.model_fields})
+                for h in history
+                if h.kind == "transition"
+            ),
+            refusals=tuple(
+                RefusalEntry(**{f: h._mapping[f] for f in RefusalEntry.model_fields})
+                for h in history
+                if h.kind == "refusal"
+            ),
         )
-        out["history"] = [
-            {
-                f: h._mapping[f]
-                for f in (
-                    "status",
-                    "at",
-                    "stage",
-                    "actor_role",
-                    "actor_id",
-                    "reason_code",
-                    "reason",
-                    "seq",
-                )
-            }
-            for h in history
-            if h.kind == "transition"
-        ]
-        out["refusals"] = [
-            {
-                f: h._mapping[f]
-                for f in (
-                    "at",
-                    "stage",
-                    "actor_role",
-                    "actor_id",
-                    "reason_code",
-                    "reason",
-                    "command_id",
-                    "seq",
-                )
-            }
-            for h in history
-            if h.kind == "refusal"
-        ]
-        return out
 
     def list(
         self,
@@ -220,7 +198,7 @@ class ReadModel:
         enterprise_id: str | None = None,
         limit: int = 1000,
         after: tuple[str, str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[PaymentListItem]:
         """Payments oldest first (ties by id); ``after`` is the (``created_at``,
         ``payment_id``) of the last one of the previous page."""
         query = select(payments).order_by(payments.c.created_at, payments.c.payment_id).limit(limit)
@@ -233,7 +211,7 @@ class ReadModel:
         if enterprise_id:
             query = query.where(payments.c.enterprise_id == enterprise_id)
         with self._engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query).all()]
+            return [PaymentListItem(**r._mapping) for r in conn.execute(query).all()]
 
     def count_events(self) -> int:
         with self._engine.connect() as conn:

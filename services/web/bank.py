@@ -14,22 +14,24 @@ from fastapi.responses import HTMLResponse, Response
 
 from services.web import messages
 from services.web.formats import seconds_since
-from services.web.i18n import LANGUAGES, Translator
+from services.web.i18n import LANGUAGES
 from services.web.orders import Order, order_of, payment_for
 from services.web.pages import (
+    FormPost,
+    SignedInForm,
     clear_session,
-    csrf_ok,
-    lang_of,
+    client_address,
     person_of,
     redirect,
     render,
     set_session,
+    stage_refusal,
     to_login,
     token_of,
+    typed_reason,
     web,
 )
 from services.web.params import Field, PaymentId
-from services.web.pay import forbidden
 from shared import client
 from shared.deps import Deps
 from shared.domain.errors import Refusal
@@ -87,20 +89,12 @@ def login_page(
 
 @router.post("/bank/login", response_class=HTMLResponse)
 def login(
-    request: Request,
-    username: Field = None,
-    password: Field = None,
-    next: Field = None,
-    csrf_token: Field = None,
+    form: FormPost, username: Field = None, password: Field = None, next: Field = None
 ) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return forbidden(request)
-    t = Translator(lang_of(request))
-    address = request.client.host if request.client else "unknown"
+    request = form.request
+    deps = form.web.api.deps
     try:
-        opened = client.login(
-            web(request).api.deps, username or "", password or "", client=f"ip:{address}"
-        )
+        opened = client.login(deps, username or "", password or "", client=client_address(request))
     except (client.AuthenticationFailed, Throttled) as error:
         return render(
             request,
@@ -108,7 +102,7 @@ def login(
             429 if isinstance(error, Throttled) else 401,
             next=local(next),
             notice=None,
-            errors=messages.of_error(t, error),
+            errors=messages.of_error(form.t, error),
             username=username or "",
         )
     response = redirect(local(next))
@@ -117,30 +111,26 @@ def login(
 
 
 @router.post("/bank/logout", response_class=HTMLResponse)
-def logout(request: Request, csrf_token: Field = None) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return forbidden(request)
-    token = token_of(request)
+def logout(form: FormPost) -> Response:
+    token = token_of(form.request)
     if token is not None:
         with contextlib.suppress(client.AuthenticationFailed):
-            client.logout(web(request).api.deps, token)
+            client.logout(form.web.api.deps, token)
     response = redirect("/bank/login?out=1")
     clear_session(response)
     return response
 
 
 @router.post("/bank/session/extend", response_class=HTMLResponse)
-def extend(request: Request, csrf_token: Field = None, next: Field = None) -> Response:
+def extend(form: FormPost, next: Field = None) -> Response:
     """A use of the session that passed every check: its idle timeout starts again."""
-    if not csrf_ok(request, csrf_token):
-        return forbidden(request)
-    token = token_of(request)
-    deps = web(request).api.deps
+    token = token_of(form.request)
+    deps = form.web.api.deps
     try:
         session = deps.sessions.verify(token or "")
         deps.sessions.refresh(session)
     except Refusal:
-        return to_login(request)
+        return to_login(form.request)
     return redirect(local(next))
 
 
@@ -167,7 +157,7 @@ def worklist(request: Request) -> Response:
         )
     except client.AuthenticationFailed:
         return to_login(request)
-    lines = _lines(w.api.deps, who, [r["payment_id"] for r in rows], status)
+    lines = _lines(w.api.deps, who, [r.payment_id for r in rows], status)
     if not oldest_first:
         lines.reverse()
     return render(request, "bank/worklist.html", person=who, lines=lines, role=role)
@@ -202,28 +192,21 @@ def _lines(deps: Deps, who: Person, ids: list[str], status: str | None) -> list[
 
 
 @router.post("/bank/payments/{payment_id}/cancel", response_class=HTMLResponse)
-def cancel(
-    request: Request, payment_id: PaymentId, reason: Field = None, csrf_token: Field = None
-) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return forbidden(request)
-    who = person_of(request)
-    token = token_of(request)
-    if who is None or token is None:
-        return to_login(request)
-    w = web(request)
-    t = Translator(lang_of(request))
+def cancel(form: SignedInForm, payment_id: PaymentId, reason: Field = None) -> Response:
+    request, who, api = form.request, form.who, form.web.api
     try:
         sent = client.cancel(
-            w.api.deps,
+            api.deps,
             payment_id,
-            reason=(reason or "").strip()[:280],
-            session=token,
-            wait=w.api.wait_seconds,
+            reason=typed_reason(reason),
+            session=form.token,
+            wait=api.wait_seconds,
         )
     except client.ClientError as error:
-        return render(request, "error.html", 422, person=who, lines=messages.of_error(t, error))
-    if sent.verdict is not None and sent.verdict.outcome == "refused":
-        lines = messages.of_verdict(t, sent.verdict)
-        return render(request, "error.html", 409, person=who, lines=lines)
+        return render(
+            request, "error.html", 422, person=who, lines=messages.of_error(form.t, error)
+        )
+    refusal = stage_refusal(form.t, sent)
+    if refusal is not None:
+        return render(request, "error.html", 409, person=who, lines=refusal)
     return redirect(f"/bank/payments/{quote(payment_id)}?notice=cancelled")

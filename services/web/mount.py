@@ -10,13 +10,18 @@ from fastapi.staticfiles import StaticFiles
 
 from services.api.dependencies import Api
 from services.web import bank, decide, pay, progress
-from services.web.pages import SecurityHeaders, Web
+from services.web.pages import Answered, SecurityHeaders, Web, answered
+
+#: The screens' routers, each a module's ``router``.
+SCREENS = (pay.router, progress.router, bank.router, decide.router)
 
 
 def mount(app: FastAPI, api: Api) -> None:
     app.state.web = Web(api)
-    for module in (pay, progress, bank, decide):
-        app.include_router(module.router)
+    for router in SCREENS:
+        app.include_router(router)
+    # A form's preamble (CSRF token, session, pay link) answers by raising this.
+    app.add_exception_handler(Answered, answered)
     static = Path(str(resources.files("services.web").joinpath("static")))
     app.mount("/static/web", StaticFiles(directory=static), name="web-static")
 

@@ -1,29 +1,34 @@
 """What every screen shares: the web's state on the app, the cookies (session, CSRF,
-language), the CSRF check, the security headers, and rendering a template as a page."""
+language), the security headers, rendering a template as a page, the pages every screen may
+answer with (forbidden, not found, refused, an invalid pay link), and the one start of every
+form POST (:data:`FormPost`, :data:`SignedInForm`, :data:`PayLinkForm`): the CSRF check first,
+then the session or the pay link."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.dependencies import Api
-from services.web import i18n
+from services.web import i18n, messages
 from services.web.formats import FILTERS, amount_words
+from services.web.params import Field, PaymentId
 from shared import client
 from shared.domain.errors import Refusal
+from shared.domain.payment import Payment
 from shared.messaging.guard import Person
-from shared.security.paylink import check_csrf, csrf_token, web_key
+from shared.security.paylink import check_capability, check_csrf, csrf_token, web_key
 
 SESSION_COOKIE = "b2bpay_session"
 CSRF_COOKIE = "b2bpay_csrf"
@@ -94,6 +99,21 @@ class SecurityHeaders:
 
 def lang_of(request: Request) -> str:
     return i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
+
+
+def translator(request: Request) -> i18n.Translator:
+    """The person's language's catalogue, to say what went wrong in."""
+    return i18n.Translator(lang_of(request))
+
+
+def client_address(request: Request) -> str:
+    """Who logs in, as the login throttle counts them: the connection's address."""
+    return f"ip:{request.client.host if request.client else 'unknown'}"
+
+
+def typed_reason(reason: str | None) -> str:
+    """A reason as typed in a form, trimmed to the 280 characters a command takes."""
+    return (reason or "").strip()[:280]
 
 
 def token_of(request: Request) -> str | None:
@@ -196,3 +216,118 @@ def partial(request: Request, template: str, **context: Any) -> HTMLResponse:
     lang = lang_of(request)
     html = _env.get_template(template).render(t=i18n.Translator(lang), lang=lang, **context)
     return HTMLResponse(html)
+
+
+# -- what any screen may answer --------------------------------------------------------------
+def forbidden(request: Request) -> HTMLResponse:
+    """A form posted without its CSRF token (or with another browser's): refused, nothing
+    done."""
+    return render(request, "error.html", 403, error_key="reason.csrf_failed")
+
+
+def not_found(request: Request, who: Person) -> HTMLResponse:
+    """A payment missing or another enterprise's: the one answer for both."""
+    t = translator(request)
+    return render(request, "error.html", 404, person=who, lines=[t("reason.payment_not_found")])
+
+
+def refused(request: Request, who: Person, refusal: Refusal) -> HTMLResponse:
+    """A payment that cannot be shown (say, its content differs from its hash), in words."""
+    lines = messages.refusal_lines(translator(request), refusal.reason_code.value, refusal.detail)
+    return render(request, "error.html", 409, person=who, lines=lines)
+
+
+def stage_refusal(t: i18n.Translator, sent: client.Sent) -> list[str] | None:
+    """The sentences of the stage's refusal of a command sent; None if it did not refuse
+    (or did not answer in time)."""
+    if sent.verdict is None or sent.verdict.outcome != "refused":
+        return None
+    return messages.of_verdict(t, sent.verdict)
+
+
+def opened(request: Request, payment_id: str, k: str | None) -> Payment | None:
+    """The payment behind a genuine pay link; None for a wrong link and a missing payment
+    alike."""
+    w = web(request)
+    if not check_capability(w.key, payment_id, k):
+        return None
+    return w.api.deps.store.get(payment_id)
+
+
+def invalid_link(request: Request) -> HTMLResponse:
+    return render(request, "pay/invalid.html", 404)
+
+
+# -- the start of every form POST ------------------------------------------------------------
+class Answered(Exception):
+    """Raised by a form's preamble to answer with ``response``: the route's own code never
+    runs (:func:`answered` turns it into the response)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def answered(_request: Request, exc: Exception) -> Response:
+    """The app's handler of :class:`Answered` (:func:`services.web.mount.mount` wires it)."""
+    assert isinstance(exc, Answered)
+    return exc.response
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A form POST past its CSRF check, and what its route uses of the request."""
+
+    request: Request
+    #: The person's language.
+    t: i18n.Translator
+    web: Web
+
+
+def _posted(request: Request, csrf_token: Field = None) -> Posted:
+    # Before anything is read or done: a form posted without its token, or with another
+    # browser's, is refused and changes nothing.
+    if not csrf_ok(request, csrf_token):
+        raise Answered(forbidden(request))
+    return Posted(request, translator(request), web(request))
+
+
+@dataclass(frozen=True)
+class SignedInPost(Posted):
+    """An online-banking form POST by a person with a live session."""
+
+    who: Person
+    token: str = field(repr=False)
+
+
+def _signed_in(form: Annotated[Posted, Depends(_posted)]) -> SignedInPost:
+    # A form posted after the session ended goes to login (the worklist after it).
+    who, token = person_of(form.request), token_of(form.request)
+    if who is None or token is None:
+        raise Answered(to_login(form.request))
+    return SignedInPost(form.request, form.t, form.web, who, token)
+
+
+@dataclass(frozen=True)
+class PayLinkPost(Posted):
+    """A pay page's form POST, with the payment its genuine pay link opens."""
+
+    payment: Payment
+    k: str = field(repr=False)
+
+
+def _pay_link(
+    form: Annotated[Posted, Depends(_posted)], payment_id: PaymentId, k: Field = None
+) -> PayLinkPost:
+    payment = opened(form.request, payment_id, k)
+    if payment is None or k is None:
+        raise Answered(invalid_link(form.request))
+    return PayLinkPost(form.request, form.t, form.web, payment, k)
+
+
+#: A form POST: its CSRF token checked first (else 403, nothing done).
+FormPost = Annotated[Posted, Depends(_posted)]
+#: An online-banking form POST: the CSRF token, then a live session (else to login).
+SignedInForm = Annotated[SignedInPost, Depends(_signed_in)]
+#: A pay page's form POST: the CSRF token, then its pay link (``k``; else "invalid link").
+PayLinkForm = Annotated[PayLinkPost, Depends(_pay_link)]

@@ -12,15 +12,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.web import messages
-from services.web.i18n import Translator
 from services.web.orders import Order, order_of, payable_banks
 from services.web.pages import (
-    csrf_ok,
-    lang_of,
+    PayLinkForm,
+    client_address,
+    invalid_link,
+    opened,
     person_of,
     redirect,
     render,
     set_session,
+    stage_refusal,
+    token_of,
+    translator,
     web,
 )
 from services.web.params import Cap, Field, PaymentId
@@ -28,7 +32,6 @@ from shared import client
 from shared.domain.errors import Refusal
 from shared.domain.payment import Payment
 from shared.messaging.guard import Person
-from shared.security.paylink import check_capability
 from shared.security.throttle import Throttled
 
 router = APIRouter(include_in_schema=False)
@@ -38,17 +41,8 @@ def _link(payment_id: str, k: str, **more: str) -> str:
     return f"/pay/{payment_id}?{urlencode({'k': k, **more})}"
 
 
-def opened(request: Request, payment_id: str, k: str | None) -> Payment | None:
-    """The payment behind a genuine pay link; None for a wrong link and a missing payment
-    alike."""
-    w = web(request)
-    if not check_capability(w.key, payment_id, k):
-        return None
-    return w.api.deps.store.get(payment_id)
-
-
-def invalid_link(request: Request) -> HTMLResponse:
-    return render(request, "pay/invalid.html", 404)
+def _status_link(payment_id: str, k: str) -> str:
+    return f"/pay/{payment_id}/status?{urlencode({'k': k})}"
 
 
 def _applicant(request: Request, payment: Payment) -> Person | None:
@@ -86,14 +80,13 @@ def _step(
     try:
         order = order_of(payment)
     except Refusal as refusal:
-        t = Translator(lang_of(request))
+        t = translator(request)
         lines = messages.refusal_lines(t, refusal.reason_code.value, refusal.detail)
         return render(request, "pay/closed.html", 409, order=None, errors=lines, k=k)
-    status_link = f"/pay/{payment.payment_id}/status?{urlencode({'k': k})}"
     common: dict[str, Any] = {
         "order": order,
         "k": k,
-        "status_link": status_link,
+        "status_link": _status_link(payment.payment_id, k),
         "errors": errors or [],
     }
     if payment.status.value != "requested":
@@ -109,52 +102,34 @@ def _step(
 
 
 @router.post("/pay/{payment_id}/bank", response_class=HTMLResponse)
-def choose_bank(
-    request: Request,
-    payment_id: PaymentId,
-    k: Field = None,
-    bank: Field = None,
-    csrf_token: Field = None,
-) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return forbidden(request)
-    payment = opened(request, payment_id, k)
-    if payment is None or k is None:
-        return invalid_link(request)
-    codes = {b.code for b in payable_banks(web(request).api.deps, payment)}
+def choose_bank(form: PayLinkForm, payment_id: PaymentId, bank: Field = None) -> Response:
+    payment, k = form.payment, form.k
+    codes = {b.code for b in payable_banks(form.web.api.deps, payment)}
     if bank not in codes:
-        t = Translator(lang_of(request))
-        return _step(request, payment, k, None, errors=[t("pay.choose_bank_error")], status=422)
+        errors = [form.t("pay.choose_bank_error")]
+        return _step(form.request, payment, k, None, errors=errors, status=422)
     return redirect(_link(payment_id, k, bank=bank or ""))
 
 
 @router.post("/pay/{payment_id}/login", response_class=HTMLResponse)
 def pay_login(
-    request: Request,
+    form: PayLinkForm,
     payment_id: PaymentId,
-    k: Field = None,
     bank: Field = None,
     username: Field = None,
     password: Field = None,
-    csrf_token: Field = None,
 ) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return forbidden(request)
-    payment = opened(request, payment_id, k)
-    if payment is None or k is None:
-        return invalid_link(request)
-    t = Translator(lang_of(request))
-    deps = web(request).api.deps
-    address = request.client.host if request.client else "unknown"
+    request, k = form.request, form.k
+    deps = form.web.api.deps
     try:
-        logged = client.login(deps, username or "", password or "", client=f"ip:{address}")
+        logged = client.login(deps, username or "", password or "", client=client_address(request))
     except (client.AuthenticationFailed, Throttled) as error:
         return _step(
             request,
-            payment,
+            form.payment,
             k,
             bank,
-            errors=messages.of_error(t, error),
+            errors=messages.of_error(form.t, error),
             status=429 if isinstance(error, Throttled) else 401,
             username=username or "",
         )
@@ -165,39 +140,27 @@ def pay_login(
 
 @router.post("/pay/{payment_id}/confirm", response_class=HTMLResponse)
 def pay_confirm(
-    request: Request,
-    payment_id: PaymentId,
-    k: Field = None,
-    bank: Field = None,
-    otp: Field = None,
-    csrf_token: Field = None,
+    form: PayLinkForm, payment_id: PaymentId, bank: Field = None, otp: Field = None
 ) -> Response:
-    if not csrf_ok(request, csrf_token):
-        return forbidden(request)
-    payment = opened(request, payment_id, k)
-    if payment is None or k is None:
-        return invalid_link(request)
-    t = Translator(lang_of(request))
-    w = web(request)
+    request, payment, k, t, api = form.request, form.payment, form.k, form.t, form.web.api
     who = _applicant(request, payment)
-    token = request.cookies.get("b2bpay_session")
+    token = token_of(request)
     if who is None or token is None:
         return _step(request, payment, k, bank, errors=[t("reason.session_ended")], status=401)
     try:
         sent = client.confirm(
-            w.api.deps,
+            api.deps,
             payment_id,
             session=token,
             otp=(otp or "").strip(),
             bank=bank or None,
-            wait=w.api.wait_seconds,
+            wait=api.wait_seconds,
         )
     except client.ClientError as error:
         return _step(request, payment, k, bank, errors=messages.of_error(t, error), status=422)
-    verdict = sent.verdict
-    if verdict is not None and verdict.outcome == "refused":
-        fresh = w.api.deps.store.get(payment_id) or payment
-        lines = messages.of_verdict(t, verdict)
+    lines = stage_refusal(t, sent)
+    if lines is not None:
+        fresh = api.deps.store.get(payment_id) or payment
         return _step(request, fresh, k, bank, errors=lines, status=409)
     return redirect(f"/pay/{payment_id}/started?{urlencode({'k': k})}")
 
@@ -208,11 +171,5 @@ def started(request: Request, payment_id: PaymentId, k: Cap = None) -> Response:
     if payment is None or k is None:
         return invalid_link(request)
     order: Order = order_of(payment)
-    status_link = f"/pay/{payment_id}/status?{urlencode({'k': k})}"
+    status_link = _status_link(payment_id, k)
     return render(request, "pay/started.html", order=order, status_link=status_link, k=k, errors=[])
-
-
-def forbidden(request: Request) -> HTMLResponse:
-    """A form posted without its CSRF token (or with another browser's): refused, nothing
-    done."""
-    return render(request, "error.html", 403, error_key="reason.csrf_failed")

@@ -12,11 +12,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from services.api.events import payment_stream
-from services.web.decide import not_found
 from services.web.orders import order_of, payment_for
-from services.web.pages import partial, person_of, render, to_login, token_of, web
+from services.web.pages import (
+    invalid_link,
+    not_found,
+    opened,
+    partial,
+    person_of,
+    render,
+    to_login,
+    token_of,
+    web,
+)
 from services.web.params import Cap, PaymentId
-from services.web.pay import invalid_link, opened
 from services.web.timeline import timeline
 from shared import client
 

@@ -78,9 +78,9 @@ def test_a_killed_query_service_loses_nothing_and_a_rebuild_equals_the_live_mode
         timeout=30,
     )
     for pid in first:
-        assert live.payment(pid)["status"] == "settled"  # type: ignore[index]
+        assert live.payment(pid).status == "settled"  # type: ignore[union-attr]
     for pid in later:
-        assert live.payment(pid)["status"] == "pending_review"  # type: ignore[index]
+        assert live.payment(pid).status == "pending_review"  # type: ignore[union-attr]
 
     rebuilt_url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
     result = subprocess.run(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -17,6 +16,7 @@ from services.interbank.handlers import handle_submission
 from services.query.projector import GROUP, Projector
 from services.query.readmodel import ReadModel, make_engine
 from services.review.handlers import handle_intake, handle_review_decision
+from shared.domain.views import PaymentView
 from shared.security.stage_signatures import signed_handoff
 from tests.integration.support import World, events_of, must_get, wrong_code
 
@@ -56,7 +56,7 @@ def _settle_one_payment(world: World) -> str:
     return payment.payment_id
 
 
-def _snapshot(model: ReadModel, payment_id: str) -> tuple[dict[str, Any] | None, int]:
+def _snapshot(model: ReadModel, payment_id: str) -> tuple[PaymentView | None, int]:
     return model.payment(payment_id), model.count_events()
 
 
@@ -70,22 +70,22 @@ def _assert_projects_a_settled_payment(world: World, model: ReadModel) -> None:
     row = model.payment(payment_id)
     assert row is not None
     stored = must_get(world.deps, payment_id)
-    assert row["status"] == "settled"
-    assert row["seq"] == len(stream_events)
-    assert (row["order_id"], row["enterprise_id"], row["amount"], row["currency"]) == (
+    assert row.status == "settled"
+    assert row.seq == len(stream_events)
+    assert (row.order_id, row.enterprise_id, row.amount, row.currency) == (
         stored.content.order_id,
         world.enterprise_id,
         "1250.00",
         "EUR",
     )
-    assert [h["status"] for h in row["history"]] == FULL_PATH
-    assert [h["seq"] for h in row["history"]] == sorted(h["seq"] for h in row["history"])
-    assert [h["seq"] for h in row["history"]] == [h.seq for h in stored.history]
-    assert [(r["reason_code"], r["actor_id"]) for r in row["refusals"]] == [
+    assert [h.status for h in row.history] == FULL_PATH
+    assert [h.seq for h in row.history] == sorted(h.seq for h in row.history)
+    assert [h.seq for h in row.history] == [h.seq for h in stored.history]
+    assert [(r.reason_code, r.actor_id) for r in row.refusals] == [
         ("otp_invalid", world.authorizer.username)
     ]
     assert model.count_events() == len(stream_events)
-    assert [p["payment_id"] for p in model.list(status="settled")] == [payment_id]
+    assert [p.payment_id for p in model.list(status="settled")] == [payment_id]
 
     # Replaying the whole stream through a fresh projector changes nothing.
     before = _snapshot(model, payment_id)
@@ -135,7 +135,7 @@ def test_events_arriving_after_a_catch_up_are_projected_by_the_next_one(
     projector.catch_up()
     first = model.payment(applied.payment_id)
     assert first is not None
-    assert first["status"] == "otp_verified"
+    assert first.status == "otp_verified"
 
     verified = must_get(world.deps, applied.payment_id)
     intake = signed_handoff(world.deps.signer, verified, "apply", "c-in")
@@ -144,8 +144,8 @@ def test_events_arriving_after_a_catch_up_are_projected_by_the_next_one(
 
     later = model.payment(applied.payment_id)
     assert later is not None
-    assert later["status"] == "pending_review"
-    assert [h["status"] for h in later["history"]] == FULL_PATH[:3]
+    assert later.status == "pending_review"
+    assert [h.status for h in later.history] == FULL_PATH[:3]
 
 
 @pytest.fixture

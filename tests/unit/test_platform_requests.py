@@ -17,6 +17,7 @@ from services.apply.handlers import (
 from shared import client, platform_client
 from shared.domain.contracts import payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.views import PaymentView
 from shared.messaging import routes as q
 from shared.redis.expiry import expire_if_overdue
 from shared.redis.platforms import Platform, platforms_of
@@ -321,16 +322,33 @@ def test_a_platform_key_pointed_at_another_platform_in_redis_is_refused(world: W
 
 
 class _Views:
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
+    def __init__(self, rows: list[PaymentView]) -> None:
         self.rows = rows
 
-    def payment(self, payment_id: str) -> dict[str, Any] | None:
-        return next((r for r in self.rows if r["payment_id"] == payment_id), None)
+    def payment(self, payment_id: str) -> PaymentView | None:
+        return next((r for r in self.rows if r.payment_id == payment_id), None)
 
     def list(
         self, status: str | None = None, enterprise_id: str | None = None, limit: int = 1000
-    ) -> list[dict[str, Any]]:
-        return [r for r in self.rows if r["enterprise_id"] == enterprise_id]
+    ) -> list[PaymentView]:
+        return [r for r in self.rows if r.enterprise_id == enterprise_id]
+
+
+def _view(payment_id: str) -> PaymentView:
+    at = "2026-12-01T00:00:00.000Z"
+    return PaymentView(
+        payment_id=payment_id,
+        status="requested",
+        order_id="o-1",
+        enterprise_id=PAYER,
+        amount="1.00",
+        currency="EUR",
+        seq=1,
+        created_at=at,
+        updated_at=at,
+        history=(),
+        refusals=(),
+    )
 
 
 def test_a_platform_reading_another_platforms_payment_is_told_it_is_not_found(
@@ -338,13 +356,12 @@ def test_a_platform_reading_another_platforms_payment_is_told_it_is_not_found(
 ) -> None:
     other = _platform(requested, "other", PAYER)
     mine = platforms_of(requested.deps).get("liandong")
-    row = {"payment_id": PID, "enterprise_id": PAYER, "history": [], "refusals": []}
-    views = _Views([row, {**row, "payment_id": payment_id_for(PAYER, "req-1")}])
+    views = _Views([_view(PID), _view(payment_id_for(PAYER, "req-1"))])
     requested.apply()
     with pytest.raises(client.PaymentNotFound):
         platform_client.platform_status(requested.deps, lambda: views, PID, other)
-    assert platform_client.platform_status(requested.deps, lambda: views, PID, mine)["payment_id"]
+    assert platform_client.platform_status(requested.deps, lambda: views, PID, mine).payment_id
     assert platform_client.platform_list(requested.deps, lambda: views, other) == []
     assert [
-        r["payment_id"] for r in platform_client.platform_list(requested.deps, lambda: views, mine)
+        r.payment_id for r in platform_client.platform_list(requested.deps, lambda: views, mine)
     ] == [PID]
