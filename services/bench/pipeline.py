@@ -1,5 +1,6 @@
-"""b2bpay under test: every queue stage as its own ``b2bpay worker STAGE`` process (as in
-production, development-mode keys on the bench's prefix), and a driver playing the people.
+"""b2bpay under test: every queue stage as its own worker process (``python -m
+services.runtime STAGE``, the runtime ``b2bpay worker STAGE`` runs, as in production;
+development-mode keys on the bench's prefix), and a driver playing the people.
 
 The people are the demo's (:class:`services.demo.scenario.Demo`: its seeding, one applicant
 and one authorizer desk per payment for the one-code-per-step rule); they submit, review and
