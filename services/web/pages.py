@@ -22,7 +22,7 @@ from services.web import i18n
 from services.web.formats import FILTERS, amount_words
 from shared import client
 from shared.domain.errors import Refusal
-from shared.messaging.guard import Person
+from shared.domain.parties import Person
 from shared.security.paylink import check_csrf, csrf_token, web_key
 
 SESSION_COOKIE = "b2bpay_session"

@@ -26,8 +26,8 @@ from services.web.pages import (
 from services.web.params import Cap, Field, PaymentId
 from shared import client
 from shared.domain.errors import Refusal
+from shared.domain.parties import Person
 from shared.domain.payment import Payment
-from shared.messaging.guard import Person
 from shared.security.paylink import check_capability
 from shared.security.throttle import Throttled
 
@@ -55,7 +55,7 @@ def _applicant(request: Request, payment: Payment) -> Person | None:
     who = person_of(request)
     if who is None or who.user.role != "applicant":
         return None
-    if who.user.enterprise_id != payment.content.enterprise_id:
+    if not who.sees(payment):
         return None
     return who
 
