@@ -131,6 +131,8 @@ def payment_stream(
 
 
 def _visible(event: StatusEvent, enterprise: str, payment_id: str | None) -> bool:
+    """Whether an event is shown to who sees the payments of ``enterprise`` (a person's
+    :attr:`~shared.domain.parties.Person.scope`, or a pay link's payer)."""
     if event.enterprise_id != enterprise:
         return False
     if payment_id is not None and event.payment_id != payment_id:

@@ -114,8 +114,8 @@ class User:
 
 
 class SessionClaims(Protocol):
-    """What a person's session says of them (:class:`shared.security.sessions.Session` is
-    one): the enterprise and role they logged in as."""
+    """What a person's session says of them (a signed session token's ``Session`` is one):
+    the enterprise and role they logged in as."""
 
     @property
     def enterprise_id(self) -> str: ...
@@ -126,8 +126,8 @@ class SessionClaims(Protocol):
 
 @dataclass(frozen=True)
 class Person:
-    """Someone authenticated: a live session of an active, unlocked user (the guard,
-    :func:`shared.messaging.guard.identify`, is the one that makes one)."""
+    """Someone authenticated: a live session of an active, unlocked user (only the guard's
+    ``identify``, which checks all that, makes one)."""
 
     user: User
     session: SessionClaims
