@@ -90,7 +90,7 @@ class Directory(ReferenceData):
 
     # -- users ---------------------------------------------------------------------------
     def add_user(
-        self, username: str, enterprise_id: str, role: Role | str, password: str
+        self, username: str, enterprise_id: str, role: str, password: str
     ) -> tuple[User, str]:
         """Create a user with an argon2id password hash and a fresh TOTP secret; returns the
         user and the ``otpauth://`` URI, which is shown once and never stored."""
