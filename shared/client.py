@@ -35,9 +35,10 @@ from shared.domain.contracts import (
     payment_id_for,
 )
 from shared.domain.errors import B2bpayError, ReasonCode, Refusal
+from shared.domain.parties import Person
 from shared.domain.views import HistoryEntry, PaymentListItem, PaymentView, RefusalEntry
 from shared.messaging import routes as q
-from shared.messaging.guard import Person, describe_validation_error, identify
+from shared.messaging.guard import describe_validation_error, identify
 from shared.security import access
 from shared.security.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
 from shared.security.linking import what_is_signed
@@ -335,7 +336,7 @@ def challenge(deps: Deps, payment_id: str, *, session: str) -> dict[str, str | N
     whose stored fields its content hash does not cover: not its amount, not its challenge."""
     who = person(deps, session)
     payment = deps.store.get(payment_id)
-    if payment is None or payment.content.enterprise_id != who.user.enterprise_id:
+    if payment is None or not who.sees(payment):
         raise PaymentNotFound(payment_id)
     return what_is_signed(payment, deps.settings.authorizer_otp)
 
@@ -347,7 +348,7 @@ def status(
     model (``views``) is opened only once the person is authenticated."""
     who = person(deps, session)
     found = views().payment(payment_id)
-    if found is None or found.enterprise_id != who.user.enterprise_id:
+    if found is None or not who.sees_payer(found.enterprise_id):
         raise PaymentNotFound(payment_id)
     return as_person_sees_it(found)
 
@@ -364,7 +365,7 @@ def list_payments(
     """The payments of the person's enterprise, optionally with one status, oldest first;
     ``after`` (``created_at``, ``payment_id``) of the last one seen gives the next page."""
     who = person(deps, session)
-    return views().list(status, who.user.enterprise_id, limit, after)
+    return views().list(status, who.scope, limit, after)
 
 
 def verdict_of(deps: Deps, command_id: str) -> Verdict | None:

@@ -26,9 +26,10 @@ from shared.client import (
 )
 from shared.deps import Deps
 from shared.domain.contracts import PaymentRequestV2, PlatformCancel
+from shared.domain.parties import Platform
 from shared.domain.views import PaymentListItem, PaymentView
 from shared.messaging.guard import describe_validation_error
-from shared.redis.platforms import Platform, platforms_of
+from shared.redis.platforms import platforms_of
 
 #: The schema a platform's payment request is read as when it names none.
 PLATFORM_REQUEST_SCHEMA = "b2bpay.payment_request.v2"
@@ -85,7 +86,7 @@ def cancel_for_platform(
 
 def _created_by(deps: Deps, payment_id: str, platform: Platform) -> bool:
     payment = deps.store.get(payment_id)
-    return payment is not None and payment.platform_id == platform.platform_id
+    return payment is not None and platform.sees(payment)
 
 
 def platform_status(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from argon2 import PasswordHasher
 
 from shared.deps import Deps
-from shared.redis.directory import Role, User
+from shared.domain.parties import Role, User
 from shared.security.linking import authorizer_code
 from shared.security.otp import code_for
 
@@ -55,7 +55,7 @@ class World:
 
     def enrol(self, username: str, enterprise_id: str, role: Role | str, password: str) -> User:
         """A new user with a TOTP token of their own."""
-        user, _uri = self.deps.directory.add_user(username, enterprise_id, role, password)  # type: ignore[arg-type]
+        user, _uri = self.deps.directory.add_user(username, enterprise_id, role, password)
         self.people[username] = user
         return user
 

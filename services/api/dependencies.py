@@ -15,8 +15,7 @@ from services.api.problems import ApiCode, Problem
 from shared import client, platform_client
 from shared.deps import Deps
 from shared.domain.errors import Refusal
-from shared.messaging.guard import Person
-from shared.redis.platforms import Platform
+from shared.domain.parties import Person, Platform
 from shared.security.disclosure import GENERIC_REASON
 
 

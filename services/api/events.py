@@ -58,7 +58,7 @@ def events(
 
 
 def _stream(a: Api, who: SessionHolder, payment_id: str | None, last: str) -> Iterator[str]:
-    enterprise = who.person.user.enterprise_id
+    enterprise = who.person.scope
     yield ": connected\n\n"
     while True:
         batch = a.deps.store.follow_events(last, block_ms=a.events_block_ms)
@@ -78,15 +78,14 @@ def _stream(a: Api, who: SessionHolder, payment_id: str | None, last: str) -> It
 def _platform_stream(
     a: Api, who: PlatformCaller, payment_id: str | None, last: str
 ) -> Iterator[str]:
-    platform_id = who.platform.platform_id
-    #: Which platform created each payment seen so far (the store is asked once per payment).
-    creators: dict[str, str | None] = {}
+    #: Whether the platform sees each payment seen so far (the store is asked once per payment).
+    seen: dict[str, bool] = {}
 
     def created_by_us(event: StatusEvent) -> bool:
-        if event.payment_id not in creators:
+        if event.payment_id not in seen:
             payment = a.deps.store.get(event.payment_id)
-            creators[event.payment_id] = payment.platform_id if payment is not None else None
-        return creators[event.payment_id] == platform_id
+            seen[event.payment_id] = payment is not None and who.platform.sees(payment)
+        return seen[event.payment_id]
 
     yield ": connected\n\n"
     while True:
@@ -132,6 +131,8 @@ def payment_stream(
 
 
 def _visible(event: StatusEvent, enterprise: str, payment_id: str | None) -> bool:
+    """Whether an event is shown to who sees the payments of ``enterprise`` (a person's
+    :attr:`~shared.domain.parties.Person.scope`, or a pay link's payer)."""
     if event.enterprise_id != enterprise:
         return False
     if payment_id is not None and event.payment_id != payment_id:

@@ -19,6 +19,7 @@ from shared.domain.contracts import (
     payment_id_for,
 )
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.parties import known_payer
 from shared.domain.payment import Actor, Application, Change, Payment, Record, Step
 from shared.domain.stages import Stage
 from shared.domain.states import Action, PaymentStatus, next_status
@@ -43,7 +44,6 @@ from shared.messaging.guard import (
 )
 from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
 from shared.redis.platforms import platforms_of
-from shared.redis.reference_data import Bank, Enterprise
 from shared.redis.store import order_free_in
 from shared.security.stage_signatures import application_signature, signed_handoff
 
@@ -59,54 +59,6 @@ def _hand_to_review(
     assert payment is not None, "a payment just created or found is never gone"
     handoff = signed_handoff(deps.signer, payment, STAGE, command_id)
     deps.dispatch(q.OTP_VERIFIED, q.TAKE_IN, handoff.to_wire())
-
-
-def check_eligibility(deps: Deps, request: PaymentRequest | PaymentRequestV2) -> None:
-    """Seed steps 1 and 3: the payer may pay online, through a B2B bank it has a contract with
-    (if the request names one yet), from one of its own accounts."""
-    eligible(
-        request, *deps.directory.enterprise_and_bank(request.payer.enterprise_id, request.bank)
-    )
-
-
-def eligible(
-    request: PaymentRequest | PaymentRequestV2, found: Enterprise | None, bank: Bank | None
-) -> None:
-    """:func:`check_eligibility` of the payer and bank already read."""
-    enterprise = payer_allowed(found)
-    if request.bank is not None:
-        bank_allowed(enterprise, request.bank, bank)
-    if request.payer.account not in enterprise.accounts:
-        raise Refusal(ReasonCode.ACCOUNT_NOT_OWNED, "payer account does not belong to the payer")
-
-
-def check_payer(deps: Deps, enterprise_id: str) -> Enterprise:
-    """Seed step 1: the payer is registered and may pay online."""
-    return payer_allowed(deps.directory.enterprise(enterprise_id))
-
-
-def payer_allowed(enterprise: Enterprise | None) -> Enterprise:
-    """:func:`check_payer` of an enterprise already read."""
-    if enterprise is None:
-        raise Refusal(ReasonCode.UNKNOWN_ENTERPRISE, "payer enterprise is not registered")
-    if not enterprise.eligible:
-        raise Refusal(ReasonCode.PAYER_NOT_ELIGIBLE, "payer enterprise may not pay online")
-    return enterprise
-
-
-def check_bank(deps: Deps, enterprise: Enterprise, code: str) -> None:
-    """Seed step 3: a B2B bank the payer has a contract with."""
-    bank_allowed(enterprise, code, deps.directory.bank(code))
-
-
-def bank_allowed(enterprise: Enterprise, code: str, bank: Bank | None) -> None:
-    """:func:`check_bank` of a bank already read."""
-    if bank is None:
-        raise Refusal(ReasonCode.UNKNOWN_BANK, f"bank {code} is not registered")
-    if not bank.b2b_enabled:
-        raise Refusal(ReasonCode.BANK_NOT_B2B, f"bank {code} has no B2B payment")
-    if code not in enterprise.banks:
-        raise Refusal(ReasonCode.NO_B2B_CONTRACT, f"payer has no B2B contract at {code}")
 
 
 def _request_attempt(raw: Any, by_platform: bool = False) -> Attempt:
@@ -145,12 +97,7 @@ def _apply(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
     person = identify(deps, request.session.get_secret_value(), attempt)
     person.check_enterprise(request.payer.enterprise_id)
     attempt.attached = True
-    attempt.summary = {
-        "order_id": request.order_id,
-        "enterprise_id": request.payer.enterprise_id,
-        "amount": request.amount,
-        "currency": request.currency,
-    }
+    attempt.summary = application.content.summary()
     person.check_role("applicant")
     user = person.user
     payer, order = request.payer.enterprise_id, request.order_id
@@ -163,7 +110,8 @@ def _apply(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
     existing, (*found, holder) = deps.store.get_reading(attempt.payment_id, eligibility_reads)
     if existing is None:
         # Only a new request costs a one-time code; a repeat is answered from the record.
-        eligible(request, *deps.directory.enterprise_and_bank_in(found, payer, request.bank))
+        enterprise, bank = deps.directory.enterprise_and_bank_in(found, payer, request.bank)
+        known_payer(enterprise).check_can_pay(request.bank, bank, request.payer.account)
         # Checked again atomically at create; checked here so that a refused request
         # does not spend the applicant's code.
         order_free_in(holder, attempt.payment_id)
@@ -225,28 +173,23 @@ def _request(raw: Any, deps: Deps, attempt: Attempt) -> Outcome:
     platform = platforms_of(deps).get(request.platform_id)
     attempt.actor = Actor(STAGE, PLATFORM_ROLE, platform.platform_id)
     platform.check_payer(request.payer.enterprise_id)
-    attempt.attached = True
-    attempt.summary = {
-        "order_id": request.order_id,
-        "enterprise_id": request.payer.enterprise_id,
-        "amount": request.amount,
-        "currency": request.currency,
-    }
-    existing = deps.store.get(attempt.payment_id)
-    if existing is not None and existing.platform_id != platform.platform_id:
-        # The same payer's request id, used by another platform or by an applicant (v1).
-        raise Refusal(ReasonCode.IDEMPOTENCY_CONFLICT, "request_id was used for another payment")
-    if existing is None:
-        check_eligibility(deps, request)
-        deps.store.check_order_free(
-            request.payer.enterprise_id, request.order_id, attempt.payment_id
-        )
     application = Application(
         attempt.payment_id,
         request.request_id,
         StoredContent.of(request.requested()),
         platform_id=platform.platform_id,
     )
+    attempt.attached = True
+    attempt.summary = application.content.summary()
+    existing = deps.store.get(attempt.payment_id)
+    if existing is not None and not platform.sees(existing):
+        # The same payer's request id, used by another platform or by an applicant (v1).
+        raise Refusal(ReasonCode.IDEMPOTENCY_CONFLICT, "request_id was used for another payment")
+    if existing is None:
+        payer = request.payer.enterprise_id
+        enterprise, bank = deps.directory.enterprise_and_bank(payer, request.bank)
+        known_payer(enterprise).check_can_pay(request.bank, bank, request.payer.account)
+        deps.store.check_order_free(payer, request.order_id, attempt.payment_id)
     result = deps.store.create(
         application, [Step(PaymentStatus.REQUESTED)], attempt.actor, request.command_id
     )
@@ -271,8 +214,11 @@ def _confirm(deps: Deps, checked: Checked[ApplicantConfirmation]) -> Outcome:
     bank = payment.bank_to_confirm(STAGE, command.bank)
     refuse_if_overdue(deps, payment)
     requested = payment.content.check_requested()
-    enterprise = check_payer(deps, payment.content.enterprise_id or "")
-    check_bank(deps, enterprise, bank)
+    enterprise, record = deps.directory.enterprise_and_bank(
+        payment.content.enterprise_id or "", bank
+    )
+    # The account was checked when the platform's request was taken.
+    known_payer(enterprise).check_can_pay(bank, record, None)
     # The content is complete now: its hash (bank included) is what every later stage
     # checks, and what the authorizer's challenge binds.
     content = StoredContent.of(requested.with_bank(bank))
@@ -323,7 +269,7 @@ def handle_platform_cancel(raw: Any, deps: Deps) -> Outcome:
         structlog.contextvars.bind_contextvars(payment_id=command.payment_id)
         payment = deps.store.get(command.payment_id)
         # Another platform's payment is told as missing, word for word.
-        if payment is None or payment.platform_id != platform.platform_id:
+        if payment is None or not platform.sees(payment):
             raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, NOT_FOUND)
         attempt.summary = payment.summary()
         attempt.attached = True

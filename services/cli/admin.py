@@ -14,7 +14,8 @@ from services.cli.options import JSON, PASSWORD_STDIN, read_secret_line
 from services.cli.output import REFUSED, console, emit, fail
 from services.cli.platform_admin import platform
 from shared.domain.contracts import INVISIBLE_TEXT, is_visible_text
-from shared.redis.directory import ROLES, DirectoryError
+from shared.domain.parties import ROLES
+from shared.redis.directory import DirectoryError
 from shared.redis.platforms import platforms_of
 from shared.security import access
 from shared.security.deployment import reseal_authorizer_otp

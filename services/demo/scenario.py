@@ -23,8 +23,8 @@ from shared.domain.contracts import (
     StatusEvent,
     payment_id_for,
 )
+from shared.domain.parties import User
 from shared.domain.states import TERMINAL
-from shared.redis.directory import User
 from shared.redis.platforms import platforms_of
 from shared.security.linking import is_linked
 from shared.testing import World

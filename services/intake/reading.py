@@ -28,9 +28,10 @@ from pydantic import ValidationError
 
 from shared.domain.contracts import PaymentRequest, PaymentRequestV2
 from shared.domain.errors import Refusal
+from shared.domain.parties import Platform
 from shared.messaging.guard import describe_validation_error
 from shared.redis.deadletter import MAX_KEPT_BYTES, strip_secrets
-from shared.redis.platforms import REPLY_QUEUE_PREFIX, Platform
+from shared.redis.platforms import REPLY_QUEUE_PREFIX
 
 #: The largest body the intake reads; a larger one is dead-lettered unread (RabbitMQ's own
 #: ``max_message_size`` should be set near it: see docker-compose.yml).

@@ -35,8 +35,8 @@ from services.web.params import Field, PaymentId
 from shared import client
 from shared.deps import Deps
 from shared.domain.errors import Refusal
+from shared.domain.parties import Person
 from shared.domain.states import BEFORE_AUTHORIZATION, PaymentStatus
-from shared.messaging.guard import Person
 from shared.security.throttle import Throttled
 
 router = APIRouter(include_in_schema=False)

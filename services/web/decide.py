@@ -32,7 +32,7 @@ from services.web.timeline import timeline
 from shared import client
 from shared.deps import Deps
 from shared.domain.errors import Refusal
-from shared.messaging.guard import Person
+from shared.domain.parties import Person
 
 router = APIRouter(include_in_schema=False)
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 from shared.deps import Deps
 from shared.domain.content import check_content
+from shared.domain.parties import Bank, Person
 from shared.domain.payment import Payment
-from shared.messaging.guard import Person
-from shared.redis.reference_data import Bank
 
 
 @dataclass(frozen=True)
@@ -85,20 +84,18 @@ def _checked(payment: Payment) -> dict[str, str]:
 
 
 def payable_banks(deps: Deps, payment: Payment) -> list[Bank]:
-    """The B2B-enabled banks the payer holds a contract with (seed step 3); only the named
-    one if the platform's request named a bank."""
+    """The banks the payer may pay this payment through
+    (:meth:`~shared.domain.parties.Enterprise.payable_banks`); none for an unknown payer."""
     enterprise = deps.directory.enterprise(payment.content.enterprise_id or "")
     if enterprise is None:
         return []
-    codes = [payment.content.bank] if payment.content.bank else list(enterprise.banks)
-    banks = [deps.directory.bank(code) for code in codes if code]
-    return [b for b in banks if b is not None and b.b2b_enabled]
+    return enterprise.payable_banks(payment.content.bank, deps.directory.bank)
 
 
 def payment_for(deps: Deps, who: Person, payment_id: str) -> Payment | None:
     """A payment of the person's enterprise; None for a missing one and another enterprise's
     alike."""
     payment = deps.store.get(payment_id)
-    if payment is None or payment.content.enterprise_id != who.user.enterprise_id:
+    if payment is None or not who.sees(payment):
         return None
     return payment

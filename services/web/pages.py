@@ -26,8 +26,8 @@ from services.web.formats import FILTERS, amount_words
 from services.web.params import Field, PaymentId
 from shared import client
 from shared.domain.errors import Refusal
+from shared.domain.parties import Person
 from shared.domain.payment import Payment
-from shared.messaging.guard import Person
 from shared.security.paylink import check_capability, check_csrf, csrf_token, web_key
 
 SESSION_COOKIE = "b2bpay_session"

@@ -30,8 +30,8 @@ from services.web.pages import (
 from services.web.params import Cap, Field, PaymentId
 from shared import client
 from shared.domain.errors import Refusal
+from shared.domain.parties import Person
 from shared.domain.payment import Payment
-from shared.messaging.guard import Person
 from shared.security.throttle import Throttled
 
 router = APIRouter(include_in_schema=False)
@@ -49,7 +49,7 @@ def _applicant(request: Request, payment: Payment) -> Person | None:
     who = person_of(request)
     if who is None or who.user.role != "applicant":
         return None
-    if who.user.enterprise_id != payment.content.enterprise_id:
+    if not who.sees(payment):
         return None
     return who
 

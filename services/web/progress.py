@@ -93,7 +93,7 @@ def bank_events(request: Request, payment_id: PaymentId) -> Response:
             return False
         return True
 
-    stream = payment_stream(w.api, who.user.enterprise_id, payment_id, alive)
+    stream = payment_stream(w.api, who.scope, payment_id, alive)
     return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 

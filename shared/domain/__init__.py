@@ -1,2 +1,3 @@
 """The domain: statuses and transitions, the payment's content, reasons and errors, the message
-contracts. No I/O: nothing here imports redis, dramatiq or the composition root."""
+contracts, the parties and their rules. No I/O: nothing here imports redis, dramatiq or the
+composition root."""

@@ -5,15 +5,12 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pydantic import ValidationError
 
 from shared.domain.contracts import PaymentContent, RequestedContent
 from shared.domain.errors import ReasonCode, Refusal
-
-if TYPE_CHECKING:
-    from shared.domain.payment import Payment
 
 
 @dataclass(frozen=True)
@@ -54,6 +51,15 @@ class StoredContent:
             purpose=content.purpose,
             content_hash=content.content_hash(),
         )
+
+    def summary(self) -> dict[str, str | None]:
+        """What every event about the payment repeats of it."""
+        return {
+            "order_id": self.order_id or None,
+            "enterprise_id": self.enterprise_id or None,
+            "amount": self.amount or None,
+            "currency": self.currency or None,
+        }
 
     @property
     def amount_value(self) -> Decimal | None:
@@ -133,11 +139,19 @@ def _verified(stored: StoredContent) -> PaymentContent | None:
     return content
 
 
-def content_of(payment: Payment) -> PaymentContent:
+class HasContent(Protocol):
+    """What holds a stored content: a :class:`~shared.domain.payment.Payment` (named so, this
+    module needs nothing of the payment's)."""
+
+    @property
+    def content(self) -> StoredContent: ...
+
+
+def content_of(payment: HasContent) -> PaymentContent:
     """The payment's content parsed, not verified (see :meth:`StoredContent.parsed`)."""
     return payment.content.parsed()
 
 
-def check_content(payment: Payment, expected_hash: str | None = None) -> PaymentContent:
+def check_content(payment: HasContent, expected_hash: str | None = None) -> PaymentContent:
     """The payment's content, verified (see :meth:`StoredContent.check`)."""
     return payment.content.check(expected_hash)

@@ -167,12 +167,7 @@ class Payment:
 
     def summary(self) -> dict[str, str | None]:
         """What every event about the payment repeats of it."""
-        return {
-            "order_id": self.content.order_id or None,
-            "enterprise_id": self.content.enterprise_id or None,
-            "amount": self.content.amount or None,
-            "currency": self.content.currency or None,
-        }
+        return self.content.summary()
 
     def is_overdue(self, now: float) -> bool:
         return self.deadline_ms is not None and now * 1000 >= self.deadline_ms

@@ -28,12 +28,12 @@ from pydantic import BaseModel, SecretStr
 from shared.deps import Deps
 from shared.domain.contracts import Handoff
 from shared.domain.errors import Refusal
+from shared.domain.parties import Person
 from shared.domain.payment import Actor, Change, Payment
 from shared.messaging.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
     Outcome,
-    Person,
     admit,
     decode,
     identify,

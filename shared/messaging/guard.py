@@ -14,8 +14,9 @@ from redis.client import Pipeline
 
 from shared.deps import Deps
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.parties import Person
 from shared.domain.payment import UNVERIFIED, Actor, Payment
-from shared.redis.directory import User, UserRecordInvalid
+from shared.redis.directory import UserRecordInvalid
 from shared.security.disclosure import for_person
 from shared.security.sessions import Session, SessionUse
 
@@ -23,24 +24,6 @@ log = structlog.get_logger()
 
 
 NOT_FOUND = "no such payment"
-
-
-@dataclass(frozen=True)
-class Person:
-    """Someone authenticated: a live session of an active, unlocked user."""
-
-    user: User
-    session: Session
-
-    def check_role(self, role: str) -> None:
-        if self.session.role != role:
-            raise Refusal(ReasonCode.WRONG_ROLE, f"this step needs the {role} role")
-
-    def check_enterprise(self, enterprise_id: str) -> None:
-        if self.session.enterprise_id != enterprise_id:
-            raise Refusal(
-                ReasonCode.WRONG_ENTERPRISE, "the user does not belong to the payer enterprise"
-            )
 
 
 def identify(deps: Deps, token: str, attempt: Attempt | None = None) -> Person:
@@ -96,7 +79,10 @@ def admit(deps: Deps, person: Person) -> SessionUse:
     rules): the use of the session to hand to the atomic write that commits it, which checks
     the session again (refusing one that ended meanwhile) and restarts its idle timeout only
     if the change is made."""
-    return deps.sessions.use(person.session)
+    session = person.session
+    # Only identify() makes a person, always of a Session; the domain knows its claims only.
+    assert isinstance(session, Session), "a person is identified by a session"
+    return deps.sessions.use(session)
 
 
 Contract = TypeVar("Contract", bound=BaseModel)
@@ -130,7 +116,7 @@ def load_own_payment(deps: Deps, attempt: Attempt, payment_id: str, person: Pers
     on are refusals recorded on the payment (and its status told)."""
     structlog.contextvars.bind_contextvars(payment_id=payment_id)
     payment = deps.store.get(payment_id)
-    if payment is None or payment.content.enterprise_id != person.user.enterprise_id:
+    if payment is None or not person.sees(payment):
         raise Refusal(ReasonCode.PAYMENT_NOT_FOUND, NOT_FOUND)
     attempt.summary = payment.summary()
     attempt.attached = True

@@ -1,7 +1,8 @@
-"""The directory: reference data (:mod:`shared.redis.reference_data`: banks, enterprises
-with their contracts and accounts) and people, whose records are sealed
+"""The directory in Redis: reference data (:mod:`shared.redis.reference_data`: banks,
+enterprises with their contracts and accounts) and people, whose records are sealed
 (:mod:`shared.redis.user_records`: encrypted TOTP secret, record MAC) and kept up as a whole
-by :mod:`shared.redis.user_migration`. :class:`Directory` is what the rest of b2bpay uses.
+by :mod:`shared.redis.user_migration`. The parties themselves and their rules are
+:mod:`shared.domain.parties`. :class:`Directory` is what the rest of b2bpay uses.
 """
 
 from __future__ import annotations
@@ -17,17 +18,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis.client import Pipeline
 
+from shared.domain.parties import ROLES, Role, User
 from shared.redis import user_migration
 from shared.redis.keys import Keys
-from shared.redis.reference_data import Bank, DirectoryError, Enterprise, ReferenceData
+from shared.redis.reference_data import DirectoryError, ReferenceData
 from shared.redis.user_migration import Migration, Rotation
 from shared.redis.user_records import (
     LEGACY_TOTP_FIELD,
     MAC_FIELD,
-    ROLES,
     TOTP_FIELD,
-    Role,
-    User,
     UserRecordInvalid,
     bound,
     sealed_record,
@@ -41,16 +40,11 @@ from shared.security.keyring import KeyRing
 __all__ = [
     "LEGACY_TOTP_FIELD",
     "MAC_FIELD",
-    "ROLES",
     "TOTP_FIELD",
-    "Bank",
     "Directory",
     "DirectoryError",
-    "Enterprise",
     "Migration",
-    "Role",
     "Rotation",
-    "User",
     "UserRecordInvalid",
 ]
 
@@ -96,7 +90,7 @@ class Directory(ReferenceData):
 
     # -- users ---------------------------------------------------------------------------
     def add_user(
-        self, username: str, enterprise_id: str, role: Role, password: str
+        self, username: str, enterprise_id: str, role: str, password: str
     ) -> tuple[User, str]:
         """Create a user with an argon2id password hash and a fresh TOTP secret; returns the
         user and the ``otpauth://`` URI, which is shown once and never stored."""
@@ -107,7 +101,7 @@ class Directory(ReferenceData):
         if len(password) < 8:
             raise DirectoryError("password must have at least 8 characters")
         secret = pyotp.random_base32()
-        user = User(username, enterprise_id, role, self._hasher.hash(password), secret)
+        user = User(username, enterprise_id, Role(role), self._hasher.hash(password), secret)
         ring = self.totp_keys
         record = sealed_record(ring, user, ring.encrypt(secret, bound(user)))
         key = self._keys.user(username)

@@ -1,10 +1,10 @@
 """Upstream platforms as principals: their records in Redis, sealed, and their API keys.
 
-A platform (the upstream marketplace of the manual) creates payments for the payer
-enterprises registered with it, and sees only the payments it created. Its API key is shown
-once, at registration, and stored only as its SHA-256 digest: the key is 32 random bytes, so
-a digest is as good as a slow hash and lets the key be found by it; the digest is compared
-again in constant time.
+A platform (:class:`shared.domain.parties.Platform`, the upstream marketplace of the manual)
+creates payments for the payer enterprises registered with it, and sees only the payments it
+created. Its API key is shown once, at registration, and stored only as its SHA-256 digest:
+the key is 32 random bytes, so a digest is as good as a slow hash and lets the key be found
+by it; the digest is compared again in constant time.
 
 Each record carries a MAC (HMAC-SHA-256 under a key derived from the TOTP key ring, which is
 not in Redis) over id, name, enterprises and key digest: a Redis writer who adds an
@@ -21,12 +21,12 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import redis
 
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.parties import Platform
 from shared.redis.keys import Keys
 from shared.redis.reference_data import DirectoryError
 from shared.redis.replies import as_text
@@ -50,26 +50,6 @@ REPLY_QUEUE_PREFIX = "reply-"
 INVALID = "the platform's API key is not accepted"
 #: What a publisher to the AMQP intake is told when its user is no platform's.
 INVALID_AMQP_USER = "the AMQP user is not a registered platform's"
-
-
-@dataclass(frozen=True)
-class Platform:
-    """A registered platform: who it is, and the payer enterprises registered with it."""
-
-    platform_id: str
-    name: str
-    enterprises: frozenset[str]
-    #: The RabbitMQ user it publishes to the AMQP intake as (``b2bpay admin platform
-    #: amqp-user``); None: it may not publish there.
-    amqp_user: str | None = None
-
-    def check_payer(self, enterprise_id: str) -> None:
-        """A platform creates payments only for the payers registered with it."""
-        if enterprise_id not in self.enterprises:
-            raise Refusal(
-                ReasonCode.PAYER_NOT_REGISTERED,
-                "the payer enterprise is not registered with this platform",
-            )
 
 
 def key_digest(api_key: str) -> str:

@@ -1,38 +1,23 @@
-"""Reference data: banks, and enterprises with their bank contracts and accounts. Read by
+"""Reference data in Redis: banks, and enterprises with their bank contracts and accounts
+(:mod:`shared.domain.parties`), mapped to and from their hashes. Read by
 :class:`shared.redis.directory.Directory`, which adds the people; none of it needs a key."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 from redis.client import Pipeline
 
 from shared.domain.errors import B2bpayError
+from shared.domain.parties import Bank, Enterprise
 from shared.redis.keys import Keys
 from shared.redis.replies import as_text
 
 
 class DirectoryError(B2bpayError):
     """Raised when reference data given by an operator is inconsistent (unknown bank, ...)."""
-
-
-@dataclass(frozen=True)
-class Bank:
-    code: str
-    name: str
-    b2b_enabled: bool
-
-
-@dataclass(frozen=True)
-class Enterprise:
-    enterprise_id: str
-    name: str
-    eligible: bool
-    banks: tuple[str, ...]
-    accounts: tuple[str, ...]
 
 
 class ReferenceData:

@@ -10,6 +10,7 @@ from typing import Any
 
 import redis
 
+from shared.domain.parties import User
 from shared.redis.keys import Keys
 from shared.redis.reference_data import DirectoryError
 from shared.redis.replies import as_text
@@ -18,7 +19,6 @@ from shared.redis.user_records import (
     MAC_FIELD,
     TOTP_FIELD,
     RingOf,
-    User,
     UserRecordInvalid,
     bound,
     sealed_record,

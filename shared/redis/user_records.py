@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 import redis
 
+from shared.domain.parties import ROLES, Role, User
 from shared.redis.reference_data import DirectoryError
 from shared.redis.replies import as_text
 from shared.security.keyring import CryptoError, KeyRing
 
-Role = Literal["applicant", "reviewer", "authorizer"]
-ROLES: tuple[Role, ...] = ("applicant", "reviewer", "authorizer")
 #: The user hash field holding the encrypted TOTP secret.
 TOTP_FIELD = "totp_secret_enc"
 #: Where secrets stood in plain before they were encrypted at rest. Never read to check a
@@ -49,17 +48,6 @@ class UserRecordInvalid(DirectoryError):
     verify under the TOTP key ring, or a secret that does not decrypt bound to the user."""
 
 
-@dataclass(frozen=True)
-class User:
-    username: str
-    enterprise_id: str
-    role: Role
-    password_hash: str = field(repr=False)
-    #: Decrypted; never stored in plain, never logged.
-    totp_secret: str = field(repr=False)
-    active: bool = True
-
-
 def verified(ring_of: RingOf, username: str, raw: dict[Any, Any]) -> User:
     """The user a raw record stands for, if its MAC verifies under a key of the ring and
     its secret decrypts bound to this username, enterprise and role."""
@@ -74,7 +62,7 @@ def verified(ring_of: RingOf, username: str, raw: dict[Any, Any]) -> User:
     user = User(
         username=username,
         enterprise_id=text.get("enterprise_id", ""),
-        role=role,  # checked against ROLES above
+        role=Role(role),  # checked against ROLES above
         password_hash=text.get("password_hash", ""),
         totp_secret="",
         active=text["active"] == "1",
@@ -140,7 +128,7 @@ def unsealed_user(ring: KeyRing, username: str, text: dict[str, str]) -> User | 
     user = User(
         username,
         enterprise_id,
-        role,  # checked against ROLES above
+        Role(role),  # checked against ROLES above
         text["password_hash"],
         "",
         text.get("active", "1") == "1",

@@ -22,7 +22,7 @@ import redis
 
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.redis.directory import Role
+from shared.domain.parties import Role
 from shared.testing import World
 from tests.conftest import _free_port, _started
 

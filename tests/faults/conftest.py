@@ -30,8 +30,9 @@ from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.deps import Deps
 from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision
+from shared.domain.parties import User
 from shared.messaging.broker import declare_up_front
-from shared.redis.directory import Directory, User
+from shared.redis.directory import Directory
 from shared.redis.keys import Keys
 from shared.security.linking import authorizer_code
 from shared.testing import World, cheap_hasher

@@ -23,9 +23,9 @@ from shared.domain.contracts import (
     StatusEvent,
     payment_id_for,
 )
+from shared.domain.parties import User
 from shared.domain.payment import Actor, Application, Payment, Step
 from shared.domain.states import PaymentStatus
-from shared.redis.directory import User
 from shared.security.otp import STEP_SECONDS, code_for
 
 T = TypeVar("T")

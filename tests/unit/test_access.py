@@ -9,8 +9,8 @@ import pytest
 
 from shared.deps import Deps
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.parties import User
 from shared.messaging.guard import authenticate
-from shared.redis.directory import User
 from shared.security import access
 from tests.unit.support import PAYER, World, wrong_code
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.parties import User
 from shared.messaging.guard import admit, authenticate
-from shared.redis.directory import User
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code
 
 IDLE = 300

@@ -18,8 +18,9 @@ from services.intake.reading import (
 from shared.deps import Deps
 from shared.domain.contracts import PaymentRequest, PaymentRequestV2
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.parties import Platform
 from shared.redis.directory import DirectoryError
-from shared.redis.platforms import Platform, Platforms, platforms_of
+from shared.redis.platforms import Platforms, platforms_of
 
 JSON = Envelope("application/json", None, "amqp-liandong")
 

@@ -14,8 +14,8 @@ from services.authorize.handlers import handle_auth_decision
 from services.review.handlers import handle_intake, handle_review_decision
 from shared.domain.contracts import Verdict, payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
+from shared.domain.parties import User
 from shared.domain.payment import Actor
-from shared.redis.directory import User
 from shared.redis.store import PaymentStore
 from shared.security.otp import STEP_SECONDS
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.redis.directory import Role
+from shared.domain.parties import Role
 from shared.redis.platforms import platforms_of
 from tests.api.conftest import ACC1, E1, E2, Stack, running_stack, wait_for
 
