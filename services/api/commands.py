@@ -15,10 +15,9 @@ from pydantic import BaseModel
 
 from services.api.dependencies import Api, Principal, api, principal, sender_of
 from services.api.problems import ApiCode, Problem, refused
-from shared import client
+from shared.app import client, paylink
 from shared.redis.replies import as_text
 from shared.redis.store import VERDICT_TTL_SECONDS
-from shared.security import paylink
 
 router = APIRouter(prefix="/v1/commands", tags=["commands"])
 

@@ -12,10 +12,10 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from prometheus_client.registry import CollectorRegistry
 
 from services.api.problems import ApiCode, Problem
-from shared import client, platform_client
-from shared.deps import Deps
+from shared.app import client, platform_client
+from shared.app.deps import Deps
+from shared.app.guard import Person
 from shared.domain.errors import Refusal
-from shared.messaging.guard import Person
 from shared.redis.platforms import Platform
 from shared.security.disclosure import GENERIC_REASON
 

@@ -27,12 +27,12 @@ from services.query.readmodel import ReadModel, make_engine
 from services.relay.relay import Relay
 from services.sweeper.sweeper import sweep_forever
 from services.webhooks.run import run_webhooks
+from shared.app.actor import Handler, stage_actor
+from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
 from shared.config import SettingsError, load_settings
-from shared.deps import Deps
 from shared.domain.stages import Stage
 from shared.logging import configure_logging
-from shared.messaging.actor import Handler, stage_actor
 from shared.messaging.broker import declare_up_front
 from shared.messaging.routes import ROUTES, SIGNING_STAGES, Route, routes_of
 from shared.metrics.exporter import (
@@ -41,7 +41,7 @@ from shared.metrics.exporter import (
     serve_metrics,
     system_collector,
 )
-from shared.security.deployment import DeploymentMismatch, check_authorizer_otp
+from shared.redis.deployment import DeploymentMismatch, check_authorizer_otp
 from shared.security.keyneeds import KeyNeed, MissingKeys, worker_needs
 from shared.security.keyring import KeyRingError
 from shared.security.signing import SigningKeyError, StageSigner

@@ -6,15 +6,15 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from shared.deps import Deps
+from shared.app.commands import HandedOn, stage_handoff
+from shared.app.deps import Deps
+from shared.app.guard import Outcome
 from shared.domain.content import check_content
 from shared.domain.contracts import Handoff, PaymentContent
 from shared.domain.errors import TransientError
 from shared.domain.payment import Actor, Payment, Step
 from shared.domain.stages import Stage
 from shared.domain.states import PaymentStatus
-from shared.messaging.commands import HandedOn, stage_handoff
-from shared.messaging.guard import Outcome
 from shared.redis.clearing import ISO_REJECT_REASONS, ClearingResult
 from shared.redis.lease import Lease
 from shared.security.stage_signatures import check_authorization

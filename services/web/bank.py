@@ -30,12 +30,12 @@ from services.web.pages import (
 )
 from services.web.params import Field, PaymentId
 from services.web.pay import forbidden
-from shared import client
-from shared.deps import Deps
+from shared.app import client
+from shared.app.deps import Deps
+from shared.app.guard import Person
 from shared.domain.errors import Refusal
 from shared.domain.states import BEFORE_AUTHORIZATION, PaymentStatus
-from shared.messaging.guard import Person
-from shared.security.throttle import Throttled
+from shared.redis.throttle import Throttled
 
 router = APIRouter(include_in_schema=False)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.deps import Deps
+from shared.app.deps import Deps
+from shared.app.guard import Person
 from shared.domain.content import check_content
 from shared.domain.payment import Payment
-from shared.messaging.guard import Person
 from shared.redis.reference_data import Bank
 
 

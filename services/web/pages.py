@@ -20,10 +20,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.api.dependencies import Api
 from services.web import i18n
 from services.web.formats import FILTERS, amount_words
-from shared import client
+from shared.app import client
+from shared.app.guard import Person
+from shared.app.paylink import check_csrf, csrf_token, web_key
 from shared.domain.errors import Refusal
-from shared.messaging.guard import Person
-from shared.security.paylink import check_csrf, csrf_token, web_key
 
 SESSION_COOKIE = "b2bpay_session"
 CSRF_COOKIE = "b2bpay_csrf"

@@ -18,7 +18,7 @@ from services.web.pages import partial, person_of, render, to_login, token_of, w
 from services.web.params import Cap, PaymentId
 from services.web.pay import invalid_link, opened
 from services.web.timeline import timeline
-from shared import client
+from shared.app import client
 
 router = APIRouter(include_in_schema=False)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.errors import Refusal
 from shared.redis.platforms import platforms_of
 

@@ -33,7 +33,7 @@ from shared.redis.replies import as_text
 from shared.security.keyring import KeyRing
 
 if TYPE_CHECKING:
-    from shared.deps import Deps
+    from shared.app.deps import Deps
 
 #: Every API key starts so: a key pasted in the wrong place is recognisable (and findable
 #: by secret scanners).

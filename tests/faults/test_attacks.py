@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from shared.domain.contracts import Handoff, PaymentRequest
 from shared.messaging import routes as q
-from shared.security.otp import STEP_SECONDS
+from shared.redis.otp import STEP_SECONDS
 from shared.security.signing import STAGES, StageSigner
 from shared.security.stage_signatures import HANDOFF
 from tests.faults.conftest import BROKERS, Cluster, wait_until

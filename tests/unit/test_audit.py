@@ -14,10 +14,9 @@ from typer.testing import CliRunner
 from services.audit.auditor import Auditor, audit_log_of
 from services.cli import context
 from services.cli.main import app
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.contracts import payment_id_for
-from shared.redis.keys import Keys
-from shared.security.audit import (
+from shared.redis.audit import (
     GENESIS_MAC,
     AuditEntry,
     AuditKeys,
@@ -25,6 +24,7 @@ from shared.security.audit import (
     audit_key_ring,
     sealed_message,
 )
+from shared.redis.keys import Keys
 from shared.security.keyring import KeyRingError
 from tests.unit.support import PAYER, World
 

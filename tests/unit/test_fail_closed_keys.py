@@ -7,11 +7,11 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
+from shared.app import access
 from shared.bootstrap import bootstrap
 from shared.config import Settings
+from shared.redis.audit import audit_key_ring
 from shared.redis.keys import Keys
-from shared.security import access
-from shared.security.audit import audit_key_ring
 from shared.security.keyneeds import KeyNeed, MissingKeys, worker_needs
 
 

@@ -15,7 +15,7 @@ from services.intake.reading import (
     Unusable,
     read_request,
 )
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.contracts import PaymentRequest, PaymentRequestV2
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.directory import DirectoryError

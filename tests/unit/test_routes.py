@@ -9,8 +9,8 @@ from pathlib import Path
 
 import services
 from services.cli.worker import STAGES, handler_of
+from shared.app.deps import Deps
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.contracts import CONTRACTS
 from shared.domain.stages import Stage
 from shared.messaging.routes import (

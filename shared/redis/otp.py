@@ -26,7 +26,7 @@ from shared.security.ocra import code_at_step
 #: warned before the attempt that locks them out. It speaks of their own lock, not of which
 #: factor failed, so entrypoints may show it (see :mod:`shared.security.disclosure`).
 LAST_ATTEMPT_WARNING = "1 attempt left before the user is locked"
-_SCRIPT = resources.files("shared.security").joinpath("otp.lua").read_text()
+_SCRIPT = resources.files("shared.redis").joinpath("otp.lua").read_text()
 
 
 class OtpVerifier:

@@ -18,11 +18,11 @@ from shared.redis.directory import Directory
 from shared.redis.faults import FaultPoints
 from shared.redis.keys import Keys
 from shared.redis.lease import Leases
+from shared.redis.otp import OtpVerifier
+from shared.redis.sessions import Sessions
 from shared.redis.store import PaymentStore
-from shared.security.otp import OtpVerifier
-from shared.security.sessions import Sessions
+from shared.redis.throttle import LoginThrottle
 from shared.security.signing import StageSigner
-from shared.security.throttle import LoginThrottle
 
 
 @dataclass

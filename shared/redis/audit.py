@@ -55,7 +55,7 @@ VERSION = "b2bpay.audit.v1"
 GENESIS_MAC = "0" * 64
 #: The id of the key generated for development when no audit key ring is configured.
 DEV_KEY_ID = "dev"
-_SCRIPT = resources.files("shared.security").joinpath("audit.lua").read_text()
+_SCRIPT = resources.files("shared.redis").joinpath("audit.lua").read_text()
 _PAGE = 1000
 
 

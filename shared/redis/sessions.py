@@ -4,7 +4,7 @@ Redis that must still be live.
 The token (:class:`SessionSigner`) proves who logged in and until when at the latest. The
 record (:class:`Sessions`) makes a session end early: after ``idle_seconds`` without a
 successful use (PSD2 RTS Art. 4(3)(d)), at logout, or when an administrator revokes the
-user's sessions. Every change of a record is one Lua script (``shared/security/session.lua``), so
+user's sessions. Every change of a record is one Lua script (``shared/redis/session.lua``), so
 all workers see one truth.
 """
 
@@ -33,8 +33,8 @@ from shared.security.keyneeds import KeyNeed, kept_in_redis, key_or_dev_key
 
 TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
 #: The check and the use of a session record, as Lua functions (also in the transition).
-SESSION_USE_LUA = resources.files("shared.security").joinpath("session_use.lua").read_text()
-_SCRIPT = SESSION_USE_LUA + resources.files("shared.security").joinpath("session.lua").read_text()
+SESSION_USE_LUA = resources.files("shared.redis").joinpath("session_use.lua").read_text()
+_SCRIPT = SESSION_USE_LUA + resources.files("shared.redis").joinpath("session.lua").read_text()
 _SESSION_ID = re.compile(r"[0-9a-f]{16,64}")
 
 
