@@ -23,12 +23,12 @@ from shared.redis.faults import FaultPoints
 from shared.redis.keys import Keys
 from shared.redis.lease import Leases
 from shared.redis.otp import OtpVerifier
-from shared.redis.sessions import Sessions, SessionSigner, session_key
+from shared.redis.server_keys import session_key, stage_signer, totp_key_ring
+from shared.redis.sessions import Sessions
 from shared.redis.store import PaymentStore
 from shared.redis.throttle import LoginThrottle
 from shared.security.keyneeds import KeyNeed, MissingKeys, Unconfigured, require
-from shared.security.keyring import totp_key_ring
-from shared.security.signing import stage_signer
+from shared.security.session_tokens import SessionSigner
 
 T = TypeVar("T")
 

@@ -15,8 +15,8 @@ from argon2 import PasswordHasher
 
 from shared.app.deps import Deps
 from shared.redis.directory import Role, User
-from shared.redis.otp import code_for
 from shared.security.linking import authorizer_code
+from shared.security.totp import code_for
 
 
 def cheap_hasher(memory_cost: int = 1024) -> PasswordHasher:

@@ -16,7 +16,7 @@ from shared.app.commands import (
     person_command,
     run_command,
 )
-from shared.app.deps import Deps
+from shared.app.deps import Deps, platforms_of
 from shared.app.expiry import refuse_if_overdue, transition_before_deadline
 from shared.app.guard import (
     NOT_FOUND,
@@ -42,7 +42,6 @@ from shared.domain.payment import Actor, Application, Change, Payment, Record, S
 from shared.domain.stages import Stage
 from shared.domain.states import Action, PaymentStatus, next_status
 from shared.messaging import routes as q
-from shared.redis.platforms import platforms_of
 from shared.redis.reference_data import Bank, Enterprise
 from shared.redis.store import order_free_in
 from shared.security.stage_signatures import application_signature, signed_handoff

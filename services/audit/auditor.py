@@ -11,9 +11,11 @@ import redis
 import structlog
 
 from shared.app.deps import Deps
-from shared.redis.audit import AuditKeys, AuditLog, audit_key_ring
+from shared.redis.audit import AuditLog
 from shared.redis.group_consumer import CLAIM_IDLE_MS, Entries, GroupConsumer
 from shared.redis.keys import Keys
+from shared.redis.server_keys import audit_key_ring
+from shared.security.audit_chain import AuditKeys
 
 GROUP = "audit"
 log = structlog.get_logger()

@@ -59,8 +59,8 @@ def otp(
     stdin and prints the current one-time code, or with --challenge the OCRA response."""
     import pyotp
 
-    from shared.redis.otp import STEP_SECONDS, code_for
     from shared.security.ocra import ChallengeError, code_for_challenge, normalize_challenge
+    from shared.security.totp import STEP_SECONDS, code_for
 
     if challenge is not None:
         try:

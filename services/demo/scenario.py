@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from shared.app import client, platform_client
-from shared.app.deps import Deps
+from shared.app.deps import Deps, platforms_of
 from shared.domain.contracts import (
     AuthDecision,
     PaymentRequest,
@@ -25,7 +25,6 @@ from shared.domain.contracts import (
 )
 from shared.domain.states import TERMINAL
 from shared.redis.directory import User
-from shared.redis.platforms import platforms_of
 from shared.security.linking import is_linked
 from shared.testing import World
 

@@ -34,13 +34,12 @@ from kombu.messaging import Consumer, Producer
 
 from services.intake.reading import DeadReason, Envelope, Unusable, fingerprint, read_request
 from shared.app import client
-from shared.app.deps import Deps
+from shared.app.deps import Deps, platforms_of
 from shared.app.guard import raw_id
 from shared.domain.contracts import new_command_id, payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.payment import UNVERIFIED, Actor
 from shared.domain.stages import Stage
-from shared.redis.platforms import platforms_of
 
 QUEUE = "b2bpay.requests"
 DEAD_LETTER_EXCHANGE = "b2bpay.requests.dlx"

@@ -7,9 +7,9 @@ from services.web.i18n import Translator
 from shared.app import client
 from shared.domain.contracts import Verdict
 from shared.domain.errors import Refusal
-from shared.redis.otp import LAST_ATTEMPT_WARNING
 from shared.redis.throttle import Throttled
 from shared.security.disclosure import for_person
+from shared.security.totp import LAST_ATTEMPT_WARNING
 
 
 def refusal_lines(t: Translator, reason_code: str | None, reason: str | None) -> list[str]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import structlog
 
 from shared.app.deps import Deps
-from shared.redis.sessions import Session
 from shared.redis.throttle import loggable
+from shared.security.session_tokens import Session
 
 log = structlog.get_logger()
 

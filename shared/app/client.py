@@ -37,9 +37,9 @@ from shared.domain.contracts import (
 )
 from shared.domain.errors import B2bpayError, ReasonCode, Refusal
 from shared.messaging import routes as q
-from shared.redis.sessions import Session
 from shared.security.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
 from shared.security.linking import what_is_signed
+from shared.security.session_tokens import Session
 
 #: The schema a payment request is read as when it names none.
 DEFAULT_REQUEST_SCHEMA = "b2bpay.payment_request.v1"

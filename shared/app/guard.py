@@ -16,8 +16,9 @@ from shared.app.deps import Deps
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.payment import UNVERIFIED, Actor, Payment
 from shared.redis.directory import User, UserRecordInvalid
-from shared.redis.sessions import Session, SessionUse
+from shared.redis.sessions import SessionUse
 from shared.security.disclosure import for_person
+from shared.security.session_tokens import Session
 
 log = structlog.get_logger()
 

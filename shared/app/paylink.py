@@ -15,7 +15,7 @@ import hashlib
 import hmac
 
 from shared.app.deps import Deps
-from shared.redis.sessions import session_key
+from shared.redis.server_keys import session_key
 
 _LABEL = b"b2bpay.web.v1\n"
 

@@ -24,10 +24,10 @@ from shared.app.client import (
     as_person_sees_it,
     send,
 )
-from shared.app.deps import Deps
+from shared.app.deps import Deps, platforms_of
 from shared.app.guard import describe_validation_error
 from shared.domain.contracts import PaymentRequestV2, PlatformCancel
-from shared.redis.platforms import Platform, platforms_of
+from shared.redis.platforms import Platform
 
 #: The schema a platform's payment request is read as when it names none.
 PLATFORM_REQUEST_SCHEMA = "b2bpay.payment_request.v2"

@@ -26,8 +26,8 @@ from enum import StrEnum
 
 from shared.domain.content import check_content
 from shared.domain.payment import Payment
-from shared.redis.otp import code_for
 from shared.security.ocra import SUITE, code_for_challenge
+from shared.security.totp import code_for
 
 _DOMAIN = "b2bpay.auth-challenge.v1"
 

@@ -21,7 +21,7 @@ from oath import str2ocrasuite
 
 from shared.domain.errors import B2bpayError
 
-#: Seconds of one time step, for TOTP codes (:mod:`shared.redis.otp`) and OCRA responses
+#: Seconds of one time step, for TOTP codes (:mod:`shared.security.totp`) and OCRA responses
 #: alike: the one constant both count steps with (``Unix time // STEP_SECONDS``).
 STEP_SECONDS = 30
 SUITE = f"OCRA-1:HOTP-SHA256-6:QH64-T{STEP_SECONDS}S"

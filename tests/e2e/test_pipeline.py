@@ -15,7 +15,7 @@ import pytest
 from shared.app import client
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.redis.sessions import SessionSigner
+from shared.security.session_tokens import SessionSigner
 from tests.e2e.conftest import Env, code_of
 
 pytestmark = pytest.mark.e2e

@@ -30,7 +30,7 @@ from shared.domain.errors import TransientError
 from shared.messaging import routes as q
 from shared.redis.directory import Directory
 from shared.redis.keys import Keys
-from shared.redis.otp import STEP_SECONDS, code_for
+from shared.security.totp import STEP_SECONDS, code_for
 from tests.faults.conftest import FULL_HISTORY, cleanup, linked_code
 
 # Redis only: it drains dramatiq's Redis queue keys itself (``_drain``) to deliver every

@@ -26,7 +26,7 @@ from shared.domain.contracts import (
 from shared.domain.payment import Actor, Application, Payment, Step
 from shared.domain.states import PaymentStatus
 from shared.redis.directory import User
-from shared.redis.otp import STEP_SECONDS, code_for
+from shared.security.totp import STEP_SECONDS, code_for
 
 T = TypeVar("T")
 

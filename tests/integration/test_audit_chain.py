@@ -11,7 +11,7 @@ import redis
 
 from services.audit.auditor import Auditor, audit_log_of
 from shared.app.deps import Deps
-from shared.redis.audit import AuditEntry
+from shared.security.audit_chain import AuditEntry
 from tests.integration.support import run_in_threads
 
 pytestmark = pytest.mark.integration

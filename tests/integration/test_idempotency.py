@@ -17,8 +17,8 @@ from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.payment import Actor, Step
 from shared.domain.states import PaymentStatus
 from shared.redis.keys import Keys
-from shared.redis.otp import code_for
 from shared.redis.store import CreateResult, PaymentStore
+from shared.security.totp import code_for
 from tests.integration.support import (
     APPLY_ACTOR,
     World,

@@ -12,7 +12,8 @@ import redis
 from shared.app.deps import Deps
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
-from shared.redis.otp import OtpVerifier, code_for
+from shared.redis.otp import OtpVerifier
+from shared.security.totp import code_for
 from tests.integration.support import run_in_threads, wrong_code
 
 pytestmark = pytest.mark.integration

@@ -26,8 +26,10 @@ from shared.domain.errors import ReasonCode, Refusal
 from shared.messaging import routes as q
 from shared.redis.directory import TOTP_FIELD
 from shared.redis.keys import Keys
-from shared.redis.otp import LAST_ATTEMPT_WARNING, STEP_SECONDS, OtpVerifier, code_for
-from shared.redis.sessions import Sessions, SessionSigner
+from shared.redis.otp import OtpVerifier
+from shared.redis.sessions import Sessions
+from shared.security.session_tokens import SessionSigner
+from shared.security.totp import LAST_ATTEMPT_WARNING, STEP_SECONDS, code_for
 from tests.integration.support import (
     World,
     events_of,

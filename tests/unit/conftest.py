@@ -20,7 +20,8 @@ from shared.config import Settings
 from shared.redis.directory import Directory
 from shared.redis.keys import Keys
 from shared.redis.otp import OtpVerifier
-from shared.redis.sessions import Sessions, SessionSigner
+from shared.redis.sessions import Sessions
+from shared.security.session_tokens import SessionSigner
 from shared.testing import cheap_hasher
 from tests.unit.support import Clock, World
 

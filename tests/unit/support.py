@@ -17,7 +17,7 @@ from shared.app.guard import Outcome
 from shared.domain.contracts import StatusEvent, payment_id_for
 from shared.messaging import routes as q
 from shared.redis.directory import User
-from shared.redis.otp import STEP_SECONDS, code_for
+from shared.security.totp import STEP_SECONDS, code_for
 
 #: A fixed moment, 10 s into a 30 s TOTP step, so "this step", "the previous step" and
 #: "the next step" are unambiguous and every code in these tests is deterministic.

@@ -20,9 +20,9 @@ from shared.config import Settings
 from shared.domain.contracts import Verdict
 from shared.redis.directory import TOTP_FIELD, Directory
 from shared.redis.keys import Keys
-from shared.redis.otp import LAST_ATTEMPT_WARNING
 from shared.security.disclosure import AUTHENTICATION_FAILED
 from shared.security.keyring import KeyRing
+from shared.security.totp import LAST_ATTEMPT_WARNING
 from tests.unit.cli_api import serve_in_process
 from tests.unit.support import PAYER, PAYER_ACCOUNT, World
 

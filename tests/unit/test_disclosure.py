@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.domain.errors import ReasonCode
-from shared.redis.otp import LAST_ATTEMPT_WARNING
 from shared.security.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
+from shared.security.totp import LAST_ATTEMPT_WARNING
 
 HIDDEN = [
     ("session_invalid", "session token is not valid"),

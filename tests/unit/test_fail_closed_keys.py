@@ -10,8 +10,8 @@ import pytest
 from shared.app import access
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.redis.audit import audit_key_ring
 from shared.redis.keys import Keys
+from shared.redis.server_keys import audit_key_ring
 from shared.security.keyneeds import KeyNeed, MissingKeys, worker_needs
 
 

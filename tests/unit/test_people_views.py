@@ -16,7 +16,7 @@ from services.cli.main import app
 from services.query.readmodel import ReadModel, make_engine
 from shared.app.deps import Deps
 from shared.domain.contracts import payment_id_for
-from shared.redis.otp import STEP_SECONDS
+from shared.security.totp import STEP_SECONDS
 from tests.unit.cli_api import serve_in_process
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code
 

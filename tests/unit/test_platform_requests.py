@@ -15,11 +15,12 @@ from services.apply.handlers import (
     handle_platform_request,
 )
 from shared.app import client, platform_client
+from shared.app.deps import platforms_of
 from shared.app.expiry import expire_if_overdue
 from shared.domain.contracts import payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
 from shared.messaging import routes as q
-from shared.redis.platforms import Platform, platforms_of
+from shared.redis.platforms import Platform
 from tests.unit.support import (
     B2B_BANK,
     OTHER_ENTERPRISE,

@@ -16,8 +16,8 @@ from shared.domain.contracts import Verdict, payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.payment import Actor
 from shared.redis.directory import User
-from shared.redis.otp import STEP_SECONDS
 from shared.redis.store import PaymentStore
+from shared.security.totp import STEP_SECONDS
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code
 
 IDLE = 300

@@ -12,7 +12,8 @@ import pytest
 
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
-from shared.redis.sessions import Session, Sessions, SessionSigner
+from shared.redis.sessions import Sessions
+from shared.security.session_tokens import Session, SessionSigner
 from tests.unit.support import Clock
 
 KEY = b"k" * 32

@@ -15,8 +15,8 @@ from shared.app import access
 from shared.app.guard import authenticate
 from shared.config import Settings
 from shared.domain.errors import Refusal
-from shared.redis.otp import code_for
 from shared.security.disclosure import AUTHENTICATION_FAILED, for_person
+from shared.security.totp import code_for
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World
 
 #: The server's key ring: configured, never in Redis, not held by the attacker.
