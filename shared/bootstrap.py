@@ -12,8 +12,8 @@ from typing import TypeVar, cast
 import redis
 from dramatiq.middleware import Retries
 
+from shared.app.deps import Deps
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.states import PaymentStatus
 from shared.messaging import broker as queues
 from shared.redis.clearing import SimulatedClearing
@@ -22,13 +22,13 @@ from shared.redis.directory import Directory
 from shared.redis.faults import FaultPoints
 from shared.redis.keys import Keys
 from shared.redis.lease import Leases
+from shared.redis.otp import OtpVerifier
+from shared.redis.server_keys import session_key, stage_signer, totp_key_ring
+from shared.redis.sessions import Sessions
 from shared.redis.store import PaymentStore
+from shared.redis.throttle import LoginThrottle
 from shared.security.keyneeds import KeyNeed, MissingKeys, Unconfigured, require
-from shared.security.keyring import totp_key_ring
-from shared.security.otp import OtpVerifier
-from shared.security.sessions import Sessions, SessionSigner, session_key
-from shared.security.signing import stage_signer
-from shared.security.throttle import LoginThrottle
+from shared.security.session_tokens import SessionSigner
 
 T = TypeVar("T")
 

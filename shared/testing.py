@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable
 
 from argon2 import PasswordHasher
 
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.parties import Role, User
 from shared.security.linking import authorizer_code
-from shared.security.otp import code_for
+from shared.security.totp import code_for
 
 
 def cheap_hasher(memory_cost: int = 1024) -> PasswordHasher:

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.deps import Deps
 
 DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/15"
 

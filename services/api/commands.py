@@ -15,10 +15,9 @@ from pydantic import BaseModel
 
 from services.api.dependencies import Api, Principal, api, principal, sender_of
 from services.api.problems import ApiCode, Problem, refused
-from shared import client
+from shared.app import client, paylink
 from shared.redis.replies import as_text
 from shared.redis.store import VERDICT_TTL_SECONDS
-from shared.security import paylink
 
 router = APIRouter(prefix="/v1/commands", tags=["commands"])
 
@@ -35,10 +34,6 @@ class CommandAnswer(BaseModel):
     pay_url: str | None = None
 
 
-def _sender_key(a: Api, command_id: str) -> str:
-    return f"{a.deps.keys.prefix}api:sender:{command_id}"
-
-
 def answer(
     a: Api, sent: client.Sent, who: Principal, created: bool = False, pay_url: bool = False
 ) -> JSONResponse:
@@ -47,7 +42,9 @@ def answer(
     verdict = sent.verdict
     if verdict is None:
         # Only the sender may ask later; kept as long as the verdict would be.
-        a.deps.redis.set(_sender_key(a, sent.command_id), sender_of(who), ex=VERDICT_TTL_SECONDS)
+        a.deps.redis.set(
+            a.deps.keys.api_sender(sent.command_id), sender_of(who), ex=VERDICT_TTL_SECONDS
+        )
         location = f"/v1/commands/{sent.command_id}"
         body = CommandAnswer(
             command_id=sent.command_id, payment_id=sent.payment_id, outcome="queued"
@@ -80,7 +77,7 @@ def command(
     who: Annotated[Principal, Depends(principal)],
 ) -> CommandAnswer:
     """The verdict on a command this session's user (or this platform) sent and got 202 for."""
-    sender = a.deps.redis.get(_sender_key(a, command_id))
+    sender = a.deps.redis.get(a.deps.keys.api_sender(command_id))
     if sender is None or as_text(sender) != sender_of(who):
         raise Problem(ApiCode.NOT_FOUND, "no such command of yours", command_id=command_id)
     verdict = client.verdict_of(a.deps, command_id)

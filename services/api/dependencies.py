@@ -12,8 +12,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from prometheus_client.registry import CollectorRegistry
 
 from services.api.problems import ApiCode, Problem
-from shared import client, platform_client
-from shared.deps import Deps
+from shared.app import client, platform_client
+from shared.app.deps import Deps
 from shared.domain.errors import Refusal
 from shared.domain.parties import Person, Platform
 from shared.security.disclosure import GENERIC_REASON

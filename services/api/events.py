@@ -3,7 +3,7 @@ payments it created) as server-sent events.
 
 Each event's ``id:`` is its entry id in the events stream, so a client that reconnects with
 ``Last-Event-ID`` gets every later event once: none missed, none repeated. People see what
-:func:`shared.client.as_person_sees_it` shows: failed authentication as one generic code, and
+:func:`shared.app.client.as_person_sees_it` shows: failed authentication as one generic code, and
 no refusals of outsiders (``seq`` 0). The stream ends when the session does (checked between
 blocking reads, so within ``events_block_ms``).
 """
@@ -20,7 +20,7 @@ from fastapi.responses import StreamingResponse
 
 from services.api.dependencies import Api, PlatformCaller, Principal, SessionHolder, api, principal
 from services.api.problems import Problem
-from shared import client
+from shared.app import client
 from shared.domain.contracts import StatusEvent
 from shared.domain.errors import ReasonCode
 from shared.security.disclosure import for_person

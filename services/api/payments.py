@@ -1,5 +1,5 @@
 """``/v1/payments``: create (with ``Idempotency-Key``), read, list, and the people's decisions
-on a payment. Each route parses its input, calls one function of :mod:`shared.client` and
+on a payment. Each route parses its input, calls one function of :mod:`shared.app.client` and
 renders its answer (:func:`services.api.commands.answer`)."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from services.api.dependencies import (
     session_holder,
 )
 from services.api.problems import Problem
-from shared import client, platform_client
+from shared.app import client, platform_client
 from shared.domain.contracts import RequestedContent
 from shared.domain.errors import ReasonCode
 from shared.domain.views import PaymentListItem, PaymentView

@@ -19,11 +19,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from shared import client
+from shared.app import client
 from shared.domain.errors import ReasonCode, Refusal
+from shared.redis.throttle import Throttled
 from shared.security.disclosure import AUTHENTICATION_FAILED, for_person
 from shared.security.keyneeds import MissingKeys
-from shared.security.throttle import Throttled
 
 MEDIA_TYPE = "application/problem+json"
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from services.api.dependencies import Api, api, session_token
-from shared import client
+from shared.app import client
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 

@@ -8,7 +8,26 @@ from typing import Any
 import structlog
 from redis.client import Pipeline
 
-from shared.deps import Deps
+from shared.app.commands import (
+    Checked,
+    accepted,
+    answered_duplicate,
+    commit,
+    person_command,
+    run_command,
+)
+from shared.app.deps import Deps, platforms_of
+from shared.app.expiry import refuse_if_overdue, transition_before_deadline
+from shared.app.guard import (
+    NOT_FOUND,
+    UNKNOWN_PAYMENT,
+    Attempt,
+    Outcome,
+    admit,
+    decode,
+    identify,
+    raw_id,
+)
 from shared.domain.content import StoredContent
 from shared.domain.contracts import (
     ApplicantConfirmation,
@@ -24,26 +43,6 @@ from shared.domain.payment import Actor, Application, Change, Payment, Record, S
 from shared.domain.stages import Stage
 from shared.domain.states import Action, PaymentStatus, next_status
 from shared.messaging import routes as q
-from shared.messaging.commands import (
-    Checked,
-    accepted,
-    answered_duplicate,
-    commit,
-    person_command,
-    run_command,
-)
-from shared.messaging.guard import (
-    NOT_FOUND,
-    UNKNOWN_PAYMENT,
-    Attempt,
-    Outcome,
-    admit,
-    decode,
-    identify,
-    raw_id,
-)
-from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
-from shared.redis.platforms import platforms_of
 from shared.redis.store import order_free_in
 from shared.security.stage_signatures import application_signature, signed_handoff
 

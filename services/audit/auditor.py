@@ -10,10 +10,12 @@ from __future__ import annotations
 import redis
 import structlog
 
-from shared.deps import Deps
+from shared.app.deps import Deps
+from shared.redis.audit import AuditLog
 from shared.redis.group_consumer import CLAIM_IDLE_MS, Entries, GroupConsumer
 from shared.redis.keys import Keys
-from shared.security.audit import AuditKeys, AuditLog, audit_key_ring
+from shared.redis.server_keys import audit_key_ring
+from shared.security.audit_chain import AuditKeys
 
 GROUP = "audit"
 log = structlog.get_logger()

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.deps import Deps
+from shared.app.commands import Checked, accepted, commit, person_command
+from shared.app.deps import Deps
+from shared.app.expiry import refuse_if_overdue
+from shared.app.guard import Outcome
 from shared.domain.content import check_content
 from shared.domain.contracts import AuthDecision
 from shared.domain.payment import Payment
 from shared.domain.stages import Stage
 from shared.domain.states import PaymentStatus
 from shared.messaging import routes as q
-from shared.messaging.commands import Checked, accepted, commit, person_command
-from shared.messaging.guard import Outcome
-from shared.redis.expiry import refuse_if_overdue
 from shared.security.linking import challenge_of, is_linked
 from shared.security.stage_signatures import authorization, check_review_approval, signed_handoff
 

@@ -4,7 +4,7 @@ development-mode keys on the bench's prefix), and a driver playing the people.
 
 The people are the demo's (:class:`services.demo.scenario.Demo`: its seeding, one applicant
 and one authorizer desk per payment for the one-code-per-step rule); they submit, review and
-authorize through the application client (:mod:`shared.client`), the same functions the CLI
+authorize through the application client (:mod:`shared.app.client`), the same functions the CLI
 and the HTTP API call. They act as soon as a payment reaches their work list: what the
 bench reports is machine time, from the status events' timestamps, never their think time.
 """
@@ -27,7 +27,7 @@ from services.bench.processes import Workers
 from services.bench.systems import SystemUnderTest, submit_paced
 from services.bench.trace import Trace
 from services.demo.scenario import ENTERPRISE, Demo
-from shared import client
+from shared.app import client
 from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.domain.contracts import StatusEvent, payment_id_for

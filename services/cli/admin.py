@@ -13,12 +13,12 @@ from services.cli import context
 from services.cli.options import JSON, PASSWORD_STDIN, read_secret_line
 from services.cli.output import REFUSED, console, emit, fail
 from services.cli.platform_admin import platform
+from shared.app import access
+from shared.app.deps import platforms_of
 from shared.domain.contracts import INVISIBLE_TEXT, is_visible_text
 from shared.domain.parties import ROLES
+from shared.redis.deployment import reseal_authorizer_otp
 from shared.redis.directory import DirectoryError
-from shared.redis.platforms import platforms_of
-from shared.security import access
-from shared.security.deployment import reseal_authorizer_otp
 
 admin = typer.Typer(
     no_args_is_help=True, help="Reference data and people: banks, enterprises, users."

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
 from shared.config import Settings, load_settings
-from shared.deps import Deps
 from shared.logging import configure_logging
 
 

@@ -60,7 +60,7 @@ def otp(
     import pyotp
 
     from shared.security.ocra import ChallengeError, code_for_challenge, normalize_challenge
-    from shared.security.otp import STEP_SECONDS, code_for
+    from shared.security.totp import STEP_SECONDS, code_for
 
     if challenge is not None:
         try:

@@ -10,8 +10,9 @@ import typer
 from services.cli import context
 from services.cli.options import JSON
 from services.cli.output import emit, fail
+from shared.app.deps import platforms_of
 from shared.domain.errors import Refusal
-from shared.redis.platforms import REPLY_QUEUE_PREFIX, platforms_of
+from shared.redis.platforms import REPLY_QUEUE_PREFIX
 from shared.redis.reference_data import DirectoryError
 
 platform = typer.Typer(no_args_is_help=True, help="A registered platform's settings.")

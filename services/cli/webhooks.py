@@ -13,7 +13,7 @@ from services.cli.options import JSON
 from services.cli.output import REFUSED, console, emit, fail, inert
 from services.webhooks.run import webhooks_of
 from services.webhooks.seams import platform_exists
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.redis.webhooks import WebhookError, WebhookRefusal, check_platform_id
 
 webhooks = typer.Typer(no_args_is_help=True, help="Platforms' webhook deliveries.")

@@ -14,7 +14,7 @@ from services.demo.scenario import ENTERPRISE, Demo
 from services.query.readmodel import ReadModel
 from shared.domain.contracts import payment_id_for
 from shared.domain.manual import MANUAL_STEPS, STEP_EVENT
-from shared.security.audit import AuditLog
+from shared.redis.audit import AuditLog
 
 
 def _percentile(values: list[float], p: float) -> float:

@@ -1,6 +1,6 @@
 """The demo's people: who they are, the payments they start, and how each reacts when a
 payment reaches their work list, as they would to their online-banking work list. They act
-through the application client (:mod:`shared.client`), as a person's CLI or browser does.
+through the application client (:mod:`shared.app.client`), as a person's CLI or browser does.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pydantic import SecretStr
 from rich.console import Console
 
-from shared import client, platform_client
-from shared.deps import Deps
+from shared.app import client, platform_client
+from shared.app.deps import Deps, platforms_of
 from shared.domain.contracts import (
     AuthDecision,
     PaymentRequest,
@@ -25,7 +25,6 @@ from shared.domain.contracts import (
 )
 from shared.domain.parties import User
 from shared.domain.states import TERMINAL
-from shared.redis.platforms import platforms_of
 from shared.security.linking import is_linked
 from shared.testing import World
 

@@ -12,8 +12,8 @@ import pyotp
 from rich.console import Console
 
 from services.demo.scenario import ENTERPRISE, Demo
-from shared import client, platform_client
-from shared.security.paylink import pay_url
+from shared.app import client, platform_client
+from shared.app.paylink import pay_url
 
 #: The manual's people, as the screens use them.
 PEOPLE = (("alice", "applicant"), ("bob", "reviewer"), ("carol", "authorizer"))

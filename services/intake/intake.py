@@ -5,7 +5,7 @@ same name with routing key ``b2bpay.requests``, so a publisher may use either th
 or the default exchange). Each message is plain JSON (``content_type`` ``application/json``):
 a PaymentRequest v2 in the name of the platform its RabbitMQ user is registered for
 (:mod:`services.intake.reading`), or v1 with its applicant's session and code. A request is
-sent to the apply stage as the HTTP API sends it (:func:`shared.client.send`); the same
+sent to the apply stage as the HTTP API sends it (:func:`shared.app.client.send`); the same
 ``request_id`` again is the same payment (the apply stage answers ``duplicate``).
 
 A message is acknowledged only once its request is on the apply queue, or once it was
@@ -33,14 +33,13 @@ from kombu.entity import Exchange, Queue
 from kombu.messaging import Consumer, Producer
 
 from services.intake.reading import DeadReason, Envelope, Unusable, fingerprint, read_request
-from shared import client
-from shared.deps import Deps
+from shared.app import client
+from shared.app.deps import Deps, platforms_of
+from shared.app.guard import raw_id
 from shared.domain.contracts import new_command_id, payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.payment import UNVERIFIED, Actor
 from shared.domain.stages import Stage
-from shared.messaging.guard import raw_id
-from shared.redis.platforms import platforms_of
 
 QUEUE = "b2bpay.requests"
 DEAD_LETTER_EXCHANGE = "b2bpay.requests.dlx"

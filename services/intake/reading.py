@@ -26,10 +26,10 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from shared.app.guard import describe_validation_error
 from shared.domain.contracts import PaymentRequest, PaymentRequestV2
 from shared.domain.errors import Refusal
 from shared.domain.parties import Platform
-from shared.messaging.guard import describe_validation_error
 from shared.redis.deadletter import MAX_KEPT_BYTES, strip_secrets
 from shared.redis.platforms import REPLY_QUEUE_PREFIX
 

@@ -6,17 +6,19 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from shared.deps import Deps
+from shared.app.commands import HandedOn, stage_handoff
+from shared.app.deps import Deps
+from shared.app.guard import Outcome
 from shared.domain.content import check_content
 from shared.domain.contracts import Handoff, PaymentContent
 from shared.domain.errors import TransientError
 from shared.domain.payment import Actor, Payment, Step
 from shared.domain.stages import Stage
 from shared.domain.states import PaymentStatus
-from shared.messaging.commands import HandedOn, stage_handoff
-from shared.messaging.guard import Outcome
-from shared.redis.clearing import ISO_REJECT_REASONS, ClearingResult
+from shared.redis.clearing import ISO_REJECT_REASONS, ClearingAdapter, ClearingResult
+from shared.redis.faults import FaultPoints
 from shared.redis.lease import Lease
+from shared.redis.store import PaymentStore
 from shared.security.stage_signatures import check_authorization
 
 STAGE = Stage.INTERBANK
@@ -68,39 +70,50 @@ def _moved(verified: Payment, fresh: Payment) -> Payment:
 
 
 def _settle_or_fail(
-    deps: Deps, payment: Payment, instruction: Instruction, actor: Actor, lease: Lease
+    clearing: ClearingAdapter,
+    store: PaymentStore,
+    payment: Payment,
+    instruction: Instruction,
+    actor: Actor,
+    lease: Lease,
 ) -> Payment:
     """Ask clearing how the submitted payment ended and record it."""
-    result = deps.clearing.status(instruction.end_to_end_id)
+    result = clearing.status(instruction.end_to_end_id)
     # Recorded only if the lease is still ours (checked by the write itself).
     if result.state == "settled":
-        return deps.store.transition(payment, [payment.settle(STAGE)], actor, None, lease=lease)
+        return store.transition(payment, [payment.settle(STAGE)], actor, None, lease=lease)
     if result.state == "rejected":
-        return deps.store.transition(payment, [_failed(payment, result)], actor, None, lease=lease)
+        return store.transition(payment, [_failed(payment, result)], actor, None, lease=lease)
     raise SettlementPending(f"{payment.payment_id} is {result.state} at clearing")
 
 
 def _submit(
-    deps: Deps, payment: Payment, instruction: Instruction, actor: Actor, lease: Lease
+    clearing: ClearingAdapter,
+    faults: FaultPoints,
+    store: PaymentStore,
+    payment: Payment,
+    instruction: Instruction,
+    actor: Actor,
+    lease: Lease,
 ) -> Payment:
     """Submit unless clearing already knows the end-to-end id (a crash or a timeout after
     submitting): an ambiguous outcome is resolved by asking, never by resubmitting."""
-    known = deps.clearing.status(instruction.end_to_end_id)
+    known = clearing.status(instruction.end_to_end_id)
     if known.state == "unknown":
-        known = deps.clearing.submit(
+        known = clearing.submit(
             instruction.end_to_end_id,
             instruction.amount,
             instruction.currency,
             instruction.payee_account,
             instruction.payee_bank_code,
         )
-        deps.faults.point("interbank.after_submit")
+        faults.point("interbank.after_submit")
     # Lost during the call: another worker may have moved the payment on since our read, so
     # nothing is recorded from it (the write checks the lease, atomically with the change);
     # the retry asks clearing and never submits again.
     if known.state == "rejected":
-        return deps.store.transition(payment, [_failed(payment, known)], actor, None, lease=lease)
-    return deps.store.transition(payment, [payment.submit(STAGE)], actor, None, lease=lease)
+        return store.transition(payment, [_failed(payment, known)], actor, None, lease=lease)
+    return store.transition(payment, [payment.submit(STAGE)], actor, None, lease=lease)
 
 
 def handle_submission(raw: Any, deps: Deps) -> Outcome:
@@ -128,7 +141,10 @@ def _clear(deps: Deps, handed: HandedOn) -> Outcome:
     check_authorization(deps.signer, payment)
     instruction = Instruction.of(payment, content)
     if payment.status == PaymentStatus.AUTHORIZED:
-        payment = _moved(payment, _submit(deps, payment, instruction, actor, lease))
+        payment = _moved(
+            payment,
+            _submit(deps.clearing, deps.faults, deps.store, payment, instruction, actor, lease),
+        )
     if payment.status == PaymentStatus.SUBMITTED:
-        payment = _settle_or_fail(deps, payment, instruction, actor, lease)
+        payment = _settle_or_fail(deps.clearing, deps.store, payment, instruction, actor, lease)
     return Outcome("accepted", payment.payment_id, payment.status.value)

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.deps import Deps
-from shared.domain.content import check_content
-from shared.domain.contracts import ReviewDecision
-from shared.domain.stages import Stage
-from shared.domain.states import PaymentStatus
-from shared.messaging.commands import (
+from shared.app.commands import (
     Checked,
     HandedOn,
     accepted,
@@ -17,8 +12,13 @@ from shared.messaging.commands import (
     person_command,
     stage_handoff,
 )
-from shared.messaging.guard import Outcome
-from shared.redis.expiry import refuse_if_overdue, transition_before_deadline
+from shared.app.deps import Deps
+from shared.app.expiry import refuse_if_overdue, transition_before_deadline
+from shared.app.guard import Outcome
+from shared.domain.content import check_content
+from shared.domain.contracts import ReviewDecision
+from shared.domain.stages import Stage
+from shared.domain.states import PaymentStatus
 from shared.redis.store import DeadlinePassed
 from shared.security.stage_signatures import check_application, review_approval
 

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 import dramatiq
 
-from shared.deps import Deps
-from shared.messaging.actor import Handler, stage_actor
+from shared.app.actor import Handler, stage_actor
+from shared.app.deps import Deps
 from shared.messaging.routes import ROUTES, Route
 
 

@@ -25,7 +25,7 @@ def explained(error: Exception) -> tuple[str, int] | None:
     from dramatiq.errors import BrokerConnectionError
 
     from shared.config import SettingsError
-    from shared.security.deployment import DeploymentMismatch
+    from shared.redis.deployment import DeploymentMismatch
     from shared.security.keyneeds import MissingKeys
     from shared.security.keyring import KeyRingError
     from shared.security.signing import SigningKeyError

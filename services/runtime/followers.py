@@ -36,8 +36,8 @@ from services.query.readmodel import ReadModel, make_engine
 from services.relay.relay import Relay
 from services.sweeper.sweeper import sweep_forever
 from services.webhooks.run import run_webhooks
+from shared.app.deps import Deps
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.stages import Stage
 from shared.metrics.exporter import payments_collector, system_collector
 from shared.security.keyneeds import KeyNeed

@@ -9,7 +9,7 @@ import structlog
 from prometheus_client.registry import CollectorRegistry
 
 from services.runtime.followers import followers_of
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.messaging.routes import routes_of
 from shared.metrics.exporter import count_messages, serve_metrics
 

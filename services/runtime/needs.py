@@ -13,10 +13,10 @@ from collections.abc import Iterable
 import structlog
 
 from services.runtime.followers import FOLLOWERS
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.stages import Stage
 from shared.messaging.routes import QUEUE_STAGES, SIGNING_STAGES, routes_of
-from shared.security.deployment import check_authorizer_otp
+from shared.redis.deployment import check_authorizer_otp
 from shared.security.keyneeds import KeyNeed, MissingKeys
 
 log = structlog.get_logger()

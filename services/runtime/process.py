@@ -22,7 +22,7 @@ from shared.config import SettingsError, load_settings
 from shared.domain.stages import Stage
 from shared.logging import configure_logging
 from shared.messaging.broker import declare_up_front
-from shared.security.deployment import DeploymentMismatch
+from shared.redis.deployment import DeploymentMismatch
 from shared.security.keyneeds import MissingKeys
 from shared.security.keyring import KeyRingError
 from shared.security.signing import SigningKeyError, StageSigner

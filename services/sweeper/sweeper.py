@@ -10,9 +10,9 @@ import time
 import redis
 import structlog
 
-from shared.deps import Deps
+from shared.app.deps import Deps
+from shared.app.expiry import expire_if_overdue
 from shared.domain.states import PaymentStatus
-from shared.redis.expiry import expire_if_overdue
 from shared.redis.trimming import trim_events
 
 log = structlog.get_logger()

@@ -32,12 +32,12 @@ from services.web.pages import (
     web,
 )
 from services.web.params import Field, PaymentId
-from shared import client
-from shared.deps import Deps
+from shared.app import client
+from shared.app.deps import Deps
 from shared.domain.errors import Refusal
 from shared.domain.parties import Person
 from shared.domain.states import BEFORE_AUTHORIZATION, PaymentStatus
-from shared.security.throttle import Throttled
+from shared.redis.throttle import Throttled
 
 router = APIRouter(include_in_schema=False)
 

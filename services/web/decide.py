@@ -1,6 +1,6 @@
 """Review (seed steps 9-10) and authorization (12-14) in online banking: the payment as it
 stands, and a form to approve, or reject with a reason. Both decide through the application
-client (:func:`shared.client.review`, :func:`shared.client.authorize`), as the API does."""
+client (:func:`shared.app.client.review`, :func:`shared.app.client.authorize`), as the API does."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from services.web.pages import (
 )
 from services.web.params import Field, PaymentId
 from services.web.timeline import timeline
-from shared import client
-from shared.deps import Deps
+from shared.app import client
+from shared.app.deps import Deps
 from shared.domain.errors import Refusal
 from shared.domain.parties import Person
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from shared.domain.amounts import chinese_uppercase, english_words, in_figures
+from services.web.amounts import chinese_uppercase, english_words, in_figures
 
 
 def amount_words(amount: str, currency: str, lang: str) -> str:

@@ -4,12 +4,12 @@ catalogue; the warning that the next failed code locks the user is added when it
 from __future__ import annotations
 
 from services.web.i18n import Translator
-from shared import client
+from shared.app import client
 from shared.domain.contracts import Verdict
 from shared.domain.errors import Refusal
+from shared.redis.throttle import Throttled
 from shared.security.disclosure import for_person
-from shared.security.otp import LAST_ATTEMPT_WARNING
-from shared.security.throttle import Throttled
+from shared.security.totp import LAST_ATTEMPT_WARNING
 
 
 def refusal_lines(t: Translator, reason_code: str | None, reason: str | None) -> list[str]:

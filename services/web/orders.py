@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.content import check_content
 from shared.domain.parties import Bank, Person
 from shared.domain.payment import Payment

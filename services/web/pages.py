@@ -24,11 +24,11 @@ from services.api.dependencies import Api
 from services.web import i18n, messages
 from services.web.formats import FILTERS, amount_words
 from services.web.params import Field, PaymentId
-from shared import client
+from shared.app import client
+from shared.app.paylink import check_capability, check_csrf, csrf_token, web_key
 from shared.domain.errors import Refusal
 from shared.domain.parties import Person
 from shared.domain.payment import Payment
-from shared.security.paylink import check_capability, check_csrf, csrf_token, web_key
 
 SESSION_COOKIE = "b2bpay_session"
 CSRF_COOKIE = "b2bpay_csrf"

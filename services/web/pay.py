@@ -1,6 +1,6 @@
 """The pay page ``/pay/{payment_id}?k=…`` (seed steps 1-6): the order as the platform
 confirmed it, the bank, the applicant's login and one-time code; then "payment started" with
-the progress link. It confirms through the application client (:func:`shared.client.confirm`),
+the progress link. It confirms through the application client (:func:`shared.app.client.confirm`),
 the path ``POST /v1/payments/{id}/confirmation`` takes."""
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from services.web.pages import (
     web,
 )
 from services.web.params import Cap, Field, PaymentId
-from shared import client
+from shared.app import client
 from shared.domain.errors import Refusal
 from shared.domain.parties import Person
 from shared.domain.payment import Payment
-from shared.security.throttle import Throttled
+from shared.redis.throttle import Throttled
 
 router = APIRouter(include_in_schema=False)
 

@@ -26,7 +26,7 @@ from services.web.pages import (
 )
 from services.web.params import Cap, PaymentId
 from services.web.timeline import timeline
-from shared import client
+from shared.app import client
 
 router = APIRouter(include_in_schema=False)
 

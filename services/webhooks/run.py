@@ -8,7 +8,7 @@ from services.webhooks import seams
 from services.webhooks.dispatcher import Dispatcher
 from services.webhooks.follower import WebhookFollower
 from services.webhooks.seams import OwnerOf
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.redis.webhooks import Webhooks
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shared.deps import Deps
+from shared.app.deps import Deps, platforms_of
 from shared.domain.errors import Refusal
-from shared.redis.platforms import platforms_of
 
 #: The platform that created a payment, or None (a person's v1 request, or unknown).
 OwnerOf = Callable[[str], str | None]

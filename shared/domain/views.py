@@ -1,5 +1,5 @@
 """A payment as the read side shows it: what the query service's read model returns, what
-:func:`shared.client.status` and :func:`shared.client.list_payments` give a person, what the
+:func:`shared.app.client.status` and :func:`shared.app.client.list_payments` give a person, what the
 HTTP API answers (and its ``/openapi.json`` describes), and what the CLI, the web screens and
 the demo render.
 

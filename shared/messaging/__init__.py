@@ -1,1 +1,1 @@
-"""Messaging: the dramatiq broker, the stage actor, the command path every stage handler shares."""
+"""Messaging, transport only: the dramatiq broker, RabbitMQ, and the routes table."""

@@ -9,7 +9,7 @@ every route has a handler and every handler a route. A new stage also needs its
 :class:`~shared.domain.stages.Stage` member, its actions (``STAGE_ACTIONS`` in
 :mod:`shared.domain.states`) and its ``signing_key_<stage>`` setting (which the test
 checks); its keys (:mod:`services.runtime.needs`) and the application client's routes
-(``shared.client.ROUTE``) derive from this table.
+(``shared.app.client.ROUTE``) derive from this table.
 
 A route names its handler by dotted path instead of holding the function: the handlers live
 in ``services/<stage>/handlers.py`` and send on through this module, and ``shared/`` never

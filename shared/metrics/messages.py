@@ -1,8 +1,8 @@
 """What a stage worker counts about the messages it handles, by stage and actor: how many and
 with what outcome, refusals by reason code, dead letters, and how long the handler took.
 
-Counted by a dramatiq middleware from the :class:`~shared.messaging.guard.Outcome` the stage
-actor leaves in :data:`~shared.messaging.actor.last_outcome`, so no handler knows about
+Counted by a dramatiq middleware from the :class:`~shared.app.guard.Outcome` the stage
+actor leaves in :data:`~shared.app.actor.last_outcome`, so no handler knows about
 metrics. Label values are only ever a stage, an
 actor name (both from the routes table), an outcome or a reason code (both closed sets):
 never a payment id, a user or anything a sender wrote (``tests/unit/test_metrics_labels.py``).
@@ -20,9 +20,9 @@ from dramatiq.common import q_name
 from dramatiq.middleware import Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from shared.app.actor import last_outcome
+from shared.app.guard import Outcome
 from shared.domain.errors import ReasonCode
-from shared.messaging.actor import last_outcome
-from shared.messaging.guard import Outcome
 from shared.messaging.routes import STAGE_OF_QUEUE
 
 #: Handler latency buckets (seconds): a stage's handler takes milliseconds unless it waits

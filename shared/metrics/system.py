@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from typing import Any, Protocol
 
 import redis
@@ -51,30 +52,8 @@ class QueueProbe(Protocol):
     def read(self, queues: Sequence[str]) -> list[QueueState]: ...
 
 
-#: For each queue (ARGV[i], under the namespace ARGV[1]): the ready list's length, the
-#: bodies hash's length (ready + fetched and unacknowledged), the delay queue's bodies, and
-#: the body of the message next in line. One round trip, one consistent view, a fixed number
-#: of O(1) commands per queue. dramatiq's layout, as its dispatch.lua documents it:
-#: ``<ns>:<queue>`` a list of message ids, ``<ns>:<queue>.msgs`` a hash id -> body, the same
-#: two for ``<queue>.DQ``.
-_READ_QUEUES = """
-local out = {}
-for i = 2, #ARGV do
-  local queue = ARGV[1] .. ":" .. ARGV[i]
-  local head = redis.call("LINDEX", queue, 0)
-  local body = false
-  if head then
-    body = redis.call("HGET", queue .. ".msgs", head)
-  end
-  table.insert(out, {
-    redis.call("LLEN", queue),
-    redis.call("HLEN", queue .. ".msgs"),
-    redis.call("HLEN", queue .. ".DQ.msgs"),
-    body or "",
-  })
-end
-return out
-"""
+#: Every queue's lengths and next message, in one round trip (see the script).
+_READ_QUEUES = resources.files("shared.metrics").joinpath("read_queues.lua").read_text()
 
 
 class RedisQueueProbe:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from importlib import resources
 from typing import Literal, Protocol
 
 import redis
@@ -52,14 +53,7 @@ class ClearingAdapter(Protocol):
     def status(self, end_to_end_id: str) -> ClearingResult: ...
 
 
-_TAKE_ONE = """
-local left = tonumber(redis.call("HGET", KEYS[1], ARGV[1]) or "0")
-if left > 0 then
-  redis.call("HINCRBY", KEYS[1], ARGV[1], -1)
-  return 1
-end
-return 0
-"""
+_TAKE_ONE = resources.files("shared.redis").joinpath("clearing_take.lua").read_text()
 
 
 class SimulatedClearing:

@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import redis
@@ -64,24 +65,8 @@ class DeadLetter:
         }
 
 
-#: Drops the oldest dead letters of one queue beyond the cap, in one step so concurrent
-#: writers never drop more than the excess. The letters' own hashes are named from
-#: ARGV[2] (the installation's dead-letter key stem): single-instance Redis only, as is
-#: every other key of b2bpay.
-_CAP = """
-local over = redis.call("ZCARD", KEYS[1]) - tonumber(ARGV[1])
-if over <= 0 then
-  return {}
-end
-local dropped = redis.call("ZRANGE", KEYS[1], 0, over - 1)
-for _, id in ipairs(dropped) do
-  redis.call("ZREM", KEYS[1], id)
-  redis.call("ZREM", KEYS[2], id)
-  redis.call("DEL", ARGV[2] .. id)
-end
-redis.call("HINCRBY", KEYS[3], ARGV[3], #dropped)
-return dropped
-"""
+#: Drops the oldest dead letters of one queue beyond the cap, in one step (see the script).
+_CAP = resources.files("shared.redis").joinpath("deadletter_cap.lua").read_text()
 DEFAULT_MAX_PER_QUEUE = 10_000
 
 

@@ -172,6 +172,15 @@ class Keys:
     def clearing_log(self) -> str:
         return f"{self.prefix}clearing:submissions"
 
+    def lease(self, name: str) -> str:
+        """One worker at a time for a side effect (:mod:`shared.redis.lease`)."""
+        return f"{self.prefix}lease:{name}"
+
+    def api_sender(self, command_id: str) -> str:
+        """Who sent a command through the HTTP API whose verdict was not in yet: only they
+        may ask for it later."""
+        return f"{self.prefix}api:sender:{command_id}"
+
     def webhook(self, endpoint_id: str) -> str:
         """A webhook endpoint: its platform, URL, patterns and sealed signing secret."""
         return f"{self.prefix}webhook:{endpoint_id}"

@@ -12,24 +12,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 
 import redis
 
 from shared.domain.errors import TransientError
+from shared.redis.keys import Keys
 
-_RELEASE = """
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-  return redis.call("DEL", KEYS[1])
-end
-return 0
-"""
-
-_RENEW = """
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-  return redis.call("PEXPIRE", KEYS[1], ARGV[2])
-end
-return 0
-"""
+_RELEASE = resources.files("shared.redis").joinpath("lease_release.lua").read_text()
+_RENEW = resources.files("shared.redis").joinpath("lease_renew.lua").read_text()
 
 
 class LeaseHeld(TransientError):
@@ -137,7 +128,7 @@ class _Renewer:
 class Leases:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self._redis = client
-        self._prefix = prefix
+        self._keys = Keys(prefix)
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
         self._renewer = _Renewer()
@@ -147,7 +138,7 @@ class Leases:
         """Hold the lease ``name`` (or raise :class:`LeaseHeld`), renewed in the background
         until the block ends; the block must :meth:`Lease.check` it before it records what
         it did, since a renewal can fail (a long stall, Redis unreachable)."""
-        key = f"{self._prefix}lease:{name}"
+        key = self._keys.lease(name)
         token = secrets.token_hex(8)
         if not self._redis.set(key, token, nx=True, px=ttl_ms):
             raise LeaseHeld(f"{name} is being handled by another worker")

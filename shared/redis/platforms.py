@@ -21,7 +21,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 
@@ -31,9 +31,6 @@ from shared.redis.keys import Keys
 from shared.redis.reference_data import DirectoryError
 from shared.redis.replies import as_text
 from shared.security.keyring import KeyRing
-
-if TYPE_CHECKING:
-    from shared.deps import Deps
 
 #: Every API key starts so: a key pasted in the wrong place is recognisable (and findable
 #: by secret scanners).
@@ -198,8 +195,3 @@ class Platforms:
             text.get(AMQP_USER_FIELD),
         )
         return platform, text.get("key_digest", "")
-
-
-def platforms_of(deps: Deps) -> Platforms:
-    """The platform records of this installation, sealed under its TOTP key ring."""
-    return Platforms(deps.redis, deps.keys, lambda: deps.directory.totp_keys)

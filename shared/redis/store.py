@@ -32,7 +32,7 @@ from shared.redis.payment_hash import (
     version_of,
 )
 from shared.redis.replies import as_text, status_events
-from shared.security.sessions import SESSION_USE_LUA, Sessions, SessionUse
+from shared.redis.sessions import SESSION_USE_LUA, Sessions, SessionUse
 
 VERDICT_TTL_SECONDS = 3600
 BLOCK_SLICE_SECONDS = 2.0

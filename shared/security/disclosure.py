@@ -14,7 +14,7 @@ may not do, never which factor failed.
 from __future__ import annotations
 
 from shared.domain.errors import ReasonCode
-from shared.security.otp import LAST_ATTEMPT_WARNING
+from shared.security.totp import LAST_ATTEMPT_WARNING
 
 AUTHENTICATION_FAILED = "authentication_failed"
 GENERIC_REASON = "authentication failed: check your session and one-time code"

@@ -19,20 +19,15 @@ import re
 import secrets
 from collections.abc import Sequence
 
-import redis
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.domain.errors import B2bpayError
-from shared.redis.keys import Keys
-from shared.security.keyneeds import KeyNeed, kept_in_redis, key_or_dev_key
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
-#: The id of the key generated for development when no key ring is configured.
-DEV_KEY_ID = "dev"
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
@@ -160,22 +155,3 @@ def parse_key_spec(spec: str) -> list[tuple[str, bytes]]:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def totp_key_ring(
-    client: redis.Redis, keys: Keys, configured: str | None, dev_mode: bool
-) -> KeyRing:
-    """The configured key ring; in development mode only, without one, a key generated once
-    and kept in Redis under the id ``dev``, shared by every process of the installation;
-    else :class:`~shared.security.keyneeds.MissingKeys`."""
-    return key_or_dev_key(
-        KeyNeed.TOTP,
-        KeyRing.parse(configured) if configured else None,
-        dev_mode,
-        lambda: KeyRing([(DEV_KEY_ID, base64.b64decode(dev_key(client, keys.totp_dev_key)))]),
-    )
-
-
-def dev_key(client: redis.Redis, name: str) -> bytes:
-    """A random 32-byte key (base64) kept in Redis under ``name``, for development only."""
-    return kept_in_redis(client, name, lambda: _b64(secrets.token_bytes(KEY_BYTES)).encode())

@@ -27,7 +27,7 @@ from enum import StrEnum
 from shared.domain.content import check_content
 from shared.domain.payment import Payment
 from shared.security.ocra import SUITE, code_for_challenge
-from shared.security.otp import code_for
+from shared.security.totp import code_for
 
 _DOMAIN = "b2bpay.auth-challenge.v1"
 

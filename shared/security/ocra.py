@@ -6,7 +6,7 @@ see ``tests/unit/test_ocra.py``); this module fixes how b2bpay uses it:
 - the suite is :data:`SUITE`, ``OCRA-1:HOTP-SHA256-6:QH64-T30S``: HMAC-SHA-256, 6 digits, a
   challenge of 64 hexadecimal digits (32 bytes, the size of a SHA-256 digest) and a 30-second
   time step counted like TOTP's (Unix time // 30), so an OCRA code expires like a TOTP code
-  and the per-user step bookkeeping of :class:`shared.security.otp.OtpVerifier` applies unchanged;
+  and the per-user step bookkeeping of :class:`shared.redis.otp.OtpVerifier` applies unchanged;
 - the key is the user's TOTP secret (its base32 decoded bytes): one enrolment, one token,
   which shows TOTP codes and answers OCRA challenges alike.
 """
@@ -21,7 +21,7 @@ from oath import str2ocrasuite
 
 from shared.domain.errors import B2bpayError
 
-#: Seconds of one time step, for TOTP codes (:mod:`shared.security.otp`) and OCRA responses
+#: Seconds of one time step, for TOTP codes (:mod:`shared.security.totp`) and OCRA responses
 #: alike: the one constant both count steps with (``Unix time // STEP_SECONDS``).
 STEP_SECONDS = 30
 SUITE = f"OCRA-1:HOTP-SHA256-6:QH64-T{STEP_SECONDS}S"

@@ -23,7 +23,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -35,8 +34,6 @@ from pydantic import SecretStr
 from shared.config import Settings
 from shared.domain.errors import B2bpayError, ReasonCode, Refusal
 from shared.messaging import routes
-from shared.redis.keys import Keys
-from shared.security.keyneeds import KeyNeed, kept_in_redis, key_or_dev_key
 
 #: The stages that hold a key pair; which of them sign: :data:`routes.SIGNING_STAGES`.
 STAGES: tuple[str, ...] = routes.QUEUE_STAGES
@@ -141,31 +138,6 @@ def _raw_public(key: Ed25519PublicKey) -> bytes:
 
 
 # -- keys ----------------------------------------------------------------------------------
-
-
-def stage_signer(client: redis.Redis, keys: Keys, settings: Settings) -> StageSigner:
-    """The configured keys, or (development mode only) a key pair per stage generated once
-    and kept in Redis, shared by every process of the installation. Neither:
-    :class:`~shared.security.keyneeds.MissingKeys`."""
-    return key_or_dev_key(
-        KeyNeed.SIGNING,
-        load_configured(settings) if configured(settings) else None,
-        settings.dev_mode,
-        lambda: _dev_signer(client, keys),
-    )
-
-
-def _dev_signer(client: redis.Redis, keys: Keys) -> StageSigner:
-    def new_seed() -> bytes:
-        return base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw())
-
-    private = {
-        stage: Ed25519PrivateKey.from_private_bytes(
-            base64.b64decode(kept_in_redis(client, keys.signing_dev_keys, new_seed, field=stage))
-        )
-        for stage in STAGES
-    }
-    return StageSigner(private, {s: k.public_key() for s, k in private.items()}, development=True)
 
 
 def _private_settings(settings: Settings) -> dict[str, str]:

@@ -14,7 +14,7 @@ import pytest
 
 from services.webhooks.run import webhooks_of
 from services.webhooks.signature import verify
-from shared.redis.platforms import platforms_of
+from shared.app.deps import platforms_of
 from tests.api.conftest import ACC1, E1, Stack, wait_for
 from tests.integration.receiver import Receiver
 

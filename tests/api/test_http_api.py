@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.redis.platforms import platforms_of
+from shared.app.deps import platforms_of
 from tests.api.conftest import ACC1, ACC2, E1, E2, Stack, wait_for
 
 pytestmark = pytest.mark.e2e

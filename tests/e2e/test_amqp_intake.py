@@ -30,9 +30,9 @@ from services.intake.intake import (
     REASON_HEADER,
 )
 from services.intake.reading import MAX_BODY_BYTES
+from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.contracts import payment_id_for
 from tests.e2e.conftest import Env, code_of
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from shared.redis.deployment import check_authorizer_otp
 from shared.redis.keys import Keys
-from shared.security.deployment import check_authorizer_otp
 from shared.security.keyring import KeyRing
 
 pytestmark = pytest.mark.e2e

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from services.cli.top import Sampler, render
-from shared import client as app_client
+from shared.app import client as app_client
 from shared.metrics.exporter import system_reader
 from tests.conftest import _free_port
 from tests.faults.conftest import Cluster, cleanup, make_cluster, wait_until

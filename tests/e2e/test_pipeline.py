@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from shared import client
+from shared.app import client
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.security.sessions import SessionSigner
+from shared.security.session_tokens import SessionSigner
 from tests.e2e.conftest import Env, code_of
 
 pytestmark = pytest.mark.e2e

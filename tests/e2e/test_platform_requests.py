@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared import platform_client
+from shared.app import platform_client
+from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.deps import Deps
 from tests.e2e.conftest import Env, code_of
 
 pytestmark = pytest.mark.e2e

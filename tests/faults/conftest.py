@@ -25,10 +25,10 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from shared import client as app_client
+from shared.app import client as app_client
+from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision
 from shared.domain.parties import User
 from shared.messaging.broker import declare_up_front

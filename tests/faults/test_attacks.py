@@ -14,9 +14,9 @@ from pydantic import SecretStr
 
 from shared.domain.contracts import Handoff, PaymentRequest
 from shared.messaging import routes as q
-from shared.security.otp import STEP_SECONDS
 from shared.security.signing import STAGES, StageSigner
 from shared.security.stage_signatures import HANDOFF
+from shared.security.totp import STEP_SECONDS
 from tests.faults.conftest import BROKERS, Cluster, wait_until
 
 pytestmark = pytest.mark.faults

@@ -21,16 +21,16 @@ from services.apply.handlers import handle_payment_request
 from services.authorize.handlers import handle_auth_decision
 from services.interbank.handlers import handle_submission
 from services.review.handlers import handle_intake, handle_review_decision
+from shared.app.deps import Deps
+from shared.app.guard import Outcome
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
 from shared.domain.errors import TransientError
 from shared.messaging import routes as q
-from shared.messaging.guard import Outcome
 from shared.redis.directory import Directory
 from shared.redis.keys import Keys
-from shared.security.otp import STEP_SECONDS, code_for
+from shared.security.totp import STEP_SECONDS, code_for
 from tests.faults.conftest import FULL_HISTORY, cleanup, linked_code
 
 # Redis only: it drains dramatiq's Redis queue keys itself (``_drain``) to deliver every

@@ -17,16 +17,16 @@ from pydantic import SecretStr
 from services.authorize.handlers import handle_auth_decision
 from services.review.handlers import handle_review_decision
 from services.sweeper.sweeper import sweep
+from shared.app.deps import Deps
+from shared.app.expiry import expire_if_overdue
 from shared.bootstrap import bootstrap, deadlines_of
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.content import StoredContent
 from shared.domain.contracts import AuthDecision, PaymentRequest, ReviewDecision, payment_id_for
 from shared.domain.errors import TransientError
 from shared.domain.payment import Actor, Application, Step
 from shared.domain.states import PaymentStatus
 from shared.redis.directory import Directory
-from shared.redis.expiry import expire_if_overdue
 from shared.redis.faults import FaultPoints
 from shared.redis.keys import Keys
 from shared.redis.store import PaymentStore

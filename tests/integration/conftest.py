@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from services.runtime.consumers import start_stages
-from shared.deps import Deps
+from shared.app.deps import Deps
 from tests.integration.support import World, seed_world
 
 

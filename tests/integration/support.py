@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from shared import testing
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.content import StoredContent
 from shared.domain.contracts import (
     AuthDecision,
@@ -26,7 +26,7 @@ from shared.domain.contracts import (
 from shared.domain.parties import User
 from shared.domain.payment import Actor, Application, Payment, Step
 from shared.domain.states import PaymentStatus
-from shared.security.otp import STEP_SECONDS, code_for
+from shared.security.totp import STEP_SECONDS, code_for
 
 T = TypeVar("T")
 

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from services.audit.auditor import Auditor, audit_log_of
-from shared.deps import Deps
-from shared.security.audit import AuditEntry
+from shared.app.deps import Deps
+from shared.security.audit_chain import AuditEntry
 from tests.integration.support import run_in_threads
 
 pytestmark = pytest.mark.integration

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from services.interbank.handlers import handle_submission
-from shared.deps import Deps
+from shared.app.deps import Deps
+from shared.app.guard import Outcome
 from shared.domain.content import StoredContent
 from shared.domain.contracts import PaymentRequest, payment_id_for
 from shared.domain.errors import TransientError
 from shared.domain.payment import Actor, Application, Step
 from shared.domain.states import PaymentStatus
-from shared.messaging.guard import Outcome
 from shared.security.stage_signatures import authorization, signed_handoff
 
 pytestmark = pytest.mark.integration

@@ -11,12 +11,12 @@ import dramatiq
 import pytest
 import redis
 
+from shared.app.actor import stage_actor
+from shared.app.deps import Deps
+from shared.app.guard import Outcome
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.deps import Deps
 from shared.messaging import routes as q
-from shared.messaging.actor import stage_actor
-from shared.messaging.guard import Outcome
 from tests.integration.support import wait_until
 from tests.rabbitmq import AmqpQueues, fresh_vhost
 

@@ -8,17 +8,17 @@ import pytest
 import redis
 
 from services.apply.handlers import handle_cancel, handle_payment_request
+from shared.app.deps import Deps
+from shared.app.guard import Outcome
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.contracts import CancelPayment, payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.payment import Actor, Step
 from shared.domain.states import PaymentStatus
-from shared.messaging.guard import Outcome
 from shared.redis.keys import Keys
 from shared.redis.store import CreateResult, PaymentStore
-from shared.security.otp import code_for
+from shared.security.totp import code_for
 from tests.integration.support import (
     APPLY_ACTOR,
     World,

@@ -16,8 +16,7 @@ import pytest
 from dramatiq.errors import ConnectionClosed
 
 from services.intake.intake import QUEUE, Intake
-from shared.deps import Deps
-from shared.redis.platforms import platforms_of
+from shared.app.deps import Deps, platforms_of
 from tests.rabbitmq import fresh_vhost
 
 pytestmark = pytest.mark.integration

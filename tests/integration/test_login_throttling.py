@@ -11,13 +11,13 @@ import redis
 import structlog
 from argon2 import PasswordHasher
 
+from shared.app import access
+from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.directory import Directory
-from shared.security import access
-from shared.security.throttle import LoginThrottle, Throttled
+from shared.redis.throttle import LoginThrottle, Throttled
 from tests.integration.support import World, run_in_threads, seed_world
 from tests.unit.support import Clock
 

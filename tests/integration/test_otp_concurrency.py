@@ -9,10 +9,11 @@ import pyotp
 import pytest
 import redis
 
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
-from shared.security.otp import OtpVerifier, code_for
+from shared.redis.otp import OtpVerifier
+from shared.security.totp import code_for
 from tests.integration.support import run_in_threads, wrong_code
 
 pytestmark = pytest.mark.integration

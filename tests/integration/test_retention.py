@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from services.cli import context
 from services.cli.main import app
 from services.sweeper.sweeper import sweep_forever
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.redis.deadletter import DeadLetters
 from shared.redis.trimming import trim_events
 from tests.integration.support import wait_until

@@ -16,18 +16,20 @@ from pydantic import SecretStr
 from services.apply.handlers import handle_payment_request
 from services.authorize.handlers import handle_auth_decision
 from services.review.handlers import handle_intake, handle_review_decision
+from shared.app import access
+from shared.app.deps import Deps
+from shared.app.guard import Outcome
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.contracts import payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
 from shared.messaging import routes as q
-from shared.messaging.guard import Outcome
 from shared.redis.directory import TOTP_FIELD
 from shared.redis.keys import Keys
-from shared.security import access
-from shared.security.otp import LAST_ATTEMPT_WARNING, STEP_SECONDS, OtpVerifier, code_for
-from shared.security.sessions import Sessions, SessionSigner
+from shared.redis.otp import OtpVerifier
+from shared.redis.sessions import Sessions
+from shared.security.session_tokens import SessionSigner
+from shared.security.totp import LAST_ATTEMPT_WARNING, STEP_SECONDS, code_for
 from tests.integration.support import (
     World,
     events_of,

@@ -16,13 +16,13 @@ import pytest
 import redis
 
 from services.interbank.handlers import handle_submission
-from shared.deps import Deps
+from shared.app.deps import Deps
+from shared.app.guard import Outcome
 from shared.domain.contracts import Verdict, payment_id_for
 from shared.domain.errors import TransientError
 from shared.domain.payment import Payment
 from shared.domain.states import PaymentStatus
 from shared.messaging import routes as q
-from shared.messaging.guard import Outcome
 from shared.redis.clearing import ClearingResult, SimulatedClearing
 from shared.redis.keys import Keys
 from shared.security.stage_signatures import signed_handoff

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.apply.handlers import handle_payment_request
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.content import content_of
 from shared.domain.contracts import Handoff, StatusEvent
 from shared.domain.payment import Payment

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.contracts import payment_id_for
 from shared.domain.errors import ConcurrentUpdate, ReasonCode, Refusal
 from shared.domain.payment import Actor, Payment, Record, Step

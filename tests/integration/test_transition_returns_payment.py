@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.contracts import payment_id_for
 from shared.domain.payment import Actor, Record, Step
 from shared.domain.states import PaymentStatus

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.contracts import (
     AuthDecision,
     Payee,

@@ -18,7 +18,7 @@ from services.api.app import create_app
 from services.api.dependencies import Api
 from services.cli import api_client
 from services.query.readmodel import ReadModel, make_engine
-from shared.deps import Deps
+from shared.app.deps import Deps
 
 #: How long the in-process API waits for a stage's verdict (tests put it there beforehand).
 WAIT_SECONDS = 2.0

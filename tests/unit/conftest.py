@@ -14,13 +14,14 @@ import fakeredis
 import pytest
 import structlog
 
+from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.deps import Deps
 from shared.redis.directory import Directory
 from shared.redis.keys import Keys
-from shared.security.otp import OtpVerifier
-from shared.security.sessions import Sessions, SessionSigner
+from shared.redis.otp import OtpVerifier
+from shared.redis.sessions import Sessions
+from shared.security.session_tokens import SessionSigner
 from shared.testing import cheap_hasher
 from tests.unit.support import Clock, World
 

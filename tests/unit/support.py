@@ -12,12 +12,12 @@ from services.authorize.handlers import handle_auth_decision
 from services.interbank.handlers import handle_submission
 from services.review.handlers import handle_intake, handle_review_decision
 from shared import testing
-from shared.deps import Deps
+from shared.app.deps import Deps
+from shared.app.guard import Outcome
 from shared.domain.contracts import StatusEvent, payment_id_for
 from shared.domain.parties import User
 from shared.messaging import routes as q
-from shared.messaging.guard import Outcome
-from shared.security.otp import STEP_SECONDS, code_for
+from shared.security.totp import STEP_SECONDS, code_for
 
 #: A fixed moment, 10 s into a 30 s TOTP step, so "this step", "the previous step" and
 #: "the next step" are unambiguous and every code in these tests is deterministic.

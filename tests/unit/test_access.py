@@ -1,4 +1,4 @@
-"""People's access as operators change it (shared.security.access): login, disable, enable, revoke,
+"""People's access as operators change it (shared.app.access): login, disable, enable, revoke,
 unlock, each seen by the stages at once."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.deps import Deps
+from shared.app import access
+from shared.app.deps import Deps
+from shared.app.guard import authenticate
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.parties import User
-from shared.messaging.guard import authenticate
-from shared.security import access
 from tests.unit.support import PAYER, World, wrong_code
 
 PASSWORD = "alice-password"  # as enrolled by the world fixture

@@ -14,17 +14,12 @@ from typer.testing import CliRunner
 from services.audit.auditor import Auditor, audit_log_of
 from services.cli import context
 from services.cli.main import app
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.contracts import payment_id_for
+from shared.redis.audit import AuditLog
 from shared.redis.keys import Keys
-from shared.security.audit import (
-    GENESIS_MAC,
-    AuditEntry,
-    AuditKeys,
-    AuditLog,
-    audit_key_ring,
-    sealed_message,
-)
+from shared.redis.server_keys import audit_key_ring
+from shared.security.audit_chain import GENESIS_MAC, AuditEntry, AuditKeys, sealed_message
 from shared.security.keyring import KeyRingError
 from tests.unit.support import PAYER, World
 

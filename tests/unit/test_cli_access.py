@@ -14,15 +14,15 @@ from typer.testing import CliRunner
 
 from services.cli import context
 from services.cli.main import app
+from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.contracts import Verdict
 from shared.redis.directory import TOTP_FIELD, Directory
 from shared.redis.keys import Keys
 from shared.security.disclosure import AUTHENTICATION_FAILED
 from shared.security.keyring import KeyRing
-from shared.security.otp import LAST_ATTEMPT_WARNING
+from shared.security.totp import LAST_ATTEMPT_WARNING
 from tests.unit.cli_api import serve_in_process
 from tests.unit.support import PAYER, PAYER_ACCOUNT, World
 

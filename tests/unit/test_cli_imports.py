@@ -18,7 +18,7 @@ SERVER_SIDE = (
     "dramatiq",
     "shared.bootstrap",
     "shared.config",
-    "shared.client",
+    "shared.app.client",
     "shared.redis",
     "shared.security",
     "argon2",

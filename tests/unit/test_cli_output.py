@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from services.cli import context
 from services.cli.main import app
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.contracts import payment_id_for
 from tests.unit.cli_api import serve_in_process
 from tests.unit.support import PAYER, World

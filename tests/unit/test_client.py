@@ -1,4 +1,4 @@
-"""The application client (`shared.client`) that the CLI, the demo and the tests call: it
+"""The application client (`shared.app.client`) that the CLI, the demo and the tests call: it
 checks input before sending anything, routes each command to its stage, tells a refused
 sender only what a person may learn, and shows a person only their enterprise's payments."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from services.apply.handlers import handle_payment_request
-from shared import client
+from shared.app import client
 from shared.domain.contracts import Verdict, payment_id_for
 from shared.messaging import routes as q
 from shared.security.disclosure import AUTHENTICATION_FAILED

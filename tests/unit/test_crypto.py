@@ -8,7 +8,8 @@ import fakeredis
 import pytest
 
 from shared.redis.keys import Keys
-from shared.security.keyring import DEV_KEY_ID, CryptoError, KeyRing, KeyRingError, totp_key_ring
+from shared.redis.server_keys import DEV_KEY_ID, totp_key_ring
+from shared.security.keyring import CryptoError, KeyRing, KeyRingError
 
 OLD_KEY = bytes(range(32))
 NEW_KEY = bytes(range(100, 132))

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from services.cli import context
 from services.cli.main import app
-from shared.deps import Deps
+from shared.app.deps import Deps
 
 SECRETS = ("v1.SESSIONTOKEN.sig", "493817", "hunter2-password", "s3cr3t-value", "AUTHCODE77")
 

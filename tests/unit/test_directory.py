@@ -21,8 +21,9 @@ from shared.redis.directory import (
     UserRecordInvalid,
 )
 from shared.redis.keys import Keys
+from shared.redis.server_keys import totp_key_ring
 from shared.security.keyneeds import MissingKeys
-from shared.security.keyring import CryptoError, KeyRing, totp_key_ring
+from shared.security.keyring import CryptoError, KeyRing
 
 OLD = ("k1", bytes(range(32)))
 NEW = ("k2", bytes(range(100, 132)))

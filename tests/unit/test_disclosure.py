@@ -6,7 +6,7 @@ import pytest
 
 from shared.domain.errors import ReasonCode
 from shared.security.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
-from shared.security.otp import LAST_ATTEMPT_WARNING
+from shared.security.totp import LAST_ATTEMPT_WARNING
 
 HIDDEN = [
     ("session_invalid", "session token is not valid"),

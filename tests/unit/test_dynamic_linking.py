@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from services.authorize.handlers import handle_auth_decision
 from services.cli import context
 from services.cli.main import app
+from shared.app.deps import Deps
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.content import content_of
 from shared.domain.contracts import payment_id_for
 from shared.domain.payment import Payment

@@ -8,11 +8,11 @@ import fakeredis
 import pytest
 
 from services.runtime.needs import worker_needs
+from shared.app import access
 from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.redis.keys import Keys
-from shared.security import access
-from shared.security.audit import audit_key_ring
+from shared.redis.server_keys import audit_key_ring
 from shared.security.keyneeds import KeyNeed, MissingKeys
 
 

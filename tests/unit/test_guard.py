@@ -1,4 +1,4 @@
-"""Who may act (shared.messaging.guard.authenticate): a live session of an active, unlocked user,
+"""Who may act (shared.app.guard.authenticate): a live session of an active, unlocked user,
 then
 the role and the enterprise; only a use admitted after every check keeps the session alive."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from shared.app.guard import admit, authenticate
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.parties import User
-from shared.messaging.guard import admit, authenticate
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code
 
 IDLE = 300

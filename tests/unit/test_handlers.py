@@ -13,8 +13,8 @@ from services.interbank.handlers import handle_submission
 from services.review.handlers import handle_intake, handle_review_decision
 from shared.domain.contracts import payment_id_for
 from shared.messaging import routes as q
-from shared.security.otp import STEP_SECONDS
 from shared.security.stage_signatures import signed_handoff
+from shared.security.totp import STEP_SECONDS
 from tests.unit.support import (
     INELIGIBLE_PAYER,
     OTHER_ENTERPRISE,

@@ -15,12 +15,12 @@ from services.intake.reading import (
     Unusable,
     read_request,
 )
-from shared.deps import Deps
+from shared.app.deps import Deps, platforms_of
 from shared.domain.contracts import PaymentRequest, PaymentRequestV2
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.parties import Platform
 from shared.redis.directory import DirectoryError
-from shared.redis.platforms import Platforms, platforms_of
+from shared.redis.platforms import Platforms
 
 JSON = Envelope("application/json", None, "amqp-liandong")
 

@@ -1,5 +1,5 @@
 """The message contracts (shared.domain.contracts) and the validation report
-(shared.messaging.guard)."""
+(shared.app.guard)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from shared.app.guard import describe_validation_error
 from shared.domain.contracts import (
     AuthDecision,
     CancelPayment,
@@ -17,7 +18,6 @@ from shared.domain.contracts import (
     ReviewDecision,
     payment_id_for,
 )
-from shared.messaging.guard import describe_validation_error
 
 PAYER = "ACME"
 SESSION = "v1.SESSION-TOKEN-SECRET-d41d8cd98f00b204.mac-3f2a"

@@ -12,10 +12,10 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.app.guard import Outcome
 from shared.domain.errors import ReasonCode
 from shared.domain.states import PaymentStatus
 from shared.messaging import routes
-from shared.messaging.guard import Outcome
 from shared.metrics.collectors import (
     SystemCollector,
     new_registry,

@@ -10,7 +10,8 @@ import hmac
 import pytest
 from oath import str2ocrasuite
 
-from shared.security import ocra, otp
+from shared.security import ocra
+from shared.security import totp as otp
 from shared.security.ocra import (
     SUITE,
     ChallengeError,

@@ -1,4 +1,4 @@
-"""One-time codes (shared.security.otp): +-1 step, each code once per user, lockout after 5
+"""One-time codes (shared.redis.otp): +-1 step, each code once per user, lockout after 5
 failures."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import pytest
 
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
-from shared.security.otp import LAST_ATTEMPT_WARNING, STEP_SECONDS, OtpVerifier, code_for
+from shared.redis.otp import OtpVerifier
+from shared.security.totp import LAST_ATTEMPT_WARNING, STEP_SECONDS, code_for
 from tests.unit.support import Clock, wrong_code
 
 #: A fixed secret, so every code below is deterministic (no one-in-a-million collisions).

@@ -22,10 +22,10 @@ from services.api.dependencies import Api
 from services.cli import context
 from services.cli.main import app as cli_app
 from services.query.readmodel import ReadModel, make_engine
-from shared import client
+from shared.app import client
 from shared.domain.contracts import payment_id_for
 from shared.domain.views import HistoryEntry, PaymentListItem, PaymentView, RefusalEntry
-from shared.security.otp import STEP_SECONDS
+from shared.security.totp import STEP_SECONDS
 from tests.unit.cli_api import serve_in_process
 from tests.unit.support import PAYER, World, wrong_code
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 from services.cli import context
 from services.cli.main import app
 from services.query.readmodel import ReadModel, make_engine
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.contracts import payment_id_for
-from shared.security.otp import STEP_SECONDS
+from shared.security.totp import STEP_SECONDS
 from tests.unit.cli_api import serve_in_process
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code
 

@@ -14,14 +14,14 @@ from services.apply.handlers import (
     handle_platform_cancel,
     handle_platform_request,
 )
-from shared import client, platform_client
+from shared.app import client, platform_client
+from shared.app.deps import platforms_of
+from shared.app.expiry import expire_if_overdue
 from shared.domain.contracts import payment_id_for
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.parties import Platform
 from shared.domain.views import PaymentView
 from shared.messaging import routes as q
-from shared.redis.expiry import expire_if_overdue
-from shared.redis.platforms import platforms_of
 from tests.unit.support import (
     B2B_BANK,
     OTHER_ENTERPRISE,

@@ -17,7 +17,7 @@ from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.parties import User
 from shared.domain.payment import Actor
 from shared.redis.store import PaymentStore
-from shared.security.otp import STEP_SECONDS
+from shared.security.totp import STEP_SECONDS
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World, wrong_code
 
 IDLE = 300

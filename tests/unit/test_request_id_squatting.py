@@ -5,7 +5,7 @@ has a payment id scoped to the platform as well as the payer, so no."""
 from __future__ import annotations
 
 from services.apply.handlers import handle_platform_request
-from shared.redis.platforms import platforms_of
+from shared.app.deps import platforms_of
 from tests.unit.support import PAYER, World
 from tests.unit.test_platform_requests import _request
 

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import get_args
 
 import services
-from services.runtime.consumers import handler_of
-from services.runtime.process import STAGES
-from shared import client
+from services.cli.worker import STAGES, handler_of
+from shared.app import client
+from shared.app.deps import Deps
 from shared.config import Settings
-from shared.deps import Deps
 from shared.domain.contracts import CONTRACTS, Handoff
 from shared.domain.stages import Stage
 from shared.domain.states import STAGE_ACTIONS, Action

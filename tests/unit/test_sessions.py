@@ -1,4 +1,4 @@
-"""Sessions (shared.security.sessions): signed, expiring tokens bound to user, enterprise and role,
+"""Sessions (shared.redis.sessions): signed, expiring tokens bound to user, enterprise and role,
 and
 their server-side records: idle timeout, logout, revocation."""
 
@@ -12,7 +12,8 @@ import pytest
 
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
-from shared.security.sessions import Session, Sessions, SessionSigner
+from shared.redis.sessions import Sessions
+from shared.security.session_tokens import Session, SessionSigner
 from tests.unit.support import Clock
 
 KEY = b"k" * 32
@@ -192,7 +193,7 @@ def test_a_key_shorter_than_32_bytes_is_rejected() -> None:
         SessionSigner(b"k" * 31, TTL)
 
 
-# -- server-side session records (shared.security.sessions.Sessions) ---------------------
+# -- server-side session records (shared.redis.sessions.Sessions) ---------------------
 
 IDLE = 300
 

@@ -11,12 +11,12 @@ import pytest
 from pydantic import ValidationError
 
 from shared.config import Settings, SettingsError, load_settings
-from shared.redis.keys import Keys
-from shared.security.deployment import (
+from shared.redis.deployment import (
     DeploymentMismatch,
     check_authorizer_otp,
     reseal_authorizer_otp,
 )
+from shared.redis.keys import Keys
 from shared.security.keyring import KeyRing
 
 K1 = ("k1", bytes(range(32)))

@@ -22,6 +22,7 @@ from shared.domain.errors import Refusal
 from shared.domain.payment import Payment
 from shared.messaging import routes as q
 from shared.redis.keys import Keys
+from shared.redis.server_keys import stage_signer
 from shared.security.signing import (
     DOMAIN,
     STAGES,
@@ -31,7 +32,6 @@ from shared.security.signing import (
     load_configured,
     parse_public_keys,
     public_keys_spec,
-    stage_signer,
     write_key_pairs,
 )
 from shared.security.stage_signatures import (

@@ -11,12 +11,12 @@ import pytest
 from argon2 import PasswordHasher
 from pydantic import SecretStr
 
+from shared.app import access
+from shared.app.guard import authenticate
 from shared.config import Settings
 from shared.domain.errors import Refusal
-from shared.messaging.guard import authenticate
-from shared.security import access
 from shared.security.disclosure import AUTHENTICATION_FAILED, for_person
-from shared.security.otp import code_for
+from shared.security.totp import code_for
 from tests.unit.support import OTHER_ENTERPRISE, PAYER, World
 
 #: The server's key ring: configured, never in Redis, not held by the attacker.

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from services.cli import context
 from services.cli.main import app
 from services.interbank.handlers import handle_submission
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.content import check_content
 from shared.domain.contracts import payment_id_for
 from shared.domain.errors import Refusal

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from services.web.amounts import chinese_uppercase, english_words, in_figures
 from services.web.i18n import catalogue, from_accept_language
-from shared.domain.amounts import chinese_uppercase, english_words, in_figures
 from shared.domain.errors import ReasonCode
 from shared.domain.manual import MANUAL_STEPS
 from shared.domain.states import TERMINAL, PaymentStatus

@@ -17,12 +17,11 @@ from services.webhooks import seams
 from services.webhooks.dispatcher import MAX_BACKOFF_SECONDS, backoff
 from services.webhooks.run import webhooks_of
 from services.webhooks.signature import signature_header, verify
-from shared import platform_client
-from shared.deps import Deps
+from shared.app import platform_client
+from shared.app.deps import Deps, platforms_of
 from shared.domain.contracts import StatusEvent, payment_id_for
 from shared.domain.routing_keys import is_pattern, matches, routing_key
 from shared.messaging import routes as q
-from shared.redis.platforms import platforms_of
 from shared.redis.webhooks import (
     DeliveryStatus,
     WebhookError,

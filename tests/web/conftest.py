@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.app.deps import platforms_of
 from shared.domain.parties import Role
-from shared.redis.platforms import platforms_of
 from tests.api.conftest import ACC1, E1, E2, Stack, running_stack, wait_for
 
 CHROMIUM = os.environ.get("B2BPAY_TEST_CHROMIUM", "/usr/bin/chromium")

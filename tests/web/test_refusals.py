@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from shared.redis.expiry import expire_if_overdue
+from shared.app.expiry import expire_if_overdue
 from tests.web.conftest import Web, shot
 
 GENERIC = "Authentication failed: check your user name, password or dynamic password"

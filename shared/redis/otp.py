@@ -1,32 +1,26 @@
 """RFC 6238 TOTP checks: +-1 step at most, each code once per user, lockout after failures.
 
-The bookkeeping is one Lua script per check, so two workers checking codes of the same user
+Which step a code belongs to is :mod:`shared.security.totp`'s arithmetic; the bookkeeping
+here is one Lua script per check, so two workers checking codes of the same user
 at the same moment can neither both accept one code nor lose a failure count.
 """
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
-import pyotp
 import redis
 from redis.client import Pipeline
 
 from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
 from shared.redis.replies import as_text
-from shared.security.ocra import STEP_SECONDS as STEP_SECONDS  # the one step, re-exported
-from shared.security.ocra import code_at_step
+from shared.security.totp import LAST_ATTEMPT_WARNING, matching_step
 
-#: Added to the refusal of a failed code that leaves the user one more try: the person is
-#: warned before the attempt that locks them out. It speaks of their own lock, not of which
-#: factor failed, so entrypoints may show it (see :mod:`shared.security.disclosure`).
-LAST_ATTEMPT_WARNING = "1 attempt left before the user is locked"
-_SCRIPT = resources.files("shared.security").joinpath("otp.lua").read_text()
+_SCRIPT = resources.files("shared.redis").joinpath("otp.lua").read_text()
 
 
 class OtpVerifier:
@@ -46,22 +40,9 @@ class OtpVerifier:
         self._script = client.register_script(_SCRIPT)
 
     def matching_step(self, secret: str, code: str, challenge: str | None = None) -> int:
-        """The step within the window whose code equals ``code`` (constant-time), or -1.
-
-        Without ``challenge`` the code is a TOTP code; with one, it is the OCRA response to
-        that challenge (:mod:`shared.security.ocra`), whose steps are counted the same way."""
-        now = self._clock()
-        totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
-        current = int(now) // STEP_SECONDS
-        matched = -1
-        for offset in range(-self._window, self._window + 1):
-            if challenge is None:
-                expected = totp.at(now, counter_offset=offset)
-            else:
-                expected = code_at_step(secret, challenge, current + offset)
-            if hmac.compare_digest(expected.encode(), code.encode()):
-                matched = current + offset
-        return matched
+        """The step within the window whose code equals ``code``, or -1
+        (:func:`shared.security.totp.matching_step`, at this verifier's clock)."""
+        return matching_step(secret, code, self._clock(), self._window, challenge)
 
     def verify(
         self,
@@ -106,9 +87,3 @@ class OtpVerifier:
 
     def unlock(self, username: str) -> None:
         self._redis.hset(self._keys.otp_state(username), mapping={"locked": 0, "failures": 0})
-
-
-def code_for(secret: str, at: float | None = None) -> str:
-    """The current code of a TOTP secret: what the user's token shows (demo and tests)."""
-    totp = pyotp.TOTP(secret, interval=STEP_SECONDS)
-    return str(totp.at(at if at is not None else time.time()))

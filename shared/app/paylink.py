@@ -14,8 +14,8 @@ import base64
 import hashlib
 import hmac
 
-from shared.deps import Deps
-from shared.security.sessions import session_key
+from shared.app.deps import Deps
+from shared.redis.server_keys import session_key
 
 _LABEL = b"b2bpay.web.v1\n"
 

@@ -18,11 +18,12 @@ from shared.redis.directory import Directory
 from shared.redis.faults import FaultPoints
 from shared.redis.keys import Keys
 from shared.redis.lease import Leases
+from shared.redis.otp import OtpVerifier
+from shared.redis.platforms import Platforms
+from shared.redis.sessions import Sessions
 from shared.redis.store import PaymentStore
-from shared.security.otp import OtpVerifier
-from shared.security.sessions import Sessions
+from shared.redis.throttle import LoginThrottle
 from shared.security.signing import StageSigner
-from shared.security.throttle import LoginThrottle
 
 
 @dataclass
@@ -46,3 +47,8 @@ class Deps:
 
     def dispatch(self, queue: str, actor_name: str, payload: dict[str, Any]) -> str:
         return queues.send(self.broker, queue, actor_name, payload)
+
+
+def platforms_of(deps: Deps) -> Platforms:
+    """The platform records of this installation, sealed under its TOTP key ring."""
+    return Platforms(deps.redis, deps.keys, lambda: deps.directory.totp_keys)

@@ -3,11 +3,11 @@ stages, which expire an overdue payment themselves rather than act on it."""
 
 from __future__ import annotations
 
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.errors import ConcurrentUpdate, IllegalTransition, ReasonCode, Refusal
 from shared.domain.payment import Actor, Change, Payment
+from shared.redis.sessions import SessionUse
 from shared.redis.store import DeadlinePassed
-from shared.security.sessions import SessionUse
 
 SWEEPER = Actor("sweeper")
 

@@ -25,12 +25,9 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 
 from pydantic import BaseModel, SecretStr
 
-from shared.deps import Deps
-from shared.domain.contracts import Handoff
-from shared.domain.errors import Refusal
-from shared.domain.parties import Person
-from shared.domain.payment import Actor, Change, Payment
-from shared.messaging.guard import (
+from shared.app.deps import Deps
+from shared.app.expiry import transition_before_deadline
+from shared.app.guard import (
     UNKNOWN_PAYMENT,
     Attempt,
     Outcome,
@@ -43,7 +40,10 @@ from shared.messaging.guard import (
     redelivered,
     refuse,
 )
-from shared.redis.expiry import transition_before_deadline
+from shared.domain.contracts import Handoff
+from shared.domain.errors import Refusal
+from shared.domain.parties import Person
+from shared.domain.payment import Actor, Change, Payment
 from shared.redis.lease import Lease
 from shared.redis.store import RecordedRefusal
 from shared.security.stage_signatures import check_handoff

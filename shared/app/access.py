@@ -1,16 +1,16 @@
 """People's access, as operators and people change it: login, logout, disabling, enabling,
 revoking sessions and unlocking. Entrypoints (the CLI) call these and only print.
 
-What each stage checks at every command is :func:`shared.messaging.guard.authenticate`.
+What each stage checks at every command is :func:`shared.app.guard.authenticate`.
 """
 
 from __future__ import annotations
 
 import structlog
 
-from shared.deps import Deps
-from shared.security.sessions import Session
-from shared.security.throttle import loggable
+from shared.app.deps import Deps
+from shared.redis.throttle import loggable
+from shared.security.session_tokens import Session
 
 log = structlog.get_logger()
 
@@ -23,8 +23,8 @@ def login(
 
     ``client`` names where the attempt comes from (the HTTP API's remote address, the
     CLI's host). Too many failures lately for the username or from the client, and the
-    attempt is refused (:class:`shared.security.throttle.Throttled`, ``rate_limited``) before the
-    password is checked (:mod:`shared.security.throttle`)."""
+    attempt is refused (:class:`shared.redis.throttle.Throttled`, ``rate_limited``) before the
+    password is checked (:mod:`shared.redis.throttle`)."""
     deps.logins.begin(username, client)
     user = deps.directory.check_login(username, password)
     if user is None or deps.otp.is_locked(username):

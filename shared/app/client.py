@@ -21,7 +21,9 @@ from typing import Any, Protocol, TypeVar, get_args
 
 from pydantic import SecretStr, ValidationError
 
-from shared.deps import Deps
+from shared.app import access
+from shared.app.deps import Deps
+from shared.app.guard import describe_validation_error, identify
 from shared.domain.contracts import (
     ApplicantConfirmation,
     AuthDecision,
@@ -38,11 +40,9 @@ from shared.domain.errors import B2bpayError, ReasonCode, Refusal
 from shared.domain.parties import Person
 from shared.domain.views import HistoryEntry, PaymentListItem, PaymentView, RefusalEntry
 from shared.messaging import routes as q
-from shared.messaging.guard import describe_validation_error, identify
-from shared.security import access
 from shared.security.disclosure import AUTHENTICATION_FAILED, GENERIC_REASON, for_person
 from shared.security.linking import what_is_signed
-from shared.security.sessions import Session
+from shared.security.session_tokens import Session
 
 #: The schema a payment request is read as when it names none.
 DEFAULT_REQUEST_SCHEMA = "b2bpay.payment_request.v1"
@@ -288,7 +288,7 @@ class LoggedIn:
 def login(deps: Deps, username: str, password: str, *, client: str | None = None) -> LoggedIn:
     """A session for the right password of an active, unlocked user, else
     :class:`AuthenticationFailed`. Too many recent failures for the username or from
-    ``client`` raise :class:`shared.security.throttle.Throttled` (told alike for every
+    ``client`` raise :class:`shared.redis.throttle.Throttled` (told alike for every
     username, known or not)."""
     opened = access.login(deps, username, password, client=client)
     if opened is None:

@@ -15,9 +15,9 @@ import redis
 import structlog
 from dramatiq.middleware import CurrentMessage
 
-from shared.deps import Deps
+from shared.app.deps import Deps
+from shared.app.guard import UNKNOWN_PAYMENT, Outcome
 from shared.domain.errors import Refusal
-from shared.messaging.guard import UNKNOWN_PAYMENT, Outcome
 
 log = structlog.get_logger()
 Handler = Callable[[Any, Deps], Outcome]

@@ -1,12 +1,12 @@
 """The application client for upstream platforms: what a platform does, authenticated by its
 API key (:func:`authenticate_platform`), as typed functions the HTTP API calls. Like
-:mod:`shared.client` (whose :func:`~shared.client.send` and views it uses), nothing here
+:mod:`shared.app.client` (whose :func:`~shared.app.client.send` and views it uses), nothing here
 prints or exits, and the stages decide.
 
 A platform creates payments only for the payers registered with it (PaymentRequest v2, left
-in ``requested`` for the applicant to take up with :func:`shared.client.confirm`), cancels
+in ``requested`` for the applicant to take up with :func:`shared.app.client.confirm`), cancels
 them only while they are ``requested``, and sees only the payments it created: any other
-payment is :class:`~shared.client.PaymentNotFound`, word for word as a missing one.
+payment is :class:`~shared.app.client.PaymentNotFound`, word for word as a missing one.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.client import (
+from shared.app.client import (
     InvalidCommand,
     PaymentNotFound,
     PaymentViews,
@@ -24,12 +24,11 @@ from shared.client import (
     as_person_sees_it,
     send,
 )
-from shared.deps import Deps
+from shared.app.deps import Deps, platforms_of
+from shared.app.guard import describe_validation_error
 from shared.domain.contracts import PaymentRequestV2, PlatformCancel
 from shared.domain.parties import Platform
 from shared.domain.views import PaymentListItem, PaymentView
-from shared.messaging.guard import describe_validation_error
-from shared.redis.platforms import platforms_of
 
 #: The schema a platform's payment request is read as when it names none.
 PLATFORM_REQUEST_SCHEMA = "b2bpay.payment_request.v2"

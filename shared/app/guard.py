@@ -12,13 +12,14 @@ import structlog
 from pydantic import BaseModel, ValidationError
 from redis.client import Pipeline
 
-from shared.deps import Deps
+from shared.app.deps import Deps
 from shared.domain.errors import ReasonCode, Refusal
 from shared.domain.parties import Person
 from shared.domain.payment import UNVERIFIED, Actor, Payment
 from shared.redis.directory import UserRecordInvalid
+from shared.redis.sessions import SessionUse
 from shared.security.disclosure import for_person
-from shared.security.sessions import Session, SessionUse
+from shared.security.session_tokens import Session
 
 log = structlog.get_logger()
 
@@ -32,7 +33,7 @@ def identify(deps: Deps, token: str, attempt: Attempt | None = None) -> Person:
 
     Not a use of the session: only a command that passes every check restarts its idle
     timeout (:func:`admit`). On a refusal, ``attempt`` records the user the token claims,
-    as unverified, if its MAC holds (see :meth:`shared.security.sessions.Sessions.claimed_user`)."""
+    as unverified, if its MAC holds (see :meth:`shared.redis.sessions.Sessions.claimed_user`)."""
     try:
         # The session, the user's record and lock: one round trip.
         session, (record, locked) = deps.sessions.verify_reading(token, _user_and_lock(deps))

@@ -35,7 +35,7 @@ from shared.domain.errors import ReasonCode, Refusal
 from shared.redis.keys import Keys
 from shared.redis.replies import as_text
 
-_SCRIPT = resources.files("shared.security").joinpath("throttle.lua").read_text()
+_SCRIPT = resources.files("shared.redis").joinpath("throttle.lua").read_text()
 log = structlog.get_logger()
 
 
