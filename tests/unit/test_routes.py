@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import get_args
 
 import services
-from services.cli.worker import STAGES, handler_of
+from services.runtime.consumers import handler_of
+from services.runtime.process import STAGES
 from shared.app import client
 from shared.app.deps import Deps
 from shared.config import Settings
