@@ -8,13 +8,10 @@ a free port. Every test gets its own key prefix and deletes what it created.
 from __future__ import annotations
 
 import os
-import random
 import secrets
 import shutil
-import socket
 import subprocess
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ import redis
 from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.deps import Deps
+from tests.stack import delete_keys, free_port, wait_until
 
 DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/15"
 
@@ -32,57 +30,6 @@ def _answers(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
-
-
-#: Ports already handed out in this test session: never given twice.
-_GIVEN: set[int] = set()
-
-
-def _ephemeral_low() -> int:
-    """Where the kernel's range for outgoing connections' local ports starts."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _free_port(span: int = 1) -> int:
-    """A port P on 127.0.0.1 such that P .. P+span-1 are free now, for a server a test starts
-    later. Taken below the kernel's range for outgoing connections (a port given by
-    ``bind(0)`` lies in it, and any client connection in the meantime, even one already
-    closed and in TIME_WAIT, could take it and make the server's bind fail with EADDRINUSE),
-    and never the same port twice in a session."""
-    high = min(_ephemeral_low(), 32768) - span
-    low = max(10_000, high - 12_000)
-    if high - low < 1000:
-        # A kernel lending nearly every port to outgoing connections: none is safer than
-        # another, take what bind(0) gives.
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-    for _ in range(1000):
-        port = random.randrange(low, high)
-        wanted = set(range(port, port + span))
-        if wanted & _GIVEN or not all(_bindable(p) for p in wanted):
-            continue
-        _GIVEN.update(wanted)
-        return port
-    raise RuntimeError(f"no {span} consecutive free ports in {low}..{high}")
-
-
-def _started(workdir: Path, stages: Iterable[str]) -> bool:
-    """Whether the worker log ``<stage>.log`` in ``workdir`` of each of ``stages`` says it
-    started consuming."""
-    return all(b"worker started" in (workdir / f"{stage}.log").read_bytes() for stage in stages)
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +45,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "install it (apt-get install redis-server) or set B2BPAY_TEST_REDIS_URL",
             pytrace=False,
         )
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
         [
@@ -117,12 +64,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/15"
-    deadline = time.monotonic() + 10
-    while not _answers(url):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.fail(f"redis-server did not start on port {port}", pytrace=False)
-        time.sleep(0.05)  # polling a starting server, bounded by the deadline above
+    try:
+        wait_until(f"redis-server to answer on port {port}", lambda: _answers(url), timeout=10)
+    except BaseException:
+        proc.kill()
+        raise
     yield url
     proc.terminate()
     proc.wait(timeout=10)
@@ -141,9 +87,7 @@ def prefix(redis_url: str) -> Iterator[str]:
     value = f"b2bpay-test-{secrets.token_hex(4)}:"
     yield value
     client = redis.Redis.from_url(redis_url)
-    stem = value.rstrip(":")
-    for key in client.scan_iter(match=f"{stem}*", count=1000):
-        client.delete(key)
+    delete_keys(client, value)
     client.close()
 
 
