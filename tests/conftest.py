@@ -107,3 +107,18 @@ def settings(redis_url: str, prefix: str, tmp_path: Path) -> Settings:
 def deps(settings: Settings, redis_client: redis.Redis) -> Deps:
     """Real dependencies on the real test Redis."""
     return bootstrap(settings, redis_client)
+
+
+#: The marker of each layer, by the directory its tests live in (``-m "not faults"``, say).
+#: Tests at the top of ``tests/`` read files only: unit.
+LAYERS = ("unit", "integration", "e2e", "faults", "api", "web")
+
+
+def _layer(item: pytest.Item) -> str:
+    parts = item.path.relative_to(Path(__file__).parent).parts
+    return parts[0] if len(parts) > 1 and parts[0] in LAYERS else "unit"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(_layer(item))
