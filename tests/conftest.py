@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -119,6 +120,39 @@ def _layer(item: pytest.Item) -> str:
     return parts[0] if len(parts) > 1 and parts[0] in LAYERS else "unit"
 
 
+def _stack_group(nodeid: str) -> str | None:
+    """Which tests must run in one pytest-xdist worker, one after another: those sharing a
+    stack. A module's stack (e2e, api) is started once per worker that runs any of its tests,
+    so a module stays together; the web layer shares one stack and one browser across its
+    modules. A fault test starts a cluster of its own; its module stays together so that its
+    cases (Redis, RabbitMQ) do not load the machine at once. Unit and integration tests share
+    nothing and go wherever a worker is free (None)."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    layer = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+    if layer == "web":
+        return "web"
+    if layer in ("e2e", "api", "faults"):
+        return path
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(_layer(item))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` with the groups of :func:`_stack_group`, read from each test's
+    path: xdist's own loadgroup renames the items to find their ``xdist_group`` marks, which
+    this pytest's node ids no longer allow. Groups go first, the largest first; every other
+    test is a group of its own."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class StackGroups(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _stack_group(nodeid) or nodeid
+
+    return StackGroups(config, log)
