@@ -20,9 +20,12 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/b2bpay demo $(DEMO_ARGS)
 
-## Every test: unit, integration (real Redis) and end-to-end (worker processes).
+## Every test: unit, integration (real Redis), end-to-end, API, web and faults (worker
+## processes), on two pytest-xdist workers (tests sharing a stack stay on one, see
+## tests/conftest.py); the 25 slowest are listed at the end.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check shared services tests

@@ -8,14 +8,12 @@ a free port. Every test gets its own key prefix and deletes what it created.
 from __future__ import annotations
 
 import os
-import random
 import secrets
 import shutil
-import socket
 import subprocess
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -23,6 +21,7 @@ import redis
 from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
 from shared.config import Settings
+from tests.stack import delete_keys, free_port, wait_until
 
 DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/15"
 
@@ -32,57 +31,6 @@ def _answers(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
-
-
-#: Ports already handed out in this test session: never given twice.
-_GIVEN: set[int] = set()
-
-
-def _ephemeral_low() -> int:
-    """Where the kernel's range for outgoing connections' local ports starts."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _free_port(span: int = 1) -> int:
-    """A port P on 127.0.0.1 such that P .. P+span-1 are free now, for a server a test starts
-    later. Taken below the kernel's range for outgoing connections (a port given by
-    ``bind(0)`` lies in it, and any client connection in the meantime, even one already
-    closed and in TIME_WAIT, could take it and make the server's bind fail with EADDRINUSE),
-    and never the same port twice in a session."""
-    high = min(_ephemeral_low(), 32768) - span
-    low = max(10_000, high - 12_000)
-    if high - low < 1000:
-        # A kernel lending nearly every port to outgoing connections: none is safer than
-        # another, take what bind(0) gives.
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
-    for _ in range(1000):
-        port = random.randrange(low, high)
-        wanted = set(range(port, port + span))
-        if wanted & _GIVEN or not all(_bindable(p) for p in wanted):
-            continue
-        _GIVEN.update(wanted)
-        return port
-    raise RuntimeError(f"no {span} consecutive free ports in {low}..{high}")
-
-
-def _started(workdir: Path, stages: Iterable[str]) -> bool:
-    """Whether the worker log ``<stage>.log`` in ``workdir`` of each of ``stages`` says it
-    started consuming."""
-    return all(b"worker started" in (workdir / f"{stage}.log").read_bytes() for stage in stages)
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +46,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "install it (apt-get install redis-server) or set B2BPAY_TEST_REDIS_URL",
             pytrace=False,
         )
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
         [
@@ -117,12 +65,11 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )
     url = f"redis://127.0.0.1:{port}/15"
-    deadline = time.monotonic() + 10
-    while not _answers(url):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.fail(f"redis-server did not start on port {port}", pytrace=False)
-        time.sleep(0.05)  # polling a starting server, bounded by the deadline above
+    try:
+        wait_until(f"redis-server to answer on port {port}", lambda: _answers(url), timeout=10)
+    except BaseException:
+        proc.kill()
+        raise
     yield url
     proc.terminate()
     proc.wait(timeout=10)
@@ -141,9 +88,7 @@ def prefix(redis_url: str) -> Iterator[str]:
     value = f"b2bpay-test-{secrets.token_hex(4)}:"
     yield value
     client = redis.Redis.from_url(redis_url)
-    stem = value.rstrip(":")
-    for key in client.scan_iter(match=f"{stem}*", count=1000):
-        client.delete(key)
+    delete_keys(client, value)
     client.close()
 
 
@@ -163,3 +108,51 @@ def settings(redis_url: str, prefix: str, tmp_path: Path) -> Settings:
 def deps(settings: Settings, redis_client: redis.Redis) -> Deps:
     """Real dependencies on the real test Redis."""
     return bootstrap(settings, redis_client)
+
+
+#: The marker of each layer, by the directory its tests live in (``-m "not faults"``, say).
+#: Tests at the top of ``tests/`` read files only: unit.
+LAYERS = ("unit", "integration", "e2e", "faults", "api", "web")
+
+
+def _layer(item: pytest.Item) -> str:
+    parts = item.path.relative_to(Path(__file__).parent).parts
+    return parts[0] if len(parts) > 1 and parts[0] in LAYERS else "unit"
+
+
+def _stack_group(nodeid: str) -> str | None:
+    """Which tests must run in one pytest-xdist worker, one after another: those sharing a
+    stack. A module's stack (e2e, api) is started once per worker that runs any of its tests,
+    so a module stays together; the web layer shares one stack and one browser across its
+    modules. A fault test starts a cluster of its own; its module stays together so that its
+    cases (Redis, RabbitMQ) do not load the machine at once. Unit and integration tests share
+    nothing and go wherever a worker is free (None)."""
+    path = nodeid.split("::", 1)[0]
+    parts = path.split("/")
+    layer = parts[1] if len(parts) > 2 and parts[0] == "tests" else ""
+    if layer == "web":
+        return "web"
+    if layer in ("e2e", "api", "faults"):
+        return path
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(_layer(item))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadgroup`` with the groups of :func:`_stack_group`, read from each test's
+    path: xdist's own loadgroup renames the items to find their ``xdist_group`` marks, which
+    this pytest's node ids no longer allow. Groups go first, the largest first; every other
+    test is a group of its own."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class StackGroups(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _stack_group(nodeid) or nodeid
+
+    return StackGroups(config, log)

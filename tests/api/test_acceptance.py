@@ -15,8 +15,9 @@ import pytest
 from services.webhooks.run import webhooks_of
 from services.webhooks.signature import verify
 from shared.app.deps import platforms_of
-from tests.api.conftest import ACC1, E1, Stack, wait_for
+from tests.api.conftest import ACC1, E1
 from tests.integration.receiver import Receiver
+from tests.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -126,7 +127,7 @@ def test_a_platform_with_its_key_gets_every_status_change_by_webhook_while_peopl
         got = [json.loads(b) for b in receiver.bodies()]
         return got if [e.get("status") for e in got] == FLOW else None
 
-    delivered = wait_for("every status change by webhook", all_delivered, timeout=60)
+    delivered = wait_until("every status change by webhook", all_delivered, timeout=60)
     assert [e["payment_id"] for e in delivered] == [pid] * len(FLOW)
     for r in receiver.received:
         headers = {k.lower(): v for k, v in r.headers.items()}

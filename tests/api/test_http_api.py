@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from shared.app.deps import platforms_of
-from tests.api.conftest import ACC1, ACC2, E1, E2, Stack, wait_for
+from tests.api.conftest import ACC1, ACC2, E1, E2
+from tests.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +55,7 @@ def in_read_model(stack: Stack, token: str, payment_id: str, status: str) -> dic
             r = c.get(f"/v1/payments/{payment_id}", headers=bearer(token))
         return r.json() if r.status_code == 200 and r.json()["status"] == status else None
 
-    found: dict[str, Any] = wait_for(f"{payment_id} to be {status}", reached)
+    found: dict[str, Any] = wait_until(f"{payment_id} to be {status}", reached)
     return found
 
 
@@ -123,7 +124,7 @@ def test_each_refusal_has_its_http_status_and_changes_nothing(stack: Stack) -> N
     app, rev, auth, rev_b = (stack.login(n) for n in ("app3", "rev1", "auth1", "rev_b"))
     created = create(stack, "app3", app, f"ref-{secrets.token_hex(4)}")
     pid = created.json()["payment_id"]
-    wait_for(
+    wait_until(
         "pending_review",
         lambda: (
             (stack.world.deps.store.get(pid) or None)
@@ -230,7 +231,7 @@ def test_a_command_without_a_verdict_in_time_answers_202_and_its_url_gives_the_v
 ) -> None:
     app, rev, other = (stack.login(n) for n in ("app6", "rev1", "auth1"))
     pid = create(stack, "app6", app, f"late-{secrets.token_hex(4)}").json()["payment_id"]
-    wait_for("pending_review", lambda: stack.world.deps.store.get(pid).status == "pending_review")  # type: ignore[union-attr]
+    wait_until("pending_review", lambda: stack.world.deps.store.get(pid).status == "pending_review")  # type: ignore[union-attr]
     assert stack.stop("review") == 0
     try:
         env_wait = stack.env["B2BPAY_HTTP_WAIT_SECONDS"]
@@ -252,7 +253,7 @@ def test_a_command_without_a_verdict_in_time_answers_202_and_its_url_gives_the_v
             found = c.get(url).json()
         return found if found["outcome"] != "queued" else None
 
-    assert wait_for("the verdict", verdict, timeout=60)["status"] == "pending_auth"
+    assert wait_until("the verdict", verdict, timeout=60)["status"] == "pending_auth"
 
 
 def test_repeated_failed_logins_are_answered_429_with_retry_after(stack: Stack) -> None:
@@ -335,7 +336,7 @@ def test_a_platform_creates_with_its_key_and_the_applicant_confirms_over_http(
             r = c.get(f"/v1/payments/{pid}")
         return r.json() if r.status_code == 200 and r.json()["status"] != "requested" else None
 
-    assert wait_for(f"{pid} past requested", seen_by_platform)["status"] in (
+    assert wait_until(f"{pid} past requested", seen_by_platform)["status"] in (
         "otp_verified",
         "pending_review",
     )
@@ -383,7 +384,7 @@ def test_prefer_respond_async_answers_202_at_once_and_the_command_url_gives_the_
             got = c.get(location)
         return got.json() if got.json()["outcome"] != "queued" else None
 
-    answered = wait_for("the verdict at the command's URL", verdict)
+    answered = wait_until("the verdict at the command's URL", verdict)
     assert (answered["outcome"], answered["status"]) == ("accepted", "otp_verified")
 
 
@@ -412,13 +413,13 @@ def test_a_client_cannot_claim_tls_or_another_address_through_proxy_headers(
         failed = c.post("/v1/sessions", json={"username": "nobody-x", "password": "wrong-pw"})
     assert failed.status_code == 401
     server_log = stack.workdir / "server.log"
-    wait_for(
+    wait_until(
         "the failed login in the access log",
         lambda: '"POST /v1/sessions HTTP/1.1" 401' in server_log.read_text(),
     )
     assert "127.0.0.1:" in server_log.read_text()
     # And the server's own record of the failure names the connection's address too.
-    line = wait_for(
+    line = wait_until(
         "the failed login's log line",
         lambda: next((x for x in server_log.read_text().splitlines() if "nobody-x" in x), None),
     )

@@ -32,9 +32,9 @@ from services.intake.intake import (
 from services.intake.reading import MAX_BODY_BYTES
 from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
-from shared.config import Settings
 from shared.domain.contracts import payment_id_for
-from tests.e2e.conftest import Env, code_of
+from tests.e2e.conftest import code_of
+from tests.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -104,7 +104,7 @@ def rabbit() -> Iterator[Rabbit]:
 
 @dataclass
 class Setup:
-    e2e: Env
+    e2e: Stack
     rabbit: Rabbit
     deps: Deps
     intake_user: str
@@ -119,7 +119,7 @@ class Setup:
     log: Any
 
 
-def _person(e2e: Env, name: str, role: str) -> tuple[str, str]:
+def _person(e2e: Stack, name: str, role: str) -> tuple[str, str]:
     password = secrets.token_urlsafe(12)
     added = e2e.cli(
         "admin", "add-user", name, "--enterprise", E1, "--role", role, "--password-stdin",
@@ -132,7 +132,7 @@ def _person(e2e: Env, name: str, role: str) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def setup(e2e: Env, rabbit: Rabbit) -> Iterator[Setup]:
+def setup(e2e: Stack, rabbit: Rabbit) -> Iterator[Setup]:
     users = list(rabbit.users)
     intake_user, user_a, user_b, stranger = users
     for args in (
@@ -149,16 +149,9 @@ def setup(e2e: Env, rabbit: Rabbit) -> Iterator[Setup]:
     app_uri, app = _person(e2e, "qapp", "applicant")
     _, rev = _person(e2e, "qrev", "reviewer")
     auth_uri, auth = _person(e2e, "qauth", "authorizer")
-    settings = Settings(
-        redis_url=e2e.vars["B2BPAY_REDIS_URL"],
-        prefix=e2e.prefix,
-        database_url=e2e.vars["B2BPAY_DATABASE_URL"],
-        session_secret=e2e.vars["B2BPAY_SESSION_SECRET"],
-        dev_mode=True,
-    )
-    deps = bootstrap(settings)
+    deps = bootstrap(e2e.settings())
     env = {
-        **e2e.vars,
+        **e2e.env,
         "B2BPAY_AMQP_URL": rabbit.url(intake_user),
         "B2BPAY_INTAKE_WAIT_SECONDS": "20",
     }
@@ -174,7 +167,7 @@ def setup(e2e: Env, rabbit: Rabbit) -> Iterator[Setup]:
         auth, log,
     )  # fmt: skip
     try:
-        e2e.wait_for("the intake to declare its queue", lambda: _depth(rabbit) is not None)
+        wait_until("the intake to declare its queue", lambda: _depth(rabbit) is not None)
         yield here
     finally:
         intake.send_signal(signal.SIGTERM)
@@ -453,7 +446,7 @@ def test_a_plain_json_request_settles_and_its_reply_carries_the_verdict(
         "--json",
     )  # fmt: skip
     assert (authorized.code, authorized.data["status"]) == (0, "authorized"), authorized.stdout
-    e2e.wait_for(f"{pid} to settle", lambda: _status(setup, pid) == "settled")
+    wait_until(f"{pid} to settle", lambda: _status(setup, pid) == "settled")
     payment = setup.deps.store.get(pid)
     assert payment is not None and payment.platform_id == "plat-a"
 
@@ -524,7 +517,7 @@ def test_a_connection_closed_mid_flow_loses_nothing(setup: Setup, publisher: Any
 
     publishing = threading.Thread(target=publish_all, name="platform-a")
     publishing.start()
-    setup.e2e.wait_for(
+    wait_until(
         "some requests to be taken", lambda: _status(setup, _pid(requests[3], "plat-a")) is not None
     )
     _ctl("close_all_user_connections", setup.intake_user, "test: a dropped connection")
@@ -532,7 +525,7 @@ def test_a_connection_closed_mid_flow_loses_nothing(setup: Setup, publisher: Any
     assert publishing.is_alive()
     publishing.join(timeout=60)
 
-    setup.e2e.wait_for(
+    wait_until(
         "every request to be a payment",
         lambda: all(_status(setup, _pid(r, "plat-a")) == "requested" for r in requests),
         timeout=90,

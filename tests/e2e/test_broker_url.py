@@ -21,8 +21,8 @@ from services.api.health import readyz
 from services.api.problems import Problem
 from shared.bootstrap import bootstrap
 from shared.config import Settings
-from tests.conftest import _free_port
 from tests.rabbitmq import AMQP_HOST, AMQP_PORT, fresh_vhost
+from tests.stack import free_port
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "pw-never-shown-4711"
@@ -64,7 +64,7 @@ def _said_plainly(done: subprocess.CompletedProcess[str], code: int, *words: str
 def test_a_worker_whose_rabbitmq_does_not_answer_says_so_and_exits_4(
     operator_env: dict[str, str],
 ) -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     done = _worker(operator_env, f"amqp://guest:{PASSWORD}@127.0.0.1:{port}/b2bpay")
     _said_plainly(done, 4, f"RabbitMQ at 127.0.0.1:{port}, vhost 'b2bpay' is not reachable")
 
@@ -116,6 +116,6 @@ def test_the_api_is_ready_only_while_its_rabbitmq_answers(
     with fresh_vhost("ready") as url:
         ready = _readiness(settings, redis_client, url)
     assert ready["status"] == "ready"
-    down = _readiness(settings, redis_client, f"amqp://guest:{PASSWORD}@127.0.0.1:{_free_port()}/")
+    down = _readiness(settings, redis_client, f"amqp://guest:{PASSWORD}@127.0.0.1:{free_port()}/")
     assert isinstance(down, Problem)
     assert (down.status, down.detail) == (503, "the message broker does not answer")

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ import redis
 from shared.redis.deployment import check_authorizer_otp
 from shared.redis.keys import Keys
 from shared.security.keyring import KeyRing
+from tests.stack import wait_until
 
 pytestmark = pytest.mark.e2e
 TOTP_KEYS = "k1:" + base64.b64encode(bytes(range(32))).decode()
@@ -139,10 +139,11 @@ def test_a_worker_with_all_its_keys_starts_without_development_mode(
     log = tmp_path / "apply.log"
     proc = _start(keyed, "apply", log)
     try:
-        deadline = time.monotonic() + 30
-        while "worker started" not in log.read_text() and proc.poll() is None:
-            assert time.monotonic() < deadline, "the apply worker did not start"
-            time.sleep(0.1)  # polling the worker's log, bounded by the deadline
+        wait_until(
+            "the apply worker to start",
+            lambda: "worker started" in log.read_text() or proc.poll() is not None,
+            30,
+        )
         assert proc.poll() is None, log.read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -179,10 +180,11 @@ def test_a_worker_that_needs_no_signing_key_starts_without_one(
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 30
-        while "worker started" not in log.read_text() and proc.poll() is None:
-            assert time.monotonic() < deadline, f"the {stages} worker did not start"
-            time.sleep(0.1)  # polling the worker's log, bounded by the deadline
+        wait_until(
+            f"the {stages} worker to start",
+            lambda: "worker started" in log.read_text() or proc.poll() is not None,
+            30,
+        )
         assert proc.poll() is None, log.read_text()
     finally:
         if proc.poll() is None:

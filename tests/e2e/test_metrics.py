@@ -22,8 +22,8 @@ from rich.console import Console
 from services.cli.top import Sampler, render
 from shared.app import client as app_client
 from shared.metrics.exporter import system_reader
-from tests.conftest import _free_port
-from tests.faults.conftest import Cluster, cleanup, make_cluster, wait_until
+from tests.faults.conftest import Cluster, make_cluster
+from tests.stack import delete_keys, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -41,13 +41,8 @@ class Stack:
 
     def start(self, stage: str, processes: int = 1) -> None:
         """``b2bpay worker STAGE --metrics-port P`` (with --processes N: ports P..P+N-1)."""
-        log = open(self.cluster.workdir / f"{stage}-{len(self.cluster.logs)}.log", "wb")  # noqa: SIM115
-        self.cluster.logs.append(log)
-        argv = [sys.executable, "-m", "services.cli.main", "worker", stage, "--threads", "2"]
-        argv += ["--processes", str(processes), "--metrics-port", str(self.ports[stage][0])]
-        proc = subprocess.Popen(argv, env=self.cluster.env, stdout=log, stderr=subprocess.STDOUT)
-        self.cluster.processes.append(proc)
-        self.workers[stage] = proc
+        args = ["--processes", str(processes), "--metrics-port", str(self.ports[stage][0])]
+        self.workers[stage] = self.cluster.start(stage, args=args)
         for port in self.ports[stage]:
             wait_until(f"{stage}'s /metrics on {port}", lambda p=port: _answers(p), 30)
 
@@ -97,8 +92,8 @@ def _answers(port: int) -> bool:
 @pytest.fixture(scope="module")
 def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     cluster, client = make_cluster(redis_url, tmp_path_factory.mktemp("metrics"))
-    ports = {stage: [_free_port()] for stage in ALONE}
-    base = _free_port(span=2)  # review's two processes serve on P and P+1
+    ports = {stage: [free_port()] for stage in ALONE}
+    base = free_port(span=2)  # review's two processes serve on P and P+1
     ports["review"] = [base, base + 1]
     made = Stack(cluster, ports, {})
     cluster.enrol("reviewer", "reviewer")
@@ -109,10 +104,10 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield made
     finally:
         codes = cluster.stop_all()
-        cleanup(client, cluster.settings.prefix)
+        delete_keys(client, cluster.settings.prefix)
         client.close()
     assert set(codes.values()) == {0}, codes
-    assert "Traceback" not in cluster.log_text()
+    assert "Traceback" not in cluster.all_logs()
 
 
 def _settle(stack: Stack, numbers: range) -> list[str]:
@@ -121,14 +116,7 @@ def _settle(stack: Stack, numbers: range) -> list[str]:
         c.enrol(f"applicant-{n}", "applicant")
         c.enrol(f"authorizer-{n}", "authorizer")
     pids = [c.submit(n, f"applicant-{n}") for n in numbers]
-    for pid in pids:
-        c.wait_status(pid, "pending_review")
-        c.review(pid, "reviewer")
-    for pid, n in zip(pids, numbers, strict=True):
-        c.wait_status(pid, "pending_auth")
-        c.authorize(pid, f"authorizer-{n}")
-    for pid in pids:
-        c.wait_status(pid, "settled")
+    c.settle({pid: f"authorizer-{n}" for pid, n in zip(pids, numbers, strict=True)})
     return pids
 
 

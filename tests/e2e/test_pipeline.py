@@ -14,9 +14,9 @@ import pytest
 
 from shared.app import client
 from shared.bootstrap import bootstrap
-from shared.config import Settings
 from shared.security.session_tokens import SessionSigner
-from tests.e2e.conftest import Env, code_of
+from tests.e2e.conftest import code_of
+from tests.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -48,7 +48,7 @@ class Person:
 
 @dataclass
 class World:
-    env: Env
+    env: Stack
     people: dict[str, Person]
 
     def token(self, name: str) -> str:
@@ -117,7 +117,7 @@ class World:
             found = self.status(payment_id)
             return found if found.get("status") == status else None
 
-        result: dict[str, Any] = self.env.wait_for(
+        result: dict[str, Any] = wait_until(
             f"{payment_id} to be {status} in the read model", reached
         )
         return result
@@ -142,13 +142,13 @@ class World:
     def snapshot(self, payment_id: str) -> tuple[Any, ...]:
         """Everything a refused command must leave unchanged."""
         key = f"{self.env.prefix}payment:{payment_id}"
-        c = self.env.client
+        c = self.env.redis
         fields = {k: v for k, v in c.hgetall(key).items() if not k.startswith(b"cmd:")}
         return fields, c.lrange(f"{key}:history", 0, -1)
 
 
 @pytest.fixture(scope="module")
-def world(e2e: Env) -> World:
+def world(e2e: Stack) -> World:
     for args in (
         ("admin", "add-bank", "BOC", "--name", "Bank of China"),
         ("admin", "add-bank", "ICBC", "--name", "ICBC"),
@@ -301,19 +301,10 @@ def test_a_reviewer_rejection_and_an_applicant_cancellation_end_the_payments(wor
 
 
 @contextmanager
-def _server(env: Env) -> Iterator[Any]:
+def _server(env: Stack) -> Iterator[Any]:
     """The dependencies the API server builds (what sends people's commands to the stages),
     on the same broker as the workers; its connections closed after use."""
-    deps = bootstrap(
-        Settings(
-            redis_url=env.vars["B2BPAY_REDIS_URL"],
-            prefix=env.prefix,
-            database_url=env.vars["B2BPAY_DATABASE_URL"],
-            session_secret=env.vars["B2BPAY_SESSION_SECRET"],
-            broker_url=env.vars["B2BPAY_BROKER_URL"],
-            dev_mode=True,
-        )
-    )
+    deps = bootstrap(env.settings())
     try:
         yield deps
     finally:
@@ -321,7 +312,7 @@ def _server(env: Env) -> Iterator[Any]:
         deps.redis.close()
 
 
-def _at_the_stage(env: Env, result: Any, path: Path, session: str, otp: str) -> Any:
+def _at_the_stage(env: Stack, result: Any, path: Path, session: str, otp: str) -> Any:
     """A submit's answer; when the API refused its session itself (nothing was enqueued), the
     same command sent to the stage as the server would, and the stage's verdict as the CLI
     shows it: the stage's own refusal and its record are what the test is about."""
@@ -341,10 +332,10 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
     live = world.submit(world.request_file("e2e-live", "ORDER-LIVE"), "app5")
     assert live.code == 0, live.stdout
     pid = live.data["payment_id"]
-    world.env.wait_for("intake", lambda: world.snapshot(pid)[0].get(b"status") == b"pending_review")
+    wait_until("intake", lambda: world.snapshot(pid)[0].get(b"status") == b"pending_review")
     before = world.snapshot(pid)
     events_before = len(world.events_of(pid))
-    signer = SessionSigner(env.vars["B2BPAY_SESSION_SECRET"].encode(), 900, clock=lambda: 0.0)
+    signer = SessionSigner(env.env["B2BPAY_SESSION_SECRET"].encode(), 900, clock=lambda: 0.0)
     expired, _ = signer.issue("rev1", E1, "reviewer")
     forged = world.token("rev1")[:-4] + "AAAA"
 
@@ -497,7 +488,7 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
         if shown == AUTH_FAILED:
             assert result.data["reason"] in shown_reasons, what
         answered[what] = result.data["command_id"]
-        assert env.client.exists(f"{env.prefix}payment:{result.data['payment_id']}") == 0, what
+        assert env.redis.exists(f"{env.prefix}payment:{result.data['payment_id']}") == 0, what
     recorded = world.recorded_refusals()
     for what, *_rest, reason in new_cases:
         assert recorded.get(answered[what]) == reason, what
@@ -507,7 +498,7 @@ def test_every_refusal_has_its_reason_code_and_changes_nothing(world: World) -> 
 def test_bad_input_is_refused_before_anything_is_enqueued(world: World) -> None:
     env = world.env
     queue_key = f"{env.prefix.rstrip(':')}-queues:apply"
-    stream_len = env.client.xlen(f"{env.prefix}events")
+    stream_len = env.redis.xlen(f"{env.prefix}events")
     bad = env.workdir / "bad.json"
     for content in ("{not json", '{"request_id": "x"}', json.dumps([1, 2])):
         bad.write_text(content)
@@ -519,8 +510,8 @@ def test_bad_input_is_refused_before_anything_is_enqueued(world: World) -> None:
     with_amount = world.request_file("e2e-bad-amount", "ORDER-BAD", amount="-5")
     result = world.submit(with_amount, "app1", "123456")
     assert result.code == 2 and "amount" in result.data["error"]
-    assert env.client.llen(queue_key) == 0
-    assert env.client.xlen(f"{env.prefix}events") == stream_len
+    assert env.redis.llen(queue_key) == 0
+    assert env.redis.xlen(f"{env.prefix}events") == stream_len
 
 
 def test_logout_revoke_and_disable_end_sessions_at_once(
@@ -541,7 +532,7 @@ def test_logout_revoke_and_disable_end_sessions_at_once(
     def refused_as(result: Any, recorded: str) -> None:
         assert (result.code, result.data.get("reason_code")) == (1, AUTH_FAILED), result.stdout
         assert world.recorded_refusals().get(result.data["command_id"]) == recorded
-        assert env.client.exists(f"{env.prefix}payment:{result.data['payment_id']}") == 0
+        assert env.redis.exists(f"{env.prefix}payment:{result.data['payment_id']}") == 0
 
     first, second = world.login(name), world.login(name)
     assert first.code == second.code == 0
@@ -672,21 +663,21 @@ def test_the_audit_worker_chains_every_event_and_verify_names_a_tampered_entry(
         result = env.cli("audit", "verify", "--json")
         return result if result.data.get("events_not_yet_chained") == 0 else None
 
-    intact = env.wait_for("the audit worker to chain every event", caught_up)
+    intact = wait_until("the audit worker to chain every event", caught_up)
     events = env.cli("events", "--json").stdout.splitlines()
     assert (intact.code, intact.data["ok"], intact.data["broken"]) == (0, True, None)
     assert intact.data["entries"] == intact.data["head_seq"] >= len(events) > 0
 
     key = f"{env.prefix}audit:log"
-    original = env.client.lindex(key, 2)
+    original = env.redis.lindex(key, 2)
     assert original is not None
     edited = original.replace(b'\\"status\\":', b'\\"status\\": ', 1)
     assert edited != original
-    env.client.lset(key, 2, edited)
+    env.redis.lset(key, 2, edited)
     try:
         broken = env.cli("audit", "verify", "--json")
     finally:
-        env.client.lset(key, 2, original)
+        env.redis.lset(key, 2, original)
     assert (broken.code, broken.data["ok"], broken.data["broken"]["position"]) == (1, False, 3)
     assert "entry 3 was altered" in broken.data["broken"]["reason"]
     assert env.cli("audit", "verify", "--json").code == 0

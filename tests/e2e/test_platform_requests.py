@@ -12,8 +12,8 @@ import pytest
 from shared.app import platform_client
 from shared.app.deps import Deps
 from shared.bootstrap import bootstrap
-from shared.config import Settings
-from tests.e2e.conftest import Env, code_of
+from tests.e2e.conftest import code_of
+from tests.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -21,23 +21,15 @@ E1, ACC1 = "PLAT-E1", "62166001000099"
 
 
 @pytest.fixture(scope="module")
-def deps(e2e: Env) -> Iterator[Deps]:
+def deps(e2e: Stack) -> Iterator[Deps]:
     """The dependencies a platform-facing process (the HTTP API) builds."""
-    settings = Settings(
-        redis_url=e2e.vars["B2BPAY_REDIS_URL"],
-        prefix=e2e.prefix,
-        database_url=e2e.vars["B2BPAY_DATABASE_URL"],
-        session_secret=e2e.vars["B2BPAY_SESSION_SECRET"],
-        broker_url=e2e.vars["B2BPAY_BROKER_URL"],
-        dev_mode=True,
-    )
-    built = bootstrap(settings)
+    built = bootstrap(e2e.settings())
     yield built
     built.broker.close()
     built.redis.close()
 
 
-def _person(e2e: Env, name: str, role: str) -> tuple[str, str]:
+def _person(e2e: Stack, name: str, role: str) -> tuple[str, str]:
     password = secrets.token_urlsafe(12)
     added = e2e.cli(
         "admin", "add-user", name, "--enterprise", E1, "--role", role, "--password-stdin",
@@ -50,7 +42,7 @@ def _person(e2e: Env, name: str, role: str) -> tuple[str, str]:
 
 
 def test_a_platform_creates_the_applicant_confirms_and_the_payment_settles(
-    e2e: Env, deps: Deps
+    e2e: Stack, deps: Deps
 ) -> None:
     for args in (
         ("admin", "add-bank", "BOC", "--name", "Bank of China"),
@@ -100,7 +92,7 @@ def test_a_platform_creates_the_applicant_confirms_and_the_payment_settles(
         payment = deps.store.get(pid)
         return payment is not None and payment.status.value == "settled"
 
-    e2e.wait_for(f"{pid} to settle", settled)
+    wait_until(f"{pid} to settle", settled)
     payment = deps.store.get(pid)
     assert payment is not None
     assert (payment.platform_id, payment.applicant_id, payment.content.bank) == (

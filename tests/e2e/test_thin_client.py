@@ -12,17 +12,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import Env, code_of
+from tests.e2e.conftest import code_of
+from tests.stack import Stack, wait_until
 from tests.unit.test_cli_imports import PROBE
 
 E1, ACC1 = "THIN-E1", "62166001000077"
 REDIS_PORT = 6379
 
 
-def as_person(e2e: Env, out: Path, *args: str, session: str | None = None, stdin: str = "") -> Any:
+def as_person(
+    e2e: Stack, out: Path, *args: str, session: str | None = None, stdin: str = ""
+) -> Any:
     """Run a people's command with nothing but the API's URL (and the session) in its
     environment; assert it touched nothing but the API."""
-    env = {"B2BPAY_API_URL": e2e.vars["B2BPAY_API_URL"]}
+    env = {"B2BPAY_API_URL": e2e.base_url}
     if session is not None:
         env["B2BPAY_SESSION"] = session
     done = subprocess.run(
@@ -35,7 +38,7 @@ def as_person(e2e: Env, out: Path, *args: str, session: str | None = None, stdin
         check=False,
     )
     probe = json.loads(out.read_text())
-    api_port = e2e.vars["B2BPAY_API_URL"].rsplit(":", 1)[1]
+    api_port = e2e.base_url.rsplit(":", 1)[1]
     assert probe["connects"], "the command reached nothing"
     assert all(c.endswith(f", {api_port})") for c in probe["connects"]), probe["connects"]
     assert not any(f", {REDIS_PORT})" in c for c in probe["connects"])
@@ -46,7 +49,7 @@ def as_person(e2e: Env, out: Path, *args: str, session: str | None = None, stdin
 
 
 def test_the_peoples_commands_work_end_to_end_with_only_the_api_url_and_never_open_redis(
-    e2e: Env, tmp_path: Path
+    e2e: Stack, tmp_path: Path
 ) -> None:
     for args in (
         ("admin", "add-bank", "BOC", "--name", "Bank of China"),
@@ -94,13 +97,13 @@ def test_the_peoples_commands_work_end_to_end_with_only_the_api_url_and_never_op
         shown = as_person(e2e, out, "status", pid, session=people["thin_rev"][1])
         return bool(shown.get("status") == status)
 
-    e2e.wait_for("the payment to await review", lambda: reached("pending_review"))
+    wait_until("the payment to await review", lambda: reached("pending_review"))
     assert (
         as_person(e2e, out, "review", pid, "--approve", session=people["thin_rev"][1])["outcome"]
         == "accepted"
     )
     auth_uri, auth_token = people["thin_auth"]
-    e2e.wait_for("the payment to await authorization", lambda: reached("pending_auth"))
+    wait_until("the payment to await authorization", lambda: reached("pending_auth"))
     shown = as_person(e2e, out, "challenge", pid, session=auth_token)
     # The software token talks to no one (and may run anywhere).
     answer = e2e.cli("otp", "--challenge", shown["challenge"], "--json", stdin=auth_uri + "\n").data
@@ -108,7 +111,7 @@ def test_the_peoples_commands_work_end_to_end_with_only_the_api_url_and_never_op
         e2e, out, "authorize", pid, "--approve", "--otp", answer["code"], session=auth_token
     )
     assert authorized["outcome"] == "accepted"
-    e2e.wait_for("the payment to settle", lambda: reached("settled"))
+    wait_until("the payment to settle", lambda: reached("settled"))
     listed = as_person(e2e, out, "list", "--status", "settled", session=token)
     assert pid in [p["payment_id"] for p in listed["payments"]]
     events = as_person(e2e, out, "events", "--payment", pid, session=token)

@@ -1,6 +1,6 @@
-"""The fault-injection suite's cluster: stage workers as real processes on a real Redis,
-which a test can kill, hold at a fault point, or cut off from Redis, while it drives
-payments from the test process.
+"""The fault-injection suite's cluster: stage workers as real processes on a real Redis
+(:class:`tests.stack.Stack`), which a test can kill, hold at a fault point, or cut off from
+Redis, while it drives payments from the test process.
 
 The stages' queues are on that Redis, or — for a test parametrized with the ``broker``
 fixture (``@pytest.mark.parametrize("broker", BROKERS, indirect=True)``) — on the machine's
@@ -8,16 +8,11 @@ RabbitMQ, in a vhost of the test's own; the state, events and sessions stay on R
 
 from __future__ import annotations
 
-import os
-import secrets
-import signal
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,18 +32,19 @@ from shared.redis.keys import Keys
 from shared.security.linking import authorizer_code
 from shared.testing import World, cheap_hasher
 from tests.rabbitmq import BROKERS, AmqpQueues, fresh_vhost
+from tests.stack import (
+    FULL_HISTORY,
+    Stack,
+    Step,
+    delete_keys,
+    new_prefix,
+    stack_env,
+    wait_until,
+    walk_happy_path,
+)
 
 ENTERPRISE = "FAULT-01"
 ACCOUNT = "62166001000077"
-FULL_HISTORY = [
-    "requested",
-    "otp_verified",
-    "pending_review",
-    "pending_auth",
-    "authorized",
-    "submitted",
-    "settled",
-]
 STAGE_PROCESSES = ("apply", "review", "authorize", "interbank", "query")
 
 
@@ -60,27 +56,14 @@ def linked_code(deps: Deps, payment_id: str, secret: str, at: float | None = Non
     return authorizer_code(deps.settings.authorizer_otp, secret, payment, at)
 
 
-def wait_until(what: str, condition: Callable[[], Any], timeout: float) -> Any:
-    """Poll ``condition`` until truthy, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)  # polling real processes, bounded by the deadline
+@dataclass(kw_only=True)
+class Cluster(Stack):
+    """A stack without a server whose workers each test starts itself, beside dependencies
+    of its own in the test process (fault points, a cheap password hasher)."""
 
-
-@dataclass
-class Cluster:
     settings: Settings
-    env: dict[str, str]
-    workdir: Path
     deps: Deps
     world: World
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    logs: list[Any] = field(default_factory=list)
     #: A plain AMQP client on the cluster's vhost when its broker is RabbitMQ.
     amqp: AmqpQueues | None = None
 
@@ -115,54 +98,15 @@ class Cluster:
         return int(self.deps.redis.zcard(f"{self.settings.queue_namespace()}:{queue}.XQ"))
 
     # -- processes ---------------------------------------------------------------------
-    def start(self, *stages: str, threads: int = 2, ready: bool = False) -> subprocess.Popen[bytes]:
-        """Start a worker of ``stages``; with ``ready``, return once it consumes (its log says
-        "worker started"), so a test's time budget does not include a process starting on a
-        loaded machine."""
-        path = self.workdir / f"{'-'.join(stages)}-{len(self.processes)}.log"
-        log = open(path, "wb")  # noqa: SIM115
-        self.logs.append(log)
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "services.cli.main",
-                "worker",
-                *stages,
-                "--threads",
-                str(threads),
-            ],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.processes.append(proc)
-        if ready:
-            wait_until(
-                f"the {'+'.join(stages)} worker to start",
-                lambda: proc.poll() is not None or b"worker started" in path.read_bytes(),
-                timeout=60,
-            )
-            assert proc.poll() is None, path.read_text(errors="replace")
-        return proc
-
     def start_all(self) -> dict[str, subprocess.Popen[bytes]]:
         return {stage: self.start(stage) for stage in STAGE_PROCESSES}
 
     def stop_all(self) -> dict[int, int]:
-        for proc in self.processes:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        codes = {proc.pid: proc.wait(timeout=60) for proc in self.processes}
-        for log in self.logs:
-            log.close()
+        codes = super().stop_all()
         if self.amqp is not None:
             self.amqp.close()
             self.deps.broker.close()
         return codes
-
-    def log_text(self) -> str:
-        return "".join(p.read_text(errors="replace") for p in self.workdir.glob("*.log"))
 
     # -- people ------------------------------------------------------------------------
     @property
@@ -217,6 +161,11 @@ class Cluster:
         app_client.send(self.deps, decision)
         return decision
 
+    def settle(self, authorizers: dict[str, str], reviewer: str = "reviewer") -> None:
+        """Take submitted payments (each to its authorizer: a code is accepted once per
+        step) along the happy path to settled, all reviewed by ``reviewer``."""
+        walk_happy_path(_Deciders(self, reviewer, authorizers), list(authorizers), "review")
+
     def status(self, payment_id: str) -> str | None:
         payment = self.deps.store.get(payment_id)
         return payment.status.value if payment else None
@@ -244,6 +193,24 @@ class Cluster:
 
     def release(self, point: str) -> None:
         self.deps.faults.release(point)
+
+
+@dataclass
+class _Deciders:
+    """The people of a :class:`Cluster` who take its payments along the happy path."""
+
+    cluster: Cluster
+    reviewer: str
+    authorizers: dict[str, str]
+
+    def act(self, step: Step, payment_id: str) -> object:
+        if step.action == "review":
+            return self.cluster.review(payment_id, self.reviewer)
+        assert step.action == "authorize", step
+        return self.cluster.authorize(payment_id, self.authorizers[payment_id])
+
+    def wait_status(self, payment_id: str, status: str) -> str:
+        return self.cluster.wait_status(payment_id, status)
 
 
 #: Where :func:`hold_one_in_each_stage` holds a message, one per stage.
@@ -310,37 +277,20 @@ def finish_and_check_once_each(
         assert seqs == list(range(1, len(seqs) + 1)), f"events of {pid} have a gap: {seqs}"
 
 
-def cleanup(client: redis.Redis, prefix: str) -> None:
-    stem = prefix.rstrip(":")
-    for key in client.scan_iter(match=f"{stem}*", count=1000):
-        client.delete(key)
-
-
 def make_cluster(redis_url: str, workdir: Path, **overrides: Any) -> tuple[Cluster, redis.Redis]:
-    prefix = f"b2bpay-test-faults-{secrets.token_hex(4)}:"
-    settings = Settings(
-        redis_url=redis_url,
-        prefix=prefix,
-        database_url=f"sqlite:///{workdir / 'read.db'}",
-        session_secret=SecretStr(secrets.token_hex(32)),
-        fault_hooks=True,
-        log_format="json",
-        dev_mode=True,
-        **overrides,
-    )
-    env = {
-        **os.environ,
-        "B2BPAY_REDIS_URL": redis_url,
-        "B2BPAY_PREFIX": prefix,
-        "B2BPAY_DATABASE_URL": settings.database_url,
-        "B2BPAY_SESSION_SECRET": settings.session_secret.get_secret_value(),  # type: ignore[union-attr]
-        "B2BPAY_FAULT_HOOKS": "1",
-        "B2BPAY_LOG_FORMAT": "json",
-        "B2BPAY_DEV_MODE": "1",
+    """A cluster on a prefix of its own, no worker started yet; ``overrides`` are settings
+    (by field name) given to its processes and its in-process dependencies alike."""
+    env = stack_env(
+        redis_url,
+        new_prefix("faults"),
+        workdir,
+        B2BPAY_FAULT_HOOKS="1",
         **{f"B2BPAY_{k.upper()}": str(v) for k, v in overrides.items()},
-    }
+    )
     client = redis.Redis.from_url(redis_url)
-    deps = bootstrap(settings, client, Directory(client, Keys(prefix), cheap_hasher()))
+    bare = Stack(env=env, workdir=workdir, redis=client)
+    settings = bare.settings(fault_hooks=True, log_format="json", **overrides)
+    deps = bootstrap(settings, client, Directory(client, Keys(settings.prefix), cheap_hasher()))
     world = World(deps)
     world.bank("BOC", "Bank of China", True)
     world.enterprise(ENTERPRISE, "Fault Co", ["BOC"], [ACCOUNT], True)
@@ -348,7 +298,10 @@ def make_cluster(redis_url: str, workdir: Path, **overrides: Any) -> tuple[Clust
     if settings.broker_url.startswith("amqp"):
         declare_up_front(deps.broker)  # as a worker does: the queues exist before any starts
         amqp = AmqpQueues(settings.broker_url)
-    return Cluster(settings, env, workdir, deps, world, amqp=amqp), client
+    cluster = Cluster(
+        env=env, workdir=workdir, redis=client, settings=settings, deps=deps, world=world, amqp=amqp
+    )
+    return cluster, client
 
 
 @contextmanager
@@ -378,17 +331,5 @@ def cluster(redis_url: str, tmp_path: Path, broker: str) -> Iterator[Cluster]:
             yield made
         finally:
             made.stop_all()
-            cleanup(client, made.settings.prefix)
+            delete_keys(client, made.settings.prefix)
             client.close()
-
-
-__all__ = [
-    "BROKERS",
-    "FULL_HISTORY",
-    "Cluster",
-    "cleanup",
-    "make_cluster",
-    "queues_on",
-    "replace",
-    "wait_until",
-]

@@ -17,7 +17,8 @@ from shared.messaging import routes as q
 from shared.security.signing import STAGES, StageSigner
 from shared.security.stage_signatures import HANDOFF
 from shared.security.totp import STEP_SECONDS
-from tests.faults.conftest import BROKERS, Cluster, wait_until
+from tests.faults.conftest import BROKERS, Cluster
+from tests.stack import wait_until
 
 pytestmark = pytest.mark.faults
 

@@ -19,9 +19,9 @@ from tests.faults.conftest import (
     enrol_four,
     finish_and_check_once_each,
     hold_one_in_each_stage,
-    wait_until,
 )
 from tests.rabbitmq import AmqpQueues
+from tests.stack import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.parametrize("broker", ["rabbitmq"], indirect=True)]
 

@@ -31,7 +31,8 @@ from shared.messaging import routes as q
 from shared.redis.directory import Directory
 from shared.redis.keys import Keys
 from shared.security.totp import STEP_SECONDS, code_for
-from tests.faults.conftest import FULL_HISTORY, cleanup, linked_code
+from tests.faults.conftest import linked_code
+from tests.stack import FULL_HISTORY, delete_keys
 
 # Redis only: it drains dramatiq's Redis queue keys itself (``_drain``) to deliver every
 # message one to three times; what it proves is the handlers' idempotency, not the broker's.
@@ -61,7 +62,7 @@ def deps_1000(redis_url: str, tmp_path: Path) -> Iterator[Deps]:
     try:
         yield deps
     finally:
-        cleanup(client, prefix)
+        delete_keys(client, prefix)
         client.close()
 
 

@@ -31,7 +31,8 @@ from shared.redis.faults import FaultPoints
 from shared.redis.keys import Keys
 from shared.redis.store import PaymentStore
 from shared.security.stage_signatures import application_signature
-from tests.faults.conftest import cleanup, linked_code
+from tests.faults.conftest import linked_code
+from tests.stack import delete_keys
 
 # Redis only: the race is between writes to the payment in Redis (the state), whichever
 # broker carries the messages.
@@ -65,7 +66,7 @@ def race(redis_url: str, tmp_path: Path) -> Iterator[Deps]:
     try:
         yield deps
     finally:
-        cleanup(client, prefix)
+        delete_keys(client, prefix)
         client.close()
 
 

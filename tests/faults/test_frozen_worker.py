@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import BROKERS, Cluster, cleanup, make_cluster, queues_on
+from tests.faults.conftest import BROKERS, Cluster, make_cluster, queues_on
+from tests.stack import delete_keys
 
 pytestmark = [
     pytest.mark.faults,
@@ -35,7 +36,7 @@ def quick_heartbeat(redis_url: str, tmp_path: Path, broker: str) -> Iterator[Clu
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGCONT)
             made.stop_all()
-            cleanup(client, made.settings.prefix)
+            delete_keys(client, made.settings.prefix)
             client.close()
 
 

@@ -6,7 +6,8 @@ import signal
 
 import pytest
 
-from tests.faults.conftest import BROKERS, FULL_HISTORY, Cluster
+from tests.faults.conftest import BROKERS, Cluster
+from tests.stack import FULL_HISTORY
 
 pytestmark = [
     pytest.mark.faults,

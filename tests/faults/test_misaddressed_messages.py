@@ -10,7 +10,8 @@ import dramatiq
 import pytest
 
 from shared.messaging import routes as q
-from tests.faults.conftest import Cluster, wait_until
+from tests.faults.conftest import Cluster
+from tests.stack import wait_until
 
 pytestmark = pytest.mark.faults
 

@@ -9,7 +9,8 @@ import dramatiq
 import pytest
 
 from shared.messaging import routes as q
-from tests.faults.conftest import BROKERS, FULL_HISTORY, Cluster, wait_until
+from tests.faults.conftest import BROKERS, Cluster
+from tests.stack import FULL_HISTORY, wait_until
 
 pytestmark = [
     pytest.mark.faults,
@@ -51,11 +52,7 @@ def test_poison_in_every_queue_is_dead_lettered_and_the_workers_keep_paying(
     expected = len(ACTOR_OF) * (len(POISONS) + 1)
 
     payment_id = cluster.submit(1, "applicant")
-    cluster.wait_status(payment_id, "pending_review")
-    cluster.review(payment_id, "reviewer")
-    cluster.wait_status(payment_id, "pending_auth")
-    cluster.authorize(payment_id, "authorizer")
-    cluster.wait_status(payment_id, "settled")
+    cluster.settle({payment_id: "authorizer"})
     assert cluster.history(payment_id) == FULL_HISTORY
 
     letters = wait_until(

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from services.query.readmodel import ReadModel, make_engine
-from tests.faults.conftest import Cluster, cleanup, make_cluster, wait_until
+from tests.faults.conftest import Cluster, make_cluster
+from tests.stack import delete_keys, wait_until
 
 # Redis only: the query service reads the events stream on Redis, whichever broker carries
 # the stages' messages.
@@ -25,7 +26,7 @@ def quick_claim(redis_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
         yield made
     finally:
         made.stop_all()
-        cleanup(client, made.settings.prefix)
+        delete_keys(client, made.settings.prefix)
         client.close()
 
 

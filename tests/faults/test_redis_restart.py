@@ -15,8 +15,8 @@ import redis
 
 from shared.domain.status_events import decode_status_event
 from shared.redis.replies import stream_entries
-from tests.conftest import _free_port
-from tests.faults.conftest import FULL_HISTORY, Cluster, cleanup, make_cluster, wait_until
+from tests.faults.conftest import Cluster, make_cluster
+from tests.stack import FULL_HISTORY, delete_keys, free_port, wait_until
 
 # Redis only: the stages' queues are on the Redis restarted here (the default broker), and the
 # test is about that Redis (its AOF, dramatiq's Redis consumers taking a new identity after
@@ -38,7 +38,7 @@ class OwnRedis:
             )
         self.server = server
         self.dir = workdir
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -118,7 +118,7 @@ def test_a_redis_restart_with_the_append_only_file_loses_and_repeats_nothing(
         _drive_through_restart(cluster, own_redis)
     finally:
         cluster.stop_all()
-        cleanup(client, cluster.settings.prefix)
+        delete_keys(client, cluster.settings.prefix)
 
 
 def _drive_through_restart(cluster: Cluster, server: OwnRedis) -> None:

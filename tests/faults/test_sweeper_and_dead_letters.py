@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from shared.messaging import routes as q
-from tests.faults.conftest import Cluster, cleanup, make_cluster
+from tests.faults.conftest import Cluster, make_cluster
+from tests.stack import delete_keys
 
 pytestmark = pytest.mark.faults
 
@@ -27,7 +28,7 @@ def short_deadlines(redis_url: str, tmp_path: Path) -> Iterator[Cluster]:
         yield made
     finally:
         made.stop_all()
-        cleanup(client, made.settings.prefix)
+        delete_keys(client, made.settings.prefix)
         client.close()
 
 

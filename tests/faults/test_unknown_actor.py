@@ -12,8 +12,9 @@ import dramatiq
 import pytest
 
 from shared.messaging import routes as q
-from tests.faults.conftest import Cluster, wait_until
+from tests.faults.conftest import Cluster
 from tests.rabbitmq import BROKERS
+from tests.stack import wait_until
 
 pytestmark = pytest.mark.faults
 

@@ -35,21 +35,6 @@ PAYEE_BANK = "BANKB"
 PAYER_ACCOUNT = "ACC-0001"
 
 
-def wait_until(
-    condition: Callable[[], T | None], timeout: float = 15.0, what: str = "condition"
-) -> T:
-    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()  # never set: its wait() is a bounded pause between polls
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        pause.wait(0.02)
-
-
 def run_in_threads(count: int, target: Callable[[int], T]) -> list[T | BaseException]:
     """Run ``target(i)`` in ``count`` threads released together by a barrier; returns each
     thread's result or the exception it raised, in thread order."""

@@ -17,8 +17,8 @@ from shared.app.guard import Outcome
 from shared.bootstrap import bootstrap
 from shared.config import Settings
 from shared.messaging import routes as q
-from tests.integration.support import wait_until
 from tests.rabbitmq import AmqpQueues, fresh_vhost
+from tests.stack import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def test_a_message_failing_for_good_is_kept_without_its_secrets(deps: Deps) -> N
             "buggy_actor",
             {"request_id": "r-1", "session": "v1.TOKEN.sig", "otp": "493817"},
         )
-        [letter] = wait_until(lambda: deps.deadletters.list(), what="a dead letter")
+        [letter] = wait_until("a dead letter", lambda: deps.deadletters.list(), 15)
     finally:
         worker.stop()
 
@@ -77,11 +77,11 @@ def test_on_rabbitmq_a_message_failing_for_good_is_kept_without_secrets_and_its_
             "buggy_actor",
             {"request_id": "r-1", "session": "v1.TOKEN.sig", "otp": "493817"},
         )
-        [letter] = wait_until(lambda: deps.deadletters.list(), what="a dead letter")
+        [letter] = wait_until("a dead letter", lambda: deps.deadletters.list(), 15)
         # dramatiq's copy, secrets and all, is in the XQ, and only for the TTL set.
-        wait_until(lambda: amqp.waiting(f"{q.APPLY}.XQ") == 1, 5, "dramatiq's copy in the XQ")
+        wait_until("dramatiq's copy in the XQ", lambda: amqp.waiting(f"{q.APPLY}.XQ") == 1, 5)
         assert amqp.has_arguments(f"{q.APPLY}.XQ", {"x-message-ttl": XQ_TTL_MS})
-        wait_until(lambda: amqp.waiting(f"{q.APPLY}.XQ") == 0, 10, "dramatiq's copy to expire")
+        wait_until("dramatiq's copy to expire", lambda: amqp.waiting(f"{q.APPLY}.XQ") == 0, 10)
     finally:
         worker.stop()
 

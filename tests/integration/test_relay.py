@@ -20,7 +20,8 @@ from kombu import Connection, Exchange, Queue
 from services.relay.relay import EXCHANGE, Relay
 from shared.domain.states import PaymentStatus
 from shared.messaging import routes as q
-from tests.integration.support import World, transitions_of, wait_until
+from tests.integration.support import World, transitions_of
+from tests.stack import wait_until
 
 AMQP_HOST, AMQP_PORT = "127.0.0.1", 5672
 SETTLED_FLOW = [
@@ -152,8 +153,9 @@ def _settle(world: World) -> str:
 
 def _reaches(world: World, payment_id: str, status: PaymentStatus) -> None:
     wait_until(
+        f"{payment_id} to reach {status.value}",
         lambda: (p := world.deps.store.get(payment_id)) is not None and p.status == status,
-        what=f"{payment_id} to reach {status.value}",
+        15,
     )
 
 
@@ -172,7 +174,7 @@ def test_a_payment_star_subscriber_gets_every_transition_through_settled_in_orde
     payment_id = _settle(world)
 
     expected = transitions_of(world.deps, payment_id)
-    wait_until(lambda: len(subscriber.poll()) >= len(expected), what="every transition")
+    wait_until("every transition", lambda: len(subscriber.poll()) >= len(expected), 15)
     messages = subscriber.poll()
     assert [m.delivery_info["routing_key"] for m in messages] == SETTLED_FLOW
     assert [m.properties["message_id"] for m in messages] == [e.event_id for e in expected]
@@ -201,8 +203,8 @@ def test_a_payment_settled_subscriber_gets_only_settlements(
 
     # Once everything relayed has arrived at the catch-all queue, the settled queue is complete.
     total = sum(len(transitions_of(world.deps, p)) for p in (first, second))
-    wait_until(lambda: relay.published >= total, what="both payments relayed")
-    wait_until(lambda: len(everything.poll()) >= relay.published, what="the catch-all queue")
+    wait_until("both payments relayed", lambda: relay.published >= total, 15)
+    wait_until("the catch-all queue", lambda: len(everything.poll()) >= relay.published, 15)
     events = settled.events()
     assert [(e["payment_id"], e["status"]) for e in events] == [
         (first, "settled"),
@@ -226,15 +228,15 @@ def test_a_relay_that_cannot_reach_the_broker_loses_nothing_once_it_can(
         relay = relay_running(amqp_url.replace(f":{AMQP_PORT}/", f":{port}/"))
 
         payment_ids = [_settle(world), _settle(world)]
-        wait_until(lambda: relay.failures >= 2, what="the relay to fail to connect")
+        wait_until("the relay to fail to connect", lambda: relay.failures >= 2, 15)
         assert subscriber.poll() == []
 
     relay.amqp_url = amqp_url  # the broker is reachable again
     expected = [e.event_id for p in payment_ids for e in transitions_of(world.deps, p)]
     wait_until(
+        "every event after the outage",
         lambda: {json.loads(m.body)["event_id"] for m in subscriber.poll()} >= set(expected),
-        timeout=60,
-        what="every event after the outage",
+        60,
     )
     # At-least-once: duplicates only with the same event_id; first arrivals in stream order.
     seen: list[str] = []

@@ -18,7 +18,7 @@ from services.sweeper.sweeper import sweep_forever
 from shared.app.deps import Deps
 from shared.redis.deadletter import DeadLetters
 from shared.redis.trimming import trim_events
-from tests.integration.support import wait_until
+from tests.stack import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +121,7 @@ def test_the_sweeper_worker_trims_the_stream(deps: Deps) -> None:
     sweeper = threading.Thread(target=sweep_forever, args=(deps, stop), daemon=True)
     sweeper.start()
     try:
-        wait_until(lambda: _left(deps) == recent, what="the old events trimmed")
+        wait_until("the old events trimmed", lambda: _left(deps) == recent, 15)
     finally:
         stop.set()
         sweeper.join(timeout=10)

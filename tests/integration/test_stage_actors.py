@@ -26,14 +26,8 @@ from shared.messaging import routes as q
 from shared.redis.clearing import ClearingResult, SimulatedClearing
 from shared.redis.keys import Keys
 from shared.security.stage_signatures import signed_handoff
-from tests.integration.support import (
-    World,
-    events_of,
-    must_get,
-    run_in_threads,
-    wait_until,
-    wrong_code,
-)
+from tests.integration.support import World, events_of, must_get, run_in_threads, wrong_code
+from tests.stack import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +48,7 @@ def _reaches(deps: Deps, payment_id: str, status: PaymentStatus) -> Payment:
         payment = deps.store.get(payment_id)
         return payment if payment is not None and payment.status == status else None
 
-    return wait_until(reached, what=f"{payment_id} to reach {status.value}")
+    return wait_until(f"{payment_id} to reach {status.value}", reached, 15)
 
 
 def _drained(deps: Deps, *queues: str) -> None:

@@ -26,7 +26,8 @@ from shared.security.stage_signatures import (
     check_review_approval,
     signed_handoff,
 )
-from tests.integration.support import World, events_of, must_get, wait_until
+from tests.integration.support import World, events_of, must_get
+from tests.stack import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ def _refusals(deps: Deps, payment_id: str) -> list[StatusEvent]:
 
 def _refused_as_invalid_signature(deps: Deps, payment_id: str, stage: str) -> StatusEvent:
     refusal = wait_until(
-        lambda: _refusals(deps, payment_id), what=f"a refusal event for {payment_id}"
+        f"a refusal event for {payment_id}", lambda: _refusals(deps, payment_id), 15
     )[-1]
     assert (refusal.reason_code, refusal.stage, refusal.actor_id) == (
         "invalid_signature",
@@ -94,8 +95,9 @@ def _to_pending_auth(world: World) -> str:
     applied = world.deps.store.wait_verdict(request.command_id, VERDICT_TIMEOUT)
     assert applied is not None and applied.status == "otp_verified"
     wait_until(
+        "the intake",
         lambda: must_get(world.deps, applied.payment_id).status == PaymentStatus.PENDING_REVIEW,
-        what="the intake",
+        15,
     )
     decision = world.review(applied.payment_id)
     world.deps.dispatch(q.PENDING_REVIEW, q.DECIDE_REVIEW, decision.to_wire())
@@ -151,8 +153,9 @@ def test_a_forgery_beside_the_genuine_handoff_is_refused_and_the_genuine_one_tak
     stages("review")
 
     taken_in = wait_until(
+        "the intake of the genuine hand-off",
         lambda: (p := must_get(deps, before.payment_id)).status == "pending_review" and p,
-        what="the intake of the genuine hand-off",
+        15,
     )
     _refused_as_invalid_signature(deps, before.payment_id, "review")
     assert [h.status for h in taken_in.history] == ["requested", "otp_verified", "pending_review"]
@@ -317,8 +320,9 @@ def test_a_genuine_flow_is_signed_at_every_hand_off_and_settles(
     deps.dispatch(q.PENDING_AUTH, q.DECIDE_AUTHORIZATION, decision.to_wire())
 
     settled = wait_until(
+        "settlement",
         lambda: (p := must_get(deps, payment_id)).status == PaymentStatus.SETTLED and p,
-        what="settlement",
+        15,
     )
     check_review_approval(deps.signer, settled)
     check_authorization(deps.signer, settled)

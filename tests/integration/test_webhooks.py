@@ -22,7 +22,8 @@ from shared.domain.states import PaymentStatus
 from shared.messaging import routes as q
 from shared.redis.webhooks import DeliveryStatus, Webhooks
 from tests.integration.receiver import Receiver, refusing_url
-from tests.integration.support import World, must_get, wait_until
+from tests.integration.support import World, must_get
+from tests.stack import wait_until
 
 PLATFORM = "liandong"
 Stages = Callable[..., dramatiq.Worker]
@@ -85,8 +86,9 @@ def _pay(world: World, **overrides: str) -> str:
     world.deps.dispatch(q.APPLY, q.APPLY_PAYMENT, request.to_wire())
     payment_id = payment_id_for(request.payer.enterprise_id, request.request_id)
     wait_until(
+        "the payment in review",
         lambda: (p := world.deps.store.get(payment_id)) and p.status == "pending_review",
-        what="the payment in review",
+        15,
     )
     return payment_id
 
@@ -204,7 +206,7 @@ def test_a_hanging_and_a_refusing_endpoint_delay_neither_another_endpoint_nor_th
     try:
         started = time.monotonic()
         payment_id = _pay(world)
-        wait_until(lambda: len(healthy.received) == len(FLOW), timeout=timeout / 2)
+        wait_until("every delivery", lambda: len(healthy.received) == len(FLOW), timeout / 2)
         assert time.monotonic() - started < timeout / 2
         assert _keys(healthy) == FLOW
         assert must_get(world.deps, payment_id).status == PaymentStatus.PENDING_REVIEW
@@ -239,7 +241,7 @@ def test_patterns_choose_the_events_and_unattached_refusals_are_never_sent(
     forged = world.payment_request(session="forged." + "A" * 40)
     world.deps.dispatch(q.APPLY, q.APPLY_PAYMENT, forged.to_wire())
     follower = _follower(world, hooks)
-    wait_until(lambda: follower.catch_up() == 0 and len(hooks.deliveries()) >= 6, what="records")
+    wait_until("records", lambda: follower.catch_up() == 0 and len(hooks.deliveries()) >= 6, 15)
     dispatcher = _dispatcher(hooks)
     while _pump(dispatcher):
         pass
@@ -262,7 +264,11 @@ def test_no_secret_is_in_a_log_line_an_event_a_stored_delivery_or_a_webhook_body
         request = world.payment_request()
         world.deps.dispatch(q.APPLY, q.APPLY_PAYMENT, request.to_wire())
         payment_id = payment_id_for(request.payer.enterprise_id, request.request_id)
-        wait_until(lambda: (p := world.deps.store.get(payment_id)) and p.status == "pending_review")
+        wait_until(
+            "the payment in review",
+            lambda: (p := world.deps.store.get(payment_id)) and p.status == "pending_review",
+            15,
+        )
         _follower(world, hooks).catch_up()
         dispatcher = _dispatcher(hooks)
         while len(receiver.received) < 4:

@@ -22,7 +22,8 @@ import pytest
 
 from shared.app.deps import platforms_of
 from shared.domain.parties import Role
-from tests.api.conftest import ACC1, E1, E2, Stack, running_stack, wait_for
+from tests.api.conftest import ACC1, E1, E2, running_stack
+from tests.stack import Stack, wait_until
 
 CHROMIUM = os.environ.get("B2BPAY_TEST_CHROMIUM", "/usr/bin/chromium")
 #: Where every step's screenshot goes (gitignored); the four main ones are also copied to
@@ -74,7 +75,7 @@ class Web:
         return payment.status.value
 
     def wait_status(self, payment_id: str, status: str, timeout: float = 30) -> None:
-        wait_for(
+        wait_until(
             f"{payment_id} to be {status}", lambda: self.status_of(payment_id) == status, timeout
         )
 

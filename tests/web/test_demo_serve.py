@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import _free_port
+from tests.stack import free_port
 
 
 def test_demo_serve_prints_people_and_links_and_serves_them(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     out = tmp_path / "demo.out"
     env = {**os.environ, "COLUMNS": "200"}
     argv = [sys.executable, "-m", "services.cli.main", "demo", "--payments", "10", "--serve"]
