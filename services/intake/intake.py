@@ -199,9 +199,15 @@ class Intake:
                 payment_id=sent.payment_id,
                 command_id=sent.command_id,
                 platform_id=read.platform.platform_id if read.platform else None,
+                redelivered=bool((message.delivery_info or {}).get("redelivered")),
             )
             if reply:
+                # A connection lost from here on leaves the message unacknowledged: it is
+                # delivered again and answered then (``duplicate``, the same payment id).
+                self._deps.faults.point("intake.before_reply")
                 self._reply(message, _verdict_answer(sent))
+            # Lost here, after a confirmed reply: the platform is answered twice, never none.
+            self._deps.faults.point("intake.before_ack")
             message.ack()
         finally:
             structlog.contextvars.unbind_contextvars("amqp_message_id")
@@ -287,6 +293,14 @@ class Intake:
             retry=False,
         )
         self.replied += 1
+        # Confirmed by the broker (publisher confirms): the correlation id is the platform's
+        # own, so an operator can tell which request was answered, and how often.
+        log.info(
+            "intake replied",
+            correlation_id=properties.get("correlation_id"),
+            outcome=answer.get("outcome"),
+            payment_id=answer.get("payment_id"),
+        )
 
 
 def _kept_ids(properties: dict[str, Any]) -> dict[str, Any]:
