@@ -242,7 +242,7 @@ class Publisher:
         so it is never counted as one."""
         got: dict[str, list[dict[str, Any]]] = {}
         deadline = time.monotonic() + timeout
-        while sum(len(v) for v in got.values()) < count:
+        while len(got) < count:
             message = self.channel.basic_get(self.reply_queue, no_ack=True)
             if message is None:
                 assert time.monotonic() < deadline, f"only {got} of {count} replies"
