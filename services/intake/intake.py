@@ -15,6 +15,15 @@ published, confirmed, to the dead-letter exchange ``b2bpay.requests.dlx`` (the r
 verdict (as the HTTP API tells it) is published there with the ``correlation_id`` before the
 acknowledgement, so a crash in between answers twice rather than never. A lost connection
 leaves the message unacknowledged: RabbitMQ delivers it again, and it is the same payment.
+
+Replies are at least once, not exactly once: the reply is published with publisher confirms
+(``confirm_publish``), so a reply the broker did not confirm leaves the message unacknowledged:
+it is delivered again and answered then (``duplicate``, the payment id and its status). A reply
+confirmed but not followed by the acknowledgement is sent twice, with one ``correlation_id``.
+A reply confirmed into a queue that is gone (the platform's connection dropped, its exclusive
+reply queue with it) reaches no one: the platform publishes the same request again and is
+answered ``duplicate`` with the payment id. Each case has its test, cutting the connection at
+the fault points ``intake.before_reply`` and ``intake.before_ack``: tests/e2e/test_amqp_intake.py.
 """
 
 from __future__ import annotations
