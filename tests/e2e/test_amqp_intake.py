@@ -629,7 +629,7 @@ def test_a_connection_cut_after_the_reply_answers_twice_and_that_counts_as_one_r
         _name, ready, _consumers = a.channel.queue_declare(a.reply_queue, passive=True)
         return int(ready) == 2
 
-    setup.e2e.wait_for("both replies to 'twice'", both_replies_waiting)
+    setup.e2e.wait_for("both replies to 'twice'", both_replies_waiting, timeout=60)
     a.publish(_raw(behind), reply="behind")
     got = a.replies(2)
     assert set(got) == {"twice", "behind"}
@@ -662,7 +662,7 @@ def test_a_platform_that_lost_its_reply_publishes_the_request_again_and_is_told_
         a.close()  # the platform's connection drops, and its reply queue with it
     finally:
         faults.release("intake.before_reply")
-    setup.e2e.wait_for("the reply into nowhere", lambda: _logged_reply(setup, "lost"))
+    setup.e2e.wait_for("the reply into nowhere", lambda: _logged_reply(setup, "lost"), timeout=60)
     setup.e2e.wait_for("the reply queue to go", lambda: not _queue_exists(setup, a.reply_queue))
 
     again = publisher(setup.user_a)
