@@ -15,6 +15,15 @@ published, confirmed, to the dead-letter exchange ``b2bpay.requests.dlx`` (the r
 verdict (as the HTTP API tells it) is published there with the ``correlation_id`` before the
 acknowledgement, so a crash in between answers twice rather than never. A lost connection
 leaves the message unacknowledged: RabbitMQ delivers it again, and it is the same payment.
+
+Replies are at least once, not exactly once: the reply is published with publisher confirms
+(``confirm_publish``), so a reply the broker did not confirm leaves the message unacknowledged:
+it is delivered again and answered then (``duplicate``, the payment id and its status). A reply
+confirmed but not followed by the acknowledgement is sent twice, with one ``correlation_id``.
+A reply confirmed into a queue that is gone (the platform's connection dropped, its exclusive
+reply queue with it) reaches no one: the platform publishes the same request again and is
+answered ``duplicate`` with the payment id. Each case has its test, cutting the connection at
+the fault points ``intake.before_reply`` and ``intake.before_ack``: tests/e2e/test_amqp_intake.py.
 """
 
 from __future__ import annotations
@@ -198,9 +207,15 @@ class Intake:
                 payment_id=sent.payment_id,
                 command_id=sent.command_id,
                 platform_id=read.platform.platform_id if read.platform else None,
+                redelivered=bool((message.delivery_info or {}).get("redelivered")),
             )
             if reply:
+                # A connection lost from here on leaves the message unacknowledged: it is
+                # delivered again and answered then (``duplicate``, the same payment id).
+                self._deps.faults.point("intake.before_reply")
                 self._reply(message, _verdict_answer(sent))
+            # Lost here, after a confirmed reply: the platform is answered twice, never none.
+            self._deps.faults.point("intake.before_ack")
             message.ack()
         finally:
             structlog.contextvars.unbind_contextvars("amqp_message_id")
@@ -286,6 +301,14 @@ class Intake:
             retry=False,
         )
         self.replied += 1
+        # Confirmed by the broker (publisher confirms): the correlation id is the platform's
+        # own, so an operator can tell which request was answered, and how often.
+        log.info(
+            "intake replied",
+            correlation_id=properties.get("correlation_id"),
+            outcome=answer.get("outcome"),
+            payment_id=answer.get("payment_id"),
+        )
 
 
 def _kept_ids(properties: dict[str, Any]) -> dict[str, Any]:

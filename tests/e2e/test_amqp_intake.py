@@ -154,6 +154,8 @@ def setup(e2e: Stack, rabbit: Rabbit) -> Iterator[Setup]:
         **e2e.env,
         "B2BPAY_AMQP_URL": rabbit.url(intake_user),
         "B2BPAY_INTAKE_WAIT_SECONDS": "20",
+        # The intake's fault points (held by the tests that cut its connection at one).
+        "B2BPAY_FAULT_HOOKS": "1",
     }
     log = open(e2e.workdir / "intake.log", "w+")  # noqa: SIM115
     intake = subprocess.Popen(
@@ -227,10 +229,13 @@ class Publisher:
         )
 
     def replies(self, count: int, timeout: float = 60) -> dict[str, list[dict[str, Any]]]:
-        """At least ``count`` replies, by correlation_id (a reply may come twice)."""
+        """The replies to at least ``count`` requests (correlation ids), by correlation_id.
+        A request may be answered twice (its connection lost between the reply and the
+        acknowledgement, it is delivered again): that second reply answers no other request,
+        so it is never counted as one."""
         got: dict[str, list[dict[str, Any]]] = {}
         deadline = time.monotonic() + timeout
-        while sum(len(v) for v in got.values()) < count:
+        while len(got) < count:
             message = self.channel.basic_get(self.reply_queue, no_ack=True)
             if message is None:
                 assert time.monotonic() < deadline, f"only {got} of {count} replies"
@@ -534,9 +539,133 @@ def test_a_connection_closed_mid_flow_loses_nothing(setup: Setup, publisher: Any
     assert set(replies) == {f"r{n}" for n in range(len(requests))}
     for n, request in enumerate(requests):
         assert {r["payment_id"] for r in replies[f"r{n}"]} == {_pid(request, "plat-a")}
+        # Answered as documented: the verdict, ``duplicate`` when delivered again after the
+        # cut, or ``queued`` when no verdict came in time; never a refusal.
+        assert {r["outcome"] for r in replies[f"r{n}"]} <= {"accepted", "duplicate", "queued"}
         payment = setup.deps.store.get(_pid(request, "plat-a"))
         assert payment is not None
         assert [h.status for h in payment.history if h.kind == "transition"] == ["requested"]
     assert _depth(setup.rabbit) == 0
     log = (setup.e2e.workdir / "intake.log").read_text()
     assert "intake: broker or Redis unavailable; retrying" in log
+
+
+# -- a connection cut at each point between the payment and the acknowledgement ---------------
+def _cut_at(setup: Setup, point: str, publish: Any) -> None:
+    """Hold the intake at ``point`` while it handles what ``publish`` sends, cut every
+    connection of the intake's user there, then let it go on (on a dead connection)."""
+    faults = setup.deps.faults
+    faults.hold(point)
+    try:
+        publish()
+        assert faults.wait_held(point, timeout=60), f"the intake never reached {point}"
+        _ctl("close_all_user_connections", setup.intake_user, f"test: cut at {point}")
+    finally:
+        faults.release(point)
+
+
+def _queue_exists(setup: Setup, name: str) -> bool:
+    connection = _as_guest(setup.rabbit)
+    try:
+        connection.channel().queue_declare(name, passive=True)
+        return True
+    except amqp.exceptions.NotFound:
+        return False
+    finally:
+        connection.collect()
+
+
+def _logged_reply(setup: Setup, correlation_id: str) -> bool:
+    log = (setup.e2e.workdir / "intake.log").read_text()
+    return any(
+        '"intake replied"' in line and f'"correlation_id": "{correlation_id}"' in line
+        for line in log.splitlines()
+    )
+
+
+def test_a_connection_cut_between_the_payment_and_its_reply_still_answers_it(
+    setup: Setup, publisher: Any
+) -> None:
+    """The payment exists, its verdict is not yet published: the publish fails on the cut
+    connection, the unacknowledged message is delivered again, and that delivery is
+    answered ``duplicate`` with the payment id. No reply is lost."""
+    a = publisher(setup.user_a)
+    request = _request()
+    pid = _pid(request, "plat-a")
+    _cut_at(setup, "intake.before_reply", lambda: a.publish(_raw(request), reply="cut-early"))
+    assert _status(setup, pid) == "requested"
+
+    (reply,) = a.replies(1)["cut-early"]
+    assert (reply["outcome"], reply["status"], reply["payment_id"]) == (
+        "duplicate",
+        "requested",
+        pid,
+    )
+    payment = setup.deps.store.get(pid)
+    assert payment is not None
+    assert [h.status for h in payment.history if h.kind == "transition"] == ["requested"]
+    setup.e2e.wait_for("the request to be acknowledged", lambda: _depth(setup.rabbit) == 0)
+
+
+def test_a_connection_cut_after_the_reply_answers_twice_and_that_counts_as_one_request(
+    setup: Setup, publisher: Any
+) -> None:
+    """Replied, then cut before the acknowledgement: the message is delivered again and
+    answered again (at least once means possibly twice). A platform (and this module's
+    ``replies``) must count requests answered, not replies: counting replies, the second
+    answer to ``twice`` passed for the answer to ``behind``, the race that lost ``r149``."""
+    a = publisher(setup.user_a)
+    twice, behind = _request(), _request()
+    _cut_at(setup, "intake.before_ack", lambda: a.publish(_raw(twice), reply="twice"))
+
+    def both_replies_waiting() -> bool:
+        _name, ready, _consumers = a.channel.queue_declare(a.reply_queue, passive=True)
+        return int(ready) == 2
+
+    setup.e2e.wait_for("both replies to 'twice'", both_replies_waiting, timeout=60)
+    a.publish(_raw(behind), reply="behind")
+    got = a.replies(2)
+    assert set(got) == {"twice", "behind"}
+    assert [(r["outcome"], r["payment_id"]) for r in got["twice"]] == [
+        ("accepted", _pid(twice, "plat-a")),
+        ("duplicate", _pid(twice, "plat-a")),
+    ]
+    assert [(r["outcome"], r["payment_id"]) for r in got["behind"]] == [
+        ("accepted", _pid(behind, "plat-a"))
+    ]
+    payment = setup.deps.store.get(_pid(twice, "plat-a"))
+    assert payment is not None
+    assert [h.status for h in payment.history if h.kind == "transition"] == ["requested"]
+
+
+def test_a_platform_that_lost_its_reply_publishes_the_request_again_and_is_told_the_payment(
+    setup: Setup, publisher: Any
+) -> None:
+    """A reply published while the platform's reply queue is gone (its connection dropped,
+    its exclusive queue with it) reaches no one. The platform publishes the same request
+    again: the same payment, answered ``duplicate`` with its id and status."""
+    a = publisher(setup.user_a)
+    request = _request()
+    pid = _pid(request, "plat-a")
+    faults = setup.deps.faults
+    faults.hold("intake.before_reply")
+    try:
+        a.publish(_raw(request), reply="lost")
+        assert faults.wait_held("intake.before_reply", timeout=60)
+        a.close()  # the platform's connection drops, and its reply queue with it
+    finally:
+        faults.release("intake.before_reply")
+    setup.e2e.wait_for("the reply into nowhere", lambda: _logged_reply(setup, "lost"), timeout=60)
+    setup.e2e.wait_for("the reply queue to go", lambda: not _queue_exists(setup, a.reply_queue))
+
+    again = publisher(setup.user_a)
+    again.publish(_raw(request), reply="again")
+    (reply,) = again.replies(1)["again"]
+    assert (reply["outcome"], reply["status"], reply["payment_id"]) == (
+        "duplicate",
+        "requested",
+        pid,
+    )
+    payment = setup.deps.store.get(pid)
+    assert payment is not None
+    assert [h.status for h in payment.history if h.kind == "transition"] == ["requested"]
