@@ -47,7 +47,7 @@ def running_stack(
         # each with the cost written in its hash, so every login costs the loaded machine
         # little (no test here is about the hash's cost).
         directory = Directory(stack.redis, Keys(stack.prefix), cheap_hasher())
-        world = World(bootstrap(stack.settings(), stack.redis, directory))
+        world = World(bootstrap(stack.settings_like(), stack.redis, directory))
         world.bank("BOC", "Bank of China")
         world.enterprise(E1, "Acme", ["BOC"], [ACC1])
         world.enterprise(E2, "Other", ["BOC"], [ACC2])
