@@ -181,9 +181,9 @@ class Stack:
     def prefix(self) -> str:
         return self.env["B2BPAY_PREFIX"]
 
-    def settings(self, **overrides: Any) -> Settings:
-        """Settings on the stack's Redis, prefix, read model, secret and broker, for a test
-        that acts in-process beside the stack's processes."""
+    def settings_like(self, **overrides: Any) -> Settings:
+        """Settings like the stack's processes have (its Redis, prefix, read model, secret and
+        broker), for a test that acts in-process beside them."""
         values: dict[str, Any] = {
             "redis_url": self.env["B2BPAY_REDIS_URL"],
             "prefix": self.prefix,

@@ -13,7 +13,9 @@ import pytest
 
 from shared.bootstrap import bootstrap
 from shared.domain.parties import Role
-from shared.testing import World
+from shared.redis.directory import Directory
+from shared.redis.keys import Keys
+from shared.testing import World, cheap_hasher
 from tests.stack import Stack, launched
 
 STAGES = ("apply", "review", "authorize", "interbank", "query", "audit", "webhooks")
@@ -42,7 +44,11 @@ def running_stack(
     in two enterprises (E1, E2) banking with BOC; everything stopped and deleted after."""
 
     def enrol(stack: Stack) -> None:
-        world = World(bootstrap(stack.settings(), stack.redis))
+        # Passwords hashed at argon2's cheapest, as in the fault suite: the server checks
+        # each with the cost written in its hash, so every login costs the loaded machine
+        # little (no test here is about the hash's cost).
+        directory = Directory(stack.redis, Keys(stack.prefix), cheap_hasher())
+        world = World(bootstrap(stack.settings_like(), stack.redis, directory))
         world.bank("BOC", "Bank of China")
         world.enterprise(E1, "Acme", ["BOC"], [ACC1])
         world.enterprise(E2, "Other", ["BOC"], [ACC2])

@@ -149,7 +149,7 @@ def setup(e2e: Stack, rabbit: Rabbit) -> Iterator[Setup]:
     app_uri, app = _person(e2e, "qapp", "applicant")
     _, rev = _person(e2e, "qrev", "reviewer")
     auth_uri, auth = _person(e2e, "qauth", "authorizer")
-    deps = bootstrap(e2e.settings())
+    deps = bootstrap(e2e.settings_like())
     env = {
         **e2e.env,
         "B2BPAY_AMQP_URL": rabbit.url(intake_user),

@@ -304,7 +304,7 @@ def test_a_reviewer_rejection_and_an_applicant_cancellation_end_the_payments(wor
 def _server(env: Stack) -> Iterator[Any]:
     """The dependencies the API server builds (what sends people's commands to the stages),
     on the same broker as the workers; its connections closed after use."""
-    deps = bootstrap(env.settings())
+    deps = bootstrap(env.settings_like())
     try:
         yield deps
     finally:

@@ -23,7 +23,7 @@ E1, ACC1 = "PLAT-E1", "62166001000099"
 @pytest.fixture(scope="module")
 def deps(e2e: Stack) -> Iterator[Deps]:
     """The dependencies a platform-facing process (the HTTP API) builds."""
-    built = bootstrap(e2e.settings())
+    built = bootstrap(e2e.settings_like())
     yield built
     built.broker.close()
     built.redis.close()

@@ -289,7 +289,7 @@ def make_cluster(redis_url: str, workdir: Path, **overrides: Any) -> tuple[Clust
     )
     client = redis.Redis.from_url(redis_url)
     bare = Stack(env=env, workdir=workdir, redis=client)
-    settings = bare.settings(fault_hooks=True, log_format="json", **overrides)
+    settings = bare.settings_like(fault_hooks=True, log_format="json", **overrides)
     deps = bootstrap(settings, client, Directory(client, Keys(settings.prefix), cheap_hasher()))
     world = World(deps)
     world.bank("BOC", "Bank of China", True)
