@@ -9,8 +9,9 @@ never verifies as another.
 
 Keys come from settings (a folder written by ``b2bpay admin keys``, or environment
 variables). With none configured, in development mode only (``B2BPAY_DEV_MODE``), a key pair
-per stage is generated once and kept in Redis, since anyone who can read Redis can then sign
-as every stage; outside it, a process without keys refuses to start.
+per stage is generated once and kept in Redis (:func:`shared.redis.server_keys.stage_signer`),
+since anyone who can read Redis can then sign as every stage; outside it, a process without
+keys refuses to start.
 """
 
 from __future__ import annotations
