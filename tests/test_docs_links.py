@@ -137,3 +137,23 @@ def test_every_docs_page_is_reachable_from_the_index() -> None:
     linked = {(index.parent / t.split("#")[0]).resolve() for t in links(index) if t[0] != "#"}
     pages = {p.resolve() for p in _pages() if p.parent == index.parent and p != index}
     assert pages <= linked, f"not in docs/README.md: {sorted(map(str, pages - linked))}"
+
+
+#: A path of this repository in backticks: ``shared/app/client.py``, or a test with its name,
+#: ``tests/x/test_y.py::test_z`` (the Guarantees table names the test behind each line).
+_CODE_PATH = re.compile(r"`((?:shared|services|tests|deploy|docs)/[\w./-]+?)(?:::(\w+))?`")
+
+
+@pytest.mark.parametrize("page", _pages(), ids=_where)
+def test_every_path_and_test_named_in_the_docs_exists(page: Path) -> None:
+    """The map of the code and the Guarantees table name files and tests; a move or a rename
+    that leaves them behind fails here."""
+    missing = []
+    for line in _prose_lines(page.read_text(encoding="utf-8")):
+        for path, test in _CODE_PATH.findall(line):
+            target = ROOT / path.rstrip("/")
+            if not target.exists():
+                missing.append(path)
+            elif test and not re.search(rf"^\s*(?:async )?def {test}\b", target.read_text(), re.M):
+                missing.append(f"{path}::{test}")
+    assert not missing, f"{_where(page)} names what does not exist: {missing}"
