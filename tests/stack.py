@@ -42,6 +42,11 @@ T = TypeVar("T")
 POLL_SECONDS = 0.05
 
 
+#: How long a process of a stack may take to start: eight of them importing at once on two
+#: cores that other work also loads (pytest-xdist's second worker, say) take their time.
+STARTUP_SECONDS = 120
+
+
 def wait_until(what: str, condition: Callable[[], T], timeout: float = 30) -> T:
     """Poll ``condition`` until it returns something truthy and return that, or fail the test
     after ``timeout`` seconds naming ``what`` was awaited."""
@@ -234,7 +239,7 @@ class Stack:
         wait_until(
             f"the worker logging to {path.name} to start",
             lambda: proc.poll() is not None or b"worker started" in path.read_bytes(),
-            timeout=60,
+            timeout=STARTUP_SECONDS,
         )
         assert proc.poll() is None, path.read_text(errors="replace")
 
@@ -333,12 +338,12 @@ def launched(
     try:
         if before is not None:
             before(stack)
-        started = [stack.start(stage) for stage in stages]
+        # The server first: it imports the most (FastAPI, the screens) and starts slowest.
         if serve:
             stack.serve()
-            # As long as a worker is given: on a loaded machine the server (FastAPI and all)
-            # starts no faster than a worker.
-            wait_until("the API server to answer", stack.healthy, timeout=60)
+        started = [stack.start(stage) for stage in stages]
+        if serve:
+            wait_until("the API server to answer", stack.healthy, timeout=STARTUP_SECONDS)
         # And every stage consuming: a first command is otherwise answered 202 on a loaded
         # machine, its stage still starting.
         for proc in started:
