@@ -604,7 +604,7 @@ def test_a_connection_cut_between_the_payment_and_its_reply_still_answers_it(
     payment = setup.deps.store.get(pid)
     assert payment is not None
     assert [h.status for h in payment.history if h.kind == "transition"] == ["requested"]
-    setup.e2e.wait_for("the request to be acknowledged", lambda: _depth(setup.rabbit) == 0)
+    wait_until("the request to be acknowledged", lambda: _depth(setup.rabbit) == 0)
 
 
 def test_a_connection_cut_after_the_reply_answers_twice_and_that_counts_as_one_request(
@@ -622,7 +622,7 @@ def test_a_connection_cut_after_the_reply_answers_twice_and_that_counts_as_one_r
         _name, ready, _consumers = a.channel.queue_declare(a.reply_queue, passive=True)
         return int(ready) == 2
 
-    setup.e2e.wait_for("both replies to 'twice'", both_replies_waiting, timeout=60)
+    wait_until("both replies to 'twice'", both_replies_waiting, timeout=60)
     a.publish(_raw(behind), reply="behind")
     got = a.replies(2)
     assert set(got) == {"twice", "behind"}
@@ -655,8 +655,8 @@ def test_a_platform_that_lost_its_reply_publishes_the_request_again_and_is_told_
         a.close()  # the platform's connection drops, and its reply queue with it
     finally:
         faults.release("intake.before_reply")
-    setup.e2e.wait_for("the reply into nowhere", lambda: _logged_reply(setup, "lost"), timeout=60)
-    setup.e2e.wait_for("the reply queue to go", lambda: not _queue_exists(setup, a.reply_queue))
+    wait_until("the reply into nowhere", lambda: _logged_reply(setup, "lost"), timeout=60)
+    wait_until("the reply queue to go", lambda: not _queue_exists(setup, a.reply_queue))
 
     again = publisher(setup.user_a)
     again.publish(_raw(request), reply="again")
