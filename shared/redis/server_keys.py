@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Callable
 
 import redis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -17,9 +18,26 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from shared.config import Settings
 from shared.redis.keys import Keys
 from shared.security.audit_chain import AuditKeys
-from shared.security.keyneeds import KeyNeed, kept_in_redis, key_or_dev_key
+from shared.security.keyneeds import KeyNeed, key_or_dev_key
 from shared.security.keyring import KEY_BYTES, KeyRing
 from shared.security.signing import STAGES, StageSigner, configured, load_configured
+
+
+def kept_in_redis(
+    client: redis.Redis, name: str, generate: Callable[[], bytes], field: str | None = None
+) -> bytes:
+    """The development key kept in Redis under ``name`` (or in its hash ``field``), generated
+    with ``generate`` by whichever process of the installation asks first: every process
+    then shares it. Anyone who can read Redis has it, so only development mode uses it."""
+    if field is None:
+        client.set(name, generate(), nx=True)
+        stored = client.get(name)
+    else:
+        client.hsetnx(name, field, generate())
+        stored = client.hget(name, field)
+    assert stored is not None
+    return stored if isinstance(stored, bytes) else str(stored).encode()
+
 
 #: The id of the key generated for development when no key ring (TOTP, audit) is configured.
 DEV_KEY_ID = "dev"

@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import NoReturn, TypeVar
 
-import redis
-
 from shared.config import Settings
 from shared.domain.errors import B2bpayError
 
@@ -87,29 +85,13 @@ def key_or_dev_key(
     need: KeyNeed, configured: K | None, dev_mode: bool, dev_key: Callable[[], K]
 ) -> K:
     """The configured key; without one, in development mode only, ``dev_key()`` (a key
-    generated once and kept in Redis, see :func:`kept_in_redis`); else :class:`MissingKeys`
-    naming the setting of ``need``."""
+    generated once and kept in Redis, see :func:`shared.redis.server_keys.kept_in_redis`);
+    else :class:`MissingKeys` naming the setting of ``need``."""
     if configured is not None:
         return configured
     if not dev_mode:
         raise MissingKeys([SETTING_OF[need]])
     return dev_key()
-
-
-def kept_in_redis(
-    client: redis.Redis, name: str, generate: Callable[[], bytes], field: str | None = None
-) -> bytes:
-    """The development key kept in Redis under ``name`` (or in its hash ``field``), generated
-    with ``generate`` by whichever process of the installation asks first: every process
-    then shares it. Anyone who can read Redis has it, so only development mode uses it."""
-    if field is None:
-        client.set(name, generate(), nx=True)
-        stored = client.get(name)
-    else:
-        client.hsetnx(name, field, generate())
-        stored = client.hget(name, field)
-    assert stored is not None
-    return stored if isinstance(stored, bytes) else str(stored).encode()
 
 
 class Unconfigured:

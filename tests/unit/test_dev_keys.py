@@ -8,7 +8,8 @@ import itertools
 import fakeredis
 import pytest
 
-from shared.security.keyneeds import KeyNeed, MissingKeys, kept_in_redis, key_or_dev_key
+from shared.redis.server_keys import kept_in_redis
+from shared.security.keyneeds import KeyNeed, MissingKeys, key_or_dev_key
 
 
 def test_a_configured_key_wins_and_nothing_is_kept_in_redis(
