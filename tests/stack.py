@@ -34,6 +34,7 @@ import redis
 
 from shared.config import Settings
 from shared.testing import World
+from tests.happy_path import HAPPY_PATH, Step
 
 T = TypeVar("T")
 
@@ -360,34 +361,6 @@ def launched(
 
 
 # -- the happy path --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Step:
-    #: Who acts, what they do (a :class:`Walker` method), and where the payment is after.
-    role: str
-    action: str
-    reaches: str
-
-
-#: The happy path: the applicant confirms, the reviewer approves, the authorizer approves,
-#: and the payment settles.
-HAPPY_PATH = (
-    Step("applicant", "confirm", "pending_review"),
-    Step("reviewer", "review", "pending_auth"),
-    Step("authorizer", "authorize", "settled"),
-)
-
-#: Every status a payment that took the happy path went through, in order.
-FULL_HISTORY = [
-    "requested",
-    "otp_verified",
-    "pending_review",
-    "pending_auth",
-    "authorized",
-    "submitted",
-    "settled",
-]
 
 
 class Walker(Protocol):

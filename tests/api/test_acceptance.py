@@ -16,20 +16,13 @@ from services.webhooks.run import webhooks_of
 from services.webhooks.signature import verify
 from shared.app.deps import platforms_of
 from tests.api.conftest import ACC1, E1
+from tests.happy_path import FULL_HISTORY
 from tests.integration.receiver import Receiver
 from tests.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
-FLOW = [
-    "requested",
-    "otp_verified",
-    "pending_review",
-    "pending_auth",
-    "authorized",
-    "submitted",
-    "settled",
-]
+FLOW = FULL_HISTORY
 
 
 def _sse(

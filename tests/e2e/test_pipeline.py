@@ -16,19 +16,11 @@ from shared.app import client
 from shared.bootstrap import bootstrap
 from shared.security.session_tokens import SessionSigner
 from tests.e2e.conftest import code_of
+from tests.happy_path import FULL_HISTORY
 from tests.stack import Stack, wait_until
 
 pytestmark = pytest.mark.e2e
 
-FULL_HISTORY = [
-    "requested",
-    "otp_verified",
-    "pending_review",
-    "pending_auth",
-    "authorized",
-    "submitted",
-    "settled",
-]
 E1, E2, E3 = "ACME-01", "TINY-02", "OTHER-03"
 ACC_PAYEE = "62220200001234"
 #: What the CLI shows for every refusal about authentication (the events keep the precise code).

@@ -32,7 +32,8 @@ from shared.redis.directory import Directory
 from shared.redis.keys import Keys
 from shared.security.totp import STEP_SECONDS, code_for
 from tests.faults.conftest import linked_code
-from tests.stack import FULL_HISTORY, delete_keys
+from tests.happy_path import FULL_HISTORY
+from tests.stack import delete_keys
 
 # Redis only: it drains dramatiq's Redis queue keys itself (``_drain``) to deliver every
 # message one to three times; what it proves is the handlers' idempotency, not the broker's.

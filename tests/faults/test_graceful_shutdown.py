@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from tests.faults.conftest import BROKERS, Cluster
-from tests.stack import FULL_HISTORY
+from tests.happy_path import FULL_HISTORY
 
 pytestmark = [
     pytest.mark.faults,

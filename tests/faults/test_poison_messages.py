@@ -10,7 +10,8 @@ import pytest
 
 from shared.messaging import routes as q
 from tests.faults.conftest import BROKERS, Cluster
-from tests.stack import FULL_HISTORY, wait_until
+from tests.happy_path import FULL_HISTORY
+from tests.stack import wait_until
 
 pytestmark = [
     pytest.mark.faults,

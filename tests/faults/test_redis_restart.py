@@ -16,7 +16,8 @@ import redis
 from shared.domain.status_events import decode_status_event
 from shared.redis.replies import stream_entries
 from tests.faults.conftest import Cluster, make_cluster
-from tests.stack import FULL_HISTORY, delete_keys, free_port, wait_until
+from tests.happy_path import FULL_HISTORY
+from tests.stack import delete_keys, free_port, wait_until
 
 # Redis only: the stages' queues are on the Redis restarted here (the default broker), and the
 # test is about that Redis (its AOF, dramatiq's Redis consumers taking a new identity after

@@ -18,19 +18,12 @@ from services.query.readmodel import ReadModel, make_engine
 from services.review.handlers import handle_intake, handle_review_decision
 from shared.domain.views import PaymentView
 from shared.security.stage_signatures import signed_handoff
+from tests.happy_path import FULL_HISTORY
 from tests.integration.support import World, events_of, must_get, wrong_code
 
 pytestmark = pytest.mark.integration
 
-FULL_PATH = [
-    "requested",
-    "otp_verified",
-    "pending_review",
-    "pending_auth",
-    "authorized",
-    "submitted",
-    "settled",
-]
+FULL_PATH = FULL_HISTORY
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

@@ -26,6 +26,7 @@ from shared.messaging import routes as q
 from shared.redis.clearing import ClearingResult, SimulatedClearing
 from shared.redis.keys import Keys
 from shared.security.stage_signatures import signed_handoff
+from tests.happy_path import FULL_HISTORY
 from tests.integration.support import World, events_of, must_get, run_in_threads, wrong_code
 from tests.stack import wait_until
 
@@ -164,15 +165,7 @@ def test_the_authorize_actor_authorizes_and_interbank_settles_the_payment_once(
     verdict = _verdict(world.deps, decision.command_id)
     assert (verdict.outcome, verdict.status) == ("accepted", "authorized")
     payment = _reaches(world.deps, payment_id, PaymentStatus.SETTLED)
-    assert [h.status for h in payment.history] == [
-        "requested",
-        "otp_verified",
-        "pending_review",
-        "pending_auth",
-        "authorized",
-        "submitted",
-        "settled",
-    ]
+    assert [h.status for h in payment.history] == FULL_HISTORY
     assert payment.history[4].actor_id == world.authorizer.username
     assert payment.authorizer_id == world.authorizer.username
     _drained(world.deps, q.INTERBANK)
@@ -250,15 +243,7 @@ def test_an_authorization_redelivered_before_interbank_ran_adds_no_history_and_n
     stages("interbank", threads=1)
     settled = _reaches(world.deps, payment_id, PaymentStatus.SETTLED)
     _drained(world.deps, q.INTERBANK)
-    assert [h.status for h in must_get(world.deps, payment_id).history] == [
-        "requested",
-        "otp_verified",
-        "pending_review",
-        "pending_auth",
-        "authorized",
-        "submitted",
-        "settled",
-    ]
+    assert [h.status for h in must_get(world.deps, payment_id).history] == FULL_HISTORY
     assert _submissions(world.deps) == [settled.end_to_end_id]
 
 

@@ -15,6 +15,7 @@ from shared.domain.contracts import payment_id_for
 from shared.messaging import routes as q
 from shared.security.stage_signatures import signed_handoff
 from shared.security.totp import STEP_SECONDS
+from tests.happy_path import FULL_HISTORY
 from tests.unit.support import (
     INELIGIBLE_PAYER,
     OTHER_ENTERPRISE,
@@ -28,15 +29,7 @@ from tests.unit.support import (
 )
 
 PID = payment_id_for(PAYER, "req-1")
-HAPPY_STATUSES = [
-    "requested",
-    "otp_verified",
-    "pending_review",
-    "pending_auth",
-    "authorized",
-    "submitted",
-    "settled",
-]
+HAPPY_STATUSES = FULL_HISTORY
 
 
 def history_statuses(world: World, payment_id: str) -> list[str | None]:
