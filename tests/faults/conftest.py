@@ -31,11 +31,10 @@ from shared.redis.directory import Directory
 from shared.redis.keys import Keys
 from shared.security.linking import authorizer_code
 from shared.testing import World, cheap_hasher
+from tests.happy_path import FULL_HISTORY, Step
 from tests.rabbitmq import BROKERS, AmqpQueues, fresh_vhost
 from tests.stack import (
-    FULL_HISTORY,
     Stack,
-    Step,
     delete_keys,
     new_prefix,
     stack_env,
