@@ -127,8 +127,10 @@ def test_a_handoff_is_signed_by_a_stage_that_signs() -> None:
 
 
 def test_trimming_waits_for_consumer_groups_of_b2bpays_own_followers() -> None:
-    import services.runtime.followers  # every follower's module, so every consumer class
+    import services.runtime.followers
 
+    for module in services.runtime.followers.FOLLOWER_MODULES:  # so every consumer class
+        importlib.import_module(module)
     followers = {str(f.stage) for f in services.runtime.followers.FOLLOWERS}
     consumers = [
         cls for cls in GroupConsumer.__subclasses__() if cls.__module__.startswith("services.")
